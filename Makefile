@@ -1,0 +1,79 @@
+# fairtix developer entry points. `make run` and `make test` work on a fresh clone with
+# Python 3.11+, Node 20 and npm; both install what they need and are quiet when nothing changed.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+.PHONY: help install run demo devnet test test-sqlite test-postgres lint typecheck compile clean system-deps
+
+help:
+	@echo "make run     install, start the anvil devnet, deploy, serve the API on 127.0.0.1:8000"
+	@echo "make demo    drive a scripted buyer through the whole sale (needs 'make run' running)"
+	@echo "make test    install and run lint, types and the whole test suite"
+	@echo "make devnet  just the anvil devnet on 127.0.0.1:8545"
+	@echo "make compile recompile contracts/*.sol into contracts/build/"
+
+$(PY_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing Python packages into $(VENV) ..."
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	@echo "installing Node packages (solc, OpenZeppelin, anvil) ..."
+	@npm ci --silent --no-audit --no-fund
+	@touch $@
+
+install: $(PY_STAMP) $(NODE_STAMP)
+
+run: install
+	@$(BIN)/fairtix run --devnet
+
+demo: install
+	@$(BIN)/fairtix demo
+
+devnet: install
+	@$(BIN)/fairtix devnet
+
+compile: install
+	@$(BIN)/python scripts/compile.py
+
+# The live CID oracle (Debian's ipfs_cid). Installed when we can (root with apt); otherwise its
+# test skips locally and fails under CI=true.
+system-deps:
+	@command -v ipfs_cid >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing ipfs-cid (apt) ..."; \
+	    (apt-get install -y -qq ipfs-cid >/dev/null 2>&1 || \
+	     (apt-get update -qq >/dev/null && apt-get install -y -qq ipfs-cid >/dev/null)); \
+	  else echo "note: ipfs_cid is not installed (apt-get install ipfs-cid)"; fi; }
+
+lint: install
+	@$(BIN)/ruff check --quiet backend scripts tests bench
+	@$(BIN)/ruff format --check --quiet backend scripts tests bench
+
+typecheck: install
+	@$(BIN)/mypy --no-error-summary backend
+
+# Whole suite on SQLite, then the database tests again on PostgreSQL when it answers.
+test: install system-deps lint typecheck test-sqlite test-postgres
+
+test-sqlite:
+	@env -u FAIRTIX_TEST_DATABASE_URL $(BIN)/pytest -q -p no:cacheprovider
+
+test-postgres:
+	@if [ -n "$$FAIRTIX_TEST_DATABASE_URL" ] || pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
+	  echo "database tests on PostgreSQL ($${FAIRTIX_TEST_DATABASE_URL:-$(PG_TEST_URL)}) ..."; \
+	  FAIRTIX_TEST_DATABASE_URL=$${FAIRTIX_TEST_DATABASE_URL:-$(PG_TEST_URL)} \
+	    $(BIN)/pytest -q -p no:cacheprovider -m db; \
+	elif [ "$$CI" = true ]; then echo "PostgreSQL is required under CI" >&2; exit 1; \
+	else echo "note: PostgreSQL not reachable; database tests ran on SQLite only"; fi
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache
