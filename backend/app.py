@@ -1,0 +1,187 @@
+"""create_app(): all wiring happens here and nowhere else."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from backend import __version__
+from backend.auth.router import router as auth_router
+from backend.catalog.router import router as catalog_router
+from backend.chain.client import ChainClient, connect_rpc
+from backend.chain.deploy import deploy_factory_if_needed, load_deployment
+from backend.chain.devnet import DEVNET_CHAIN_ID, devnet_account
+from backend.config import ConfigError, Settings
+from backend.db.engine import make_engine, make_session_factory
+from backend.db.migrate import upgrade_to_head
+from backend.ipfs.blockstore import make_blockstore
+from backend.ipfs.router import router as ipfs_router
+from backend.payments.provider import CardProvider, StripeProvider
+from backend.payments.router import router as payments_router
+from backend.payments.sandbox import SandboxProvider
+from backend.problems import install_problem_handlers
+from backend.queue.router import router as queue_router
+from backend.runtime import Runtime
+from backend.sales.router import router as sales_router
+from backend.tickets.router import router as tickets_router
+from backend.worker import Worker
+
+log = logging.getLogger("fairtix.app")
+
+
+def build_chain(settings: Settings) -> ChainClient:
+    """The chain client for the configured backend, with the factory it will create events on."""
+    if settings.chain_backend == "eth-tester":
+        from backend.chain.testing import eth_tester_web3
+
+        w3, signer = eth_tester_web3()
+        client = ChainClient(w3, signer)
+        client.deploy_factory()
+        return client
+    w3 = connect_rpc(settings.rpc_url)
+    chain_id = int(w3.eth.chain_id)
+    if settings.minter_private_key is not None:
+        from eth_account import Account
+
+        signer = Account.from_key(settings.minter_private_key.get_secret_value())
+    elif chain_id == DEVNET_CHAIN_ID and settings.env != "production":
+        # The devnet's first account is a published test key: fine on anvil, refused elsewhere.
+        signer = devnet_account(0)
+        log.warning("using the devnet's first account as minter", extra={"chain_id": chain_id})
+    else:
+        raise ConfigError(
+            f"chain {chain_id} at {settings.rpc_url} needs FAIRTIX_MINTER_PRIVATE_KEY "
+            "(the key that deploys event contracts and mints tickets)"
+        )
+    factory = settings.factory_address
+    if factory is None:
+        root = settings.deployments_dir.parent
+        if chain_id == DEVNET_CHAIN_ID and settings.env != "production":
+            factory = deploy_factory_if_needed(w3, signer, root)["TicketFactory"]["address"]
+        else:
+            record = load_deployment(root, chain_id)
+            if record is None:
+                raise ConfigError(
+                    f"no TicketFactory recorded for chain {chain_id}: run scripts/deploy.py "
+                    "or set FAIRTIX_FACTORY_ADDRESS"
+                )
+            factory = record["TicketFactory"]["address"]
+    return ChainClient(
+        w3, signer, factory_address=factory, confirmations=settings.chain_confirmations
+    )
+
+
+def build_cards(settings: Settings, runtime_sessions: Any) -> CardProvider:
+    if settings.payments_provider == "stripe":
+        if settings.stripe_secret_key is None or settings.stripe_webhook_secret is None:
+            raise ConfigError(
+                "FAIRTIX_PAYMENTS_PROVIDER=stripe needs FAIRTIX_STRIPE_SECRET_KEY and "
+                "FAIRTIX_STRIPE_WEBHOOK_SECRET"
+            )
+        return StripeProvider(
+            settings.stripe_secret_key.get_secret_value(),
+            settings.stripe_webhook_secret.get_secret_value(),
+            settings.stripe_api_base,
+        )
+    secret = (
+        settings.stripe_webhook_secret.get_secret_value()
+        if settings.stripe_webhook_secret is not None
+        # The sandbox signs and verifies in this one process: a fresh secret per start is enough.
+        else "whsec_sandbox_" + secrets.token_hex(16)
+    )
+    url = settings.sandbox_webhook_url or f"{settings.public_base_url}/payments/stripe/webhook"
+    return SandboxProvider(runtime_sessions, secret, url)
+
+
+def build_runtime(settings: Settings, chain: ChainClient | None = None) -> Runtime:
+    settings.check_production_ready()
+    engine = make_engine(settings.database_url)
+    upgrade_to_head(engine)
+    sessions = make_session_factory(engine)
+    assert settings.ipfs_dir is not None
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        chain=chain or build_chain(settings),
+        blockstore=make_blockstore(settings.ipfs_dir, settings.ipfs_api),
+        cards=build_cards(settings, sessions),
+    )
+
+
+def create_app(settings: Settings | None = None, *, chain: ChainClient | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = build_runtime(settings, chain)
+        app.state.runtime = runtime
+        app.state.blockstore = runtime.blockstore
+        worker = Worker(runtime)
+        app.state.worker = worker
+        if settings.run_worker:
+            worker.start_thread()
+        log.info(
+            "fairtix started",
+            extra={
+                "chain_id": runtime.chain.chain_id,
+                "factory": runtime.chain.factory_address,
+                "payments": runtime.cards.name,
+                "database": runtime.engine.url.render_as_string(),
+            },
+        )
+        try:
+            yield
+        finally:
+            worker.stop()
+            runtime.engine.dispose()
+
+    app = FastAPI(
+        title="fairtix",
+        version=__version__,
+        summary="Fair ticket sales: waiting room, card checkout, ERC-721 tickets on IPFS",
+        lifespan=lifespan,
+    )
+    for router in (
+        auth_router,
+        catalog_router,
+        queue_router,
+        sales_router,
+        payments_router,
+        tickets_router,
+        ipfs_router,
+    ):
+        app.include_router(router)
+    install_problem_handlers(app)
+
+    @app.get("/health", tags=["ops"])
+    def health() -> JSONResponse:
+        runtime: Runtime = app.state.runtime
+        checks: dict[str, Any] = {}
+        healthy = True
+        try:
+            with runtime.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {type(exc).__name__}"
+            healthy = False
+        try:
+            checks["chain"] = {
+                "chain_id": runtime.chain.chain_id,
+                "block": runtime.chain.block_number(),
+            }
+        except Exception as exc:
+            checks["chain"] = f"error: {type(exc).__name__}"
+            healthy = False
+        body = {"status": "ok" if healthy else "degraded", "version": __version__, **checks}
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    return app

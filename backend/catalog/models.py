@@ -1,0 +1,70 @@
+"""Events and their ticket tiers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from backend.db.base import Base, UTCDateTime, utcnow
+
+
+class Event(Base):
+    __tablename__ = "events"
+    # AUTOINCREMENT on SQLite: an id is also the on-chain event id and must never be reused.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    symbol: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text, default="")
+    venue: Mapped[str] = mapped_column(String(200), default="")
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sale_opens_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    organizer_address: Mapped[str] = mapped_column(String(42), index=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    contract_address: Mapped[str] = mapped_column(String(42))
+    deploy_tx_hash: Mapped[str] = mapped_column(String(66))
+    image_cid: Mapped[str] = mapped_column(String(100))
+    max_admitted: Mapped[int] = mapped_column(Integer)
+    admission_ttl_seconds: Mapped[int] = mapped_column(Integer)
+    max_tickets_per_order: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    tiers: Mapped[list[Tier]] = relationship(
+        back_populates="event", order_by="Tier.id", lazy="selectin"
+    )
+
+
+class Tier(Base):
+    """A price level of an event. ``reserved`` counts held, paid and issued seats together."""
+
+    __tablename__ = "tiers"
+    __table_args__ = (
+        UniqueConstraint("event_id", "name"),
+        CheckConstraint("reserved >= 0 AND reserved <= supply", name="reserved_within_supply"),
+        CheckConstraint("supply > 0", name="supply_positive"),
+        CheckConstraint("price_cents >= 0", name="price_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    price_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    supply: Mapped[int] = mapped_column(Integer)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    # Next seat number to hand out; seats are assigned when an order is paid, so they are stable
+    # across mint retries and the metadata CIDs do not change.
+    seats_assigned: Mapped[int] = mapped_column(Integer, default=0)
+
+    event: Mapped[Event] = relationship(back_populates="tiers")

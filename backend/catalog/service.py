@@ -1,0 +1,179 @@
+"""Events and tiers: creation (which deploys the event's ticket contract) and reads."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from html import escape
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.catalog.errors import EventDeploymentFailed, EventNotFound, InvalidEvent
+from backend.catalog.models import Event, Tier
+from backend.catalog.schemas import (
+    Availability,
+    EventCreate,
+    EventOut,
+    TierAvailability,
+    TierOut,
+)
+from backend.chain.client import ChainClient
+from backend.chain.errors import ChainError
+from backend.config import Settings
+from backend.db.base import utcnow
+from backend.ipfs.blockstore import Blockstore
+
+
+def create_event(
+    session: Session,
+    chain: ChainClient,
+    blockstore: Blockstore,
+    settings: Settings,
+    organizer: str,
+    spec: EventCreate,
+    now: datetime | None = None,
+) -> Event:
+    """Record an event and deploy its TicketEvent; on any failure nothing is recorded."""
+    now = now or utcnow()
+    _check_spec(spec, now)
+    image_cid = blockstore.put(event_badge_svg(spec.name, spec.venue, spec.starts_at).encode())
+    event = Event(
+        name=spec.name,
+        symbol=spec.symbol or default_symbol(spec.name),
+        description=spec.description,
+        venue=spec.venue,
+        starts_at=spec.starts_at,
+        sale_opens_at=spec.sale_opens_at,
+        organizer_address=organizer.lower(),
+        chain_id=chain.chain_id,
+        contract_address="",
+        deploy_tx_hash="",
+        image_cid=image_cid,
+        max_admitted=spec.max_admitted or settings.max_admitted,
+        admission_ttl_seconds=spec.admission_ttl_seconds or settings.admission_ttl_seconds,
+        max_tickets_per_order=spec.max_tickets_per_order or settings.max_tickets_per_order,
+        created_at=now,
+    )
+    event.tiers = [
+        Tier(
+            name=tier.name,
+            price_cents=tier.price_cents,
+            currency=settings.currency,
+            supply=tier.supply,
+            reserved=0,
+            seats_assigned=0,
+        )
+        for tier in spec.tiers
+    ]
+    session.add(event)
+    session.flush()  # the id is the on-chain event id
+    try:
+        deployment = chain.create_event(event.id, event.name, event.symbol, organizer)
+    except ChainError as exc:
+        raise EventDeploymentFailed(str(exc)) from exc
+    event.contract_address = deployment.address
+    event.deploy_tx_hash = deployment.tx_hash
+    return event
+
+
+def _check_spec(spec: EventCreate, now: datetime) -> None:
+    if spec.starts_at <= now:
+        raise InvalidEvent("starts_at must be in the future")
+    if spec.sale_opens_at >= spec.starts_at:
+        raise InvalidEvent("sale_opens_at must be before starts_at")
+    names = [tier.name for tier in spec.tiers]
+    if len(set(names)) != len(names):
+        raise InvalidEvent("tier names must be unique within an event")
+
+
+def default_symbol(name: str) -> str:
+    letters = re.sub(r"[^A-Za-z0-9]", "", name).upper()
+    return letters[:8] or "TIX"
+
+
+def event_badge_svg(name: str, venue: str, starts_at: datetime) -> str:
+    """A small generated image for the ticket metadata: event facts only, never buyer data."""
+    when = starts_at.strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="600" height="300" viewBox="0 0 600 300">'
+        '<rect width="600" height="300" rx="24" fill="#111827"/>'
+        f'<text x="40" y="120" font-family="sans-serif" font-size="36" fill="#f9fafb">'
+        f"{escape(name[:40])}</text>"
+        f'<text x="40" y="180" font-family="sans-serif" font-size="22" fill="#9ca3af">'
+        f"{escape(venue[:60])}</text>"
+        f'<text x="40" y="230" font-family="sans-serif" font-size="22" fill="#9ca3af">{when}</text>'
+        "</svg>"
+    )
+
+
+def get_event(session: Session, event_id: int) -> Event:
+    event = session.get(Event, event_id)
+    if event is None:
+        raise EventNotFound(event_id)
+    return event
+
+
+def list_events(session: Session, limit: int = 100, offset: int = 0) -> list[Event]:
+    query = select(Event).order_by(Event.starts_at, Event.id).limit(limit).offset(offset)
+    return list(session.scalars(query))
+
+
+def get_tier(session: Session, event_id: int, tier_id: int) -> Tier | None:
+    tier = session.get(Tier, tier_id)
+    if tier is None or tier.event_id != event_id:
+        return None
+    return tier
+
+
+def availability(session: Session, event_id: int, now: datetime | None = None) -> Availability:
+    now = now or utcnow()
+    event = get_event(session, event_id)
+    tiers = [
+        TierAvailability(
+            tier_id=tier.id,
+            name=tier.name,
+            price_cents=tier.price_cents,
+            currency=tier.currency,
+            supply=tier.supply,
+            remaining=tier.supply - tier.reserved,
+            sold_out=tier.reserved >= tier.supply,
+        )
+        for tier in event.tiers
+    ]
+    return Availability(
+        event_id=event.id,
+        on_sale=event.sale_opens_at <= now < event.starts_at,
+        sold_out=all(tier.sold_out for tier in tiers),
+        tiers=tiers,
+    )
+
+
+def to_out(event: Event) -> EventOut:
+    return EventOut(
+        id=event.id,
+        name=event.name,
+        symbol=event.symbol,
+        description=event.description,
+        venue=event.venue,
+        starts_at=event.starts_at,
+        sale_opens_at=event.sale_opens_at,
+        organizer_address=event.organizer_address,
+        chain_id=event.chain_id,
+        contract_address=event.contract_address,
+        deploy_tx_hash=event.deploy_tx_hash,
+        image_uri=f"ipfs://{event.image_cid}",
+        max_admitted=event.max_admitted,
+        admission_ttl_seconds=event.admission_ttl_seconds,
+        max_tickets_per_order=event.max_tickets_per_order,
+        tiers=[
+            TierOut(
+                id=tier.id,
+                name=tier.name,
+                price_cents=tier.price_cents,
+                currency=tier.currency,
+                supply=tier.supply,
+            )
+            for tier in event.tiers
+        ],
+    )

@@ -1,0 +1,191 @@
+"""The ``fairtix`` command: run the service, the devnet, the worker, or the demo buyer."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from backend.config import REPO_ROOT, ConfigError, Settings
+
+DESCRIPTION = """\
+fairtix: fair ticket sales with a waiting room, card checkout and ERC-721 tickets.
+
+Every setting is an environment variable FAIRTIX_* (see README.md). With none set you get the
+embedded profile: SQLite and IPFS blocks under ./var, sandbox card payments, anvil devnet.
+"""
+
+EPILOG = """\
+examples:
+  fairtix run --devnet        start anvil on :8545 (if not running), deploy, serve on :8000
+  fairtix devnet              just the devnet, until Ctrl-C (chain kept in var/anvil-state.json)
+  fairtix demo                a scripted buyer, against the running service
+  fairtix worker              the outbox worker alone (scale-out: FAIRTIX_RUN_WORKER=false on APIs)
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="fairtix",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="serve the API (optionally with a local devnet)")
+    run.add_argument("--devnet", action="store_true", help="start anvil first if it isn't running")
+    run.add_argument("--host", help="listen address (default FAIRTIX_HOST or 127.0.0.1)")
+    run.add_argument("--port", type=int, help="listen port (default FAIRTIX_PORT or 8000)")
+
+    devnet = commands.add_parser("devnet", help="run the anvil devnet until Ctrl-C")
+    devnet.add_argument("--port", type=int, default=8545)
+    devnet.add_argument(
+        "--state",
+        type=Path,
+        default=REPO_ROOT / "var" / "anvil-state.json",
+        help="chain state file, loaded on start and saved on stop (default var/anvil-state.json)",
+    )
+    devnet.add_argument("--fresh", action="store_true", help="delete the state file first")
+
+    commands.add_parser("worker", help="run the outbox worker loop (mints, webhook deliveries)")
+
+    demo = commands.add_parser("demo", help="drive a scripted buyer through the whole sale")
+    demo.add_argument(
+        "--url", help="API base URL (default FAIRTIX_PUBLIC_BASE_URL or http://127.0.0.1:8000)"
+    )
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "devnet":
+            return _devnet(args)
+        if args.command == "worker":
+            return _worker()
+        return _demo(args)
+    except ConfigError as exc:
+        print(f"fairtix: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _settings(**overrides: object) -> Settings:
+    from backend.logs import configure_logging
+
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    configure_logging(settings.log_level, settings.log_json)
+    return settings
+
+
+def _run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from backend.app import create_app
+    from backend.chain.devnet import Devnet, devnet_account
+
+    overrides: dict[str, object] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port:
+        overrides["port"] = args.port
+    devnet: Devnet | None = None
+    if args.devnet:
+        if "FAIRTIX_ADMIN_ADDRESSES" not in os.environ:
+            # On the devnet, devnet account #1 is the admin so `fairtix demo` can create events.
+            overrides["admin_addresses"] = devnet_account(1).address
+        settings = _settings(**overrides)
+        devnet = Devnet(
+            state_file=settings.var_dir / "anvil-state.json",
+            log_file=settings.var_dir / "anvil.log",
+        )
+        devnet.start()
+        print(f"devnet:  {devnet.rpc_url} (chain id 31337{', reused' if devnet.reused else ''})")
+    else:
+        settings = _settings(**overrides)
+    try:
+        app = create_app(settings)
+        base = settings.public_base_url
+        print(f"API:     {base}")
+        print(f"docs:    {base}/docs  (OpenAPI: {base}/openapi.json)")
+        print(f"health:  {base}/health")
+        if settings.admin_addresses:
+            print(f"admins:  {', '.join(settings.admin_addresses)}")
+        sys.stdout.flush()
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
+    finally:
+        if devnet is not None:
+            devnet.stop()
+    return 0
+
+
+def _devnet(args: argparse.Namespace) -> int:
+    from backend.chain.devnet import Devnet, devnet_account
+
+    if args.fresh and args.state.exists():
+        args.state.unlink()
+    args.state.parent.mkdir(parents=True, exist_ok=True)
+    with Devnet(
+        port=args.port, state_file=args.state, log_file=args.state.with_suffix(".log")
+    ) as net:
+        print(f"anvil devnet on {net.rpc_url}, chain id 31337, state in {args.state}")
+        for index in range(2):
+            print(f"  account #{index}: {devnet_account(index).address} (public test key)")
+        print("Ctrl-C to stop (the chain state is saved on stop)")
+        sys.stdout.flush()
+        stop = {"now": False}
+
+        def _stop(_signum: int, _frame: object) -> None:
+            stop["now"] = True
+
+        signal.signal(signal.SIGTERM, _stop)
+        try:
+            while not stop["now"]:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+    print("devnet stopped")
+    return 0
+
+
+def _worker() -> int:
+    from backend.app import build_runtime
+    from backend.worker import Worker
+
+    settings = _settings()
+    worker = Worker(build_runtime(settings))
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop(timeout=0))
+    with contextlib.suppress(KeyboardInterrupt):
+        worker.run_forever()
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import httpx
+
+    from backend.chain.devnet import devnet_account
+    from backend.demo import ApiError, run_demo
+
+    settings = Settings()
+    url = args.url or settings.public_base_url
+    try:
+        run_demo(url, devnet_account(1), rpc_url=settings.rpc_url)
+    except httpx.ConnectError:
+        print(
+            f"fairtix demo: nothing answers at {url}; start the service with `make run`",
+            file=sys.stderr,
+        )
+        return 1
+    except ApiError as exc:
+        print(f"fairtix demo: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    logging.captureWarnings(True)
+    raise SystemExit(main())

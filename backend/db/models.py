@@ -1,0 +1,21 @@
+"""Imports every domain's models so ``Base.metadata`` is complete (Alembic and tests use it)."""
+
+from backend import outbox
+from backend.auth import models as auth_models
+from backend.catalog import models as catalog_models
+from backend.db.base import Base
+from backend.payments import models as payments_models
+from backend.queue import models as queue_models
+from backend.sales import models as sales_models
+from backend.tickets import models as tickets_models
+
+__all__ = [
+    "Base",
+    "auth_models",
+    "catalog_models",
+    "outbox",
+    "payments_models",
+    "queue_models",
+    "sales_models",
+    "tickets_models",
+]

@@ -1,0 +1,38 @@
+"""FastAPI dependencies shared by every router: the runtime and the signed-in principal."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from backend.auth import service as auth
+from backend.auth.errors import NotAuthenticated
+from backend.db.engine import transaction
+from backend.runtime import Runtime
+
+_bearer = HTTPBearer(auto_error=False, description="Session token from POST /auth/verify")
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_principal(
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> auth.Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise NotAuthenticated("sign in with Ethereum and send 'Authorization: Bearer <token>'")
+    with transaction(runtime.sessions) as session:
+        address = auth.resolve_token(session, credentials.credentials)
+        roles = auth.roles_of(session, address, runtime.settings.admin_addresses)
+    return auth.Principal(address=address, roles=roles)
+
+
+PrincipalDep = Annotated[auth.Principal, Depends(get_principal)]

@@ -1,0 +1,87 @@
+"""Transactional outbox: work written in the same transaction as the state change that causes it.
+
+Workers claim due messages with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite has one
+writer at a time anyway), act, and mark them done. A message whose worker dies is claimed again
+when its lease runs out, so every handler must be idempotent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON, Index, Integer, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from backend.db.base import Base, UTCDateTime, utcnow
+
+LEASE = timedelta(seconds=60)
+MAX_BACKOFF = timedelta(seconds=60)
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "done_at", "available_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    available_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+def enqueue(session: Session, kind: str, payload: dict[str, Any]) -> None:
+    session.add(OutboxMessage(kind=kind, payload=payload))
+
+
+def claim(session: Session, limit: int, now: datetime | None = None) -> list[Claimed]:
+    """Lease up to ``limit`` due messages to the caller."""
+    now = now or utcnow()
+    rows = list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.done_at.is_(None), OutboxMessage.available_at <= now)
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    for row in rows:
+        row.attempts += 1
+        row.available_at = now + LEASE
+    return [Claimed(row.id, row.kind, dict(row.payload), row.attempts) for row in rows]
+
+
+def complete(session: Session, message_id: int, now: datetime | None = None) -> None:
+    row = session.get(OutboxMessage, message_id)
+    if row is not None:
+        row.done_at = now or utcnow()
+        row.last_error = None
+
+
+def retry_later(session: Session, message_id: int, error: str, now: datetime | None = None) -> None:
+    now = now or utcnow()
+    row = session.get(OutboxMessage, message_id)
+    if row is None:
+        return
+    row.last_error = error[:2000]
+    backoff = min(timedelta(seconds=0.5 * 2 ** min(row.attempts, 10)), MAX_BACKOFF)
+    row.available_at = now + backoff
+
+
+def pending_count(session: Session) -> int:
+    return len(
+        list(session.scalars(select(OutboxMessage.id).where(OutboxMessage.done_at.is_(None))))
+    )

@@ -1,0 +1,195 @@
+"""The sandbox card processor: the embedded default in place of Stripe.
+
+It keeps its own PaymentIntents, takes Stripe's published test card numbers, and tells the shop
+the outcome the way Stripe does: a ``payment_intent.succeeded`` or ``payment_intent.payment_failed``
+event, signed with a ``Stripe-Signature`` header, POSTed to the shop's webhook URL. Deliveries go
+through the outbox, so a webhook endpoint that is down is retried, as Stripe retries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend import outbox
+from backend.db.base import utcnow
+from backend.db.engine import transaction
+from backend.payments.errors import CardRejected, PaymentIntentNotFound
+from backend.payments.models import SandboxPaymentIntent
+from backend.payments.provider import PaymentIntentView, verify_stripe_signature
+
+DELIVER_WEBHOOK = "sandbox_webhook"
+API_VERSION = "2024-06-20"
+
+# Stripe's documented test cards (https://docs.stripe.com/testing).
+SUCCEEDING_CARDS = frozenset({"4242424242424242", "5555555555554444", "4000056655665556"})
+
+
+@dataclass(frozen=True)
+class Decline:
+    code: str
+    decline_code: str | None
+    message: str
+
+
+DECLINING_CARDS = {
+    "4000000000000002": Decline("card_declined", "generic_decline", "Your card was declined."),
+    "4000000000009995": Decline(
+        "card_declined", "insufficient_funds", "Your card has insufficient funds."
+    ),
+    "4000000000009987": Decline("card_declined", "lost_card", "Your card was declined."),
+    "4000000000000069": Decline("expired_card", None, "Your card has expired."),
+    "4000000000000127": Decline("incorrect_cvc", None, "Your card's security code is incorrect."),
+}
+
+
+def sign_stripe_payload(payload: str, secret: str, timestamp: int) -> str:
+    """The Stripe-Signature header value for a body: ``t=<ts>,v1=<hex HMAC-SHA256>``."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def luhn_valid(number: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(number)):
+        digit = int(char)
+        if index % 2 == 1:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return total % 10 == 0
+
+
+class SandboxProvider:
+    name = "sandbox"
+
+    def __init__(
+        self, sessions: sessionmaker[Session], webhook_secret: str, webhook_url: str
+    ) -> None:
+        self._sessions = sessions
+        self._secret = webhook_secret
+        self.webhook_url = webhook_url
+
+    def create_payment_intent(
+        self, amount: int, currency: str, metadata: dict[str, str], idempotency_key: str
+    ) -> PaymentIntentView:
+        with transaction(self._sessions) as session:
+            existing = session.scalar(
+                select(SandboxPaymentIntent).where(
+                    SandboxPaymentIntent.idempotency_key == idempotency_key
+                )
+            )
+            if existing is not None:
+                return _view(existing)
+            intent_id = "pi_sbx_" + secrets.token_hex(12)
+            intent = SandboxPaymentIntent(
+                id=intent_id,
+                client_secret=f"{intent_id}_secret_{secrets.token_urlsafe(18)}",
+                amount=amount,
+                currency=currency.lower(),
+                status="requires_payment_method",
+                idempotency_key=idempotency_key,
+                intent_metadata=dict(metadata),
+            )
+            session.add(intent)
+            return _view(intent)
+
+    def confirm(self, intent_id: str, client_secret: str, card_number: str) -> PaymentIntentView:
+        """Charge a test card; the outcome reaches the shop only by signed webhook."""
+        number = card_number.replace(" ", "").replace("-", "")
+        if not (number.isdigit() and 12 <= len(number) <= 19 and luhn_valid(number)):
+            raise CardRejected("the card number is not a valid card number")
+        if number not in SUCCEEDING_CARDS and number not in DECLINING_CARDS:
+            raise CardRejected(
+                "the sandbox takes Stripe test cards only: 4242 4242 4242 4242 succeeds, "
+                "4000 0000 0000 0002 is declined"
+            )
+        with transaction(self._sessions) as session:
+            intent = session.get(SandboxPaymentIntent, intent_id, with_for_update=True)
+            # The same answer for an unknown id and a wrong secret: ids must not be probeable.
+            if intent is None or not hmac.compare_digest(intent.client_secret, client_secret):
+                raise PaymentIntentNotFound(intent_id)
+            if intent.status != "requires_payment_method":
+                raise CardRejected(f"payment intent {intent_id} is already {intent.status}")
+            decline = DECLINING_CARDS.get(number)
+            if decline is None:
+                intent.status = "succeeded"
+                intent.last_payment_error = None
+                event_type = "payment_intent.succeeded"
+            else:
+                intent.status = "requires_payment_method"
+                intent.last_payment_error = {
+                    "type": "card_error",
+                    "code": decline.code,
+                    "decline_code": decline.decline_code,
+                    "message": decline.message,
+                }
+                event_type = "payment_intent.payment_failed"
+            outbox.enqueue(
+                session, DELIVER_WEBHOOK, {"event": self._event(event_type, intent, card=number)}
+            )
+            return _view(intent)
+
+    def verify_webhook(self, payload: bytes, signature_header: str | None) -> dict[str, Any]:
+        return verify_stripe_signature(payload, signature_header, self._secret)
+
+    def deliver(self, event: dict[str, Any], client: httpx.Client | None = None) -> None:
+        """POST one event to the shop, signed now (Stripe re-signs every retry)."""
+        body = json.dumps(event, separators=(",", ":"))
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "Stripe-Signature": sign_stripe_payload(body, self._secret, int(time.time())),
+            "User-Agent": "fairtix-sandbox/1.0 (+Stripe webhook format)",
+        }
+        if client is None:
+            response = httpx.post(self.webhook_url, content=body, headers=headers, timeout=30)
+        else:
+            response = client.post(self.webhook_url, content=body, headers=headers)
+        if response.status_code >= 300:
+            raise RuntimeError(
+                f"webhook endpoint answered {response.status_code}: {response.text[:300]}"
+            )
+
+    def _event(self, event_type: str, intent: SandboxPaymentIntent, card: str) -> dict[str, Any]:
+        intent_object = {
+            "id": intent.id,
+            "object": "payment_intent",
+            "amount": intent.amount,
+            "amount_received": intent.amount if intent.status == "succeeded" else 0,
+            "currency": intent.currency,
+            "status": intent.status,
+            "metadata": dict(intent.intent_metadata),
+            "last_payment_error": intent.last_payment_error,
+            "livemode": False,
+            "payment_method_types": ["card"],
+            "payment_method_details": {"card": {"last4": card[-4:]}},
+        }
+        return {
+            "id": "evt_sbx_" + secrets.token_hex(12),
+            "object": "event",
+            "api_version": API_VERSION,
+            "created": int(utcnow().timestamp()),
+            "type": event_type,
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
+            "data": {"object": intent_object},
+        }
+
+
+def _view(intent: SandboxPaymentIntent) -> PaymentIntentView:
+    return PaymentIntentView(
+        id=intent.id,
+        client_secret=intent.client_secret,
+        amount=intent.amount,
+        currency=intent.currency,
+        status=intent.status,
+    )

@@ -1,0 +1,31 @@
+"""Request and response bodies of the payment routes."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class WebhookAck(BaseModel):
+    received: bool = True
+    outcome: Literal["processed", "duplicate", "ignored"]
+
+
+class SandboxConfirmIn(BaseModel):
+    """What a card form sends (Stripe.js's confirmCardPayment, reduced to the sandbox's needs)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client_secret: str = Field(min_length=1, max_length=200)
+    card_number: str = Field(min_length=12, max_length=23, pattern=r"^[0-9 \-]+$")
+    exp_month: int = Field(default=12, ge=1, le=12)
+    exp_year: int = Field(default=2034, ge=2000, le=2100)
+    cvc: str = Field(default="123", pattern=r"^[0-9]{3,4}$")
+
+
+class SandboxIntentOut(BaseModel):
+    id: str
+    status: str
+    amount: int
+    currency: str

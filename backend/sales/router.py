@@ -1,0 +1,132 @@
+"""HTTP routes for orders and checkout."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy.orm import Session
+
+from backend.db.engine import transaction
+from backend.deps import PrincipalDep, RuntimeDep
+from backend.problems import register_problem
+from backend.sales import service as sales
+from backend.sales.errors import (
+    IllegalTransition,
+    OrderInProgress,
+    OrderNotFound,
+    OrderNotPayable,
+    QuantityNotAllowed,
+    SaleNotOpen,
+    SoldOut,
+    TierNotFound,
+)
+from backend.sales.models import Order
+from backend.sales.schemas import (
+    CheckoutOut,
+    CheckoutRequest,
+    OrderCreate,
+    OrderOut,
+    PaymentIntentOut,
+    TransitionOut,
+)
+from backend.tickets.service import token_ids_of
+
+router = APIRouter(tags=["sales"])
+
+register_problem(OrderNotFound, 404, "order-not-found", "Order not found")
+register_problem(TierNotFound, 404, "tier-not-found", "Tier not found")
+register_problem(SaleNotOpen, 409, "sale-not-open", "Not on sale")
+register_problem(QuantityNotAllowed, 422, "quantity-not-allowed", "Quantity not allowed")
+register_problem(SoldOut, 409, "sold-out", "Not enough tickets left")
+register_problem(OrderInProgress, 409, "order-in-progress", "An order is already open")
+register_problem(IllegalTransition, 409, "illegal-transition", "Order can't do that now")
+register_problem(OrderNotPayable, 409, "order-not-payable", "Order can't be paid")
+
+
+def _out(session: Session, order: Order) -> OrderOut:
+    return OrderOut(
+        id=order.id,
+        event_id=order.event_id,
+        tier_id=order.tier_id,
+        buyer_address=order.buyer_address,
+        quantity=order.quantity,
+        unit_price_cents=order.unit_price_cents,
+        total_cents=order.quantity * order.unit_price_cents,
+        currency=order.currency,
+        status=order.status,
+        hold_expires_at=order.hold_expires_at,
+        payment_intent_id=order.payment_intent_id,
+        mint_tx_hash=order.mint_tx_hash,
+        token_ids=token_ids_of(session, order.id),
+        failure_reason=order.failure_reason,
+        created_at=order.created_at,
+        transitions=[
+            TransitionOut(from_status=t.from_status, to_status=t.to_status, cause=t.cause, at=t.at)
+            for t in sales.transitions_of(session, order.id)
+        ],
+    )
+
+
+@router.post("/orders", response_model=OrderOut, status_code=201)
+def place_order(body: OrderCreate, runtime: RuntimeDep, principal: PrincipalDep) -> OrderOut:
+    """Hold seats (queue admission required). The hold lasts as long as your admission."""
+    with transaction(runtime.sessions) as session:
+        order = sales.place_order(
+            session, body.event_id, body.tier_id, body.quantity, principal.address
+        )
+        return _out(session, order)
+
+
+@router.get("/orders/{order_id}", response_model=OrderOut)
+def get_order(order_id: int, runtime: RuntimeDep, principal: PrincipalDep) -> OrderOut:
+    with transaction(runtime.sessions) as session:
+        return _out(session, sales.get_order(session, order_id, principal.address))
+
+
+@router.post("/orders/{order_id}/cancel", response_model=OrderOut)
+def cancel_order(order_id: int, runtime: RuntimeDep, principal: PrincipalDep) -> OrderOut:
+    with transaction(runtime.sessions) as session:
+        order = sales.get_order(session, order_id, principal.address)
+        sales.cancel_order(session, order)
+        return _out(session, order)
+
+
+@router.post("/orders/{order_id}/checkout", response_model=CheckoutOut)
+def checkout(
+    order_id: int, body: CheckoutRequest, runtime: RuntimeDep, principal: PrincipalDep
+) -> CheckoutOut:
+    """Start paying. ``card`` returns a payment intent; the result arrives by webhook."""
+    cards = runtime.cards
+    with transaction(runtime.sessions) as session:
+        order = sales.get_order(session, order_id, principal.address)
+        if order.status not in sales.OPEN_STATUSES:
+            raise OrderNotPayable(order.id, order.status)
+        amount, currency = order.quantity * order.unit_price_cents, order.currency
+    # The provider is called outside our transaction (it is another system); the idempotency
+    # key makes a retried checkout return the same intent instead of charging twice.
+    intent = cards.create_payment_intent(
+        amount, currency, {"order_id": str(order_id)}, idempotency_key=f"fairtix-order-{order_id}"
+    )
+    with transaction(runtime.sessions) as session:
+        order = sales.get_order(session, order_id, principal.address)
+        if order.status not in sales.OPEN_STATUSES:
+            raise OrderNotPayable(order.id, order.status)
+        sales.start_payment(session, order, cards.name, intent.id)
+        status = order.status
+    confirm_url = None
+    if cards.name == "sandbox":
+        confirm_url = (
+            f"{runtime.settings.public_base_url}/sandbox/payment_intents/{intent.id}/confirm"
+        )
+    return CheckoutOut(
+        order_id=order_id,
+        status=status,
+        payment_intent=PaymentIntentOut(
+            provider=cards.name,
+            id=intent.id,
+            client_secret=intent.client_secret,
+            amount=intent.amount,
+            currency=intent.currency,
+            status=intent.status,
+            confirm_url=confirm_url,
+        ),
+    )

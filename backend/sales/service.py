@@ -1,0 +1,266 @@
+"""Orders: inventory holds, the order state machine, and what payment outcomes do to them."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from backend import outbox
+from backend.catalog.models import Event, Tier
+from backend.catalog.service import get_event, get_tier
+from backend.db.base import utcnow
+from backend.queue import service as queue
+from backend.sales.errors import (
+    IllegalTransition,
+    OrderInProgress,
+    OrderNotFound,
+    QuantityNotAllowed,
+    SaleNotOpen,
+    SoldOut,
+    TierNotFound,
+)
+from backend.sales.models import Order, OrderTransition
+
+log = logging.getLogger("fairtix.sales")
+
+CREATED, HELD, AWAITING_PAYMENT, PAID, MINTING, FULFILLED = (
+    "created",
+    "held",
+    "awaiting_payment",
+    "paid",
+    "minting",
+    "fulfilled",
+)
+FAILED, EXPIRED, REFUNDED, CANCELLED = "failed", "expired", "refunded", "cancelled"
+
+# Every move an order may make; anything else is refused and recorded nowhere.
+TRANSITIONS: dict[str | None, frozenset[str]] = {
+    None: frozenset({CREATED, HELD}),
+    CREATED: frozenset({HELD, CANCELLED, FAILED}),
+    HELD: frozenset({AWAITING_PAYMENT, EXPIRED, CANCELLED}),
+    AWAITING_PAYMENT: frozenset({PAID, FAILED, EXPIRED, CANCELLED}),
+    PAID: frozenset({MINTING, REFUNDED}),
+    MINTING: frozenset({FULFILLED, PAID}),
+    FULFILLED: frozenset({REFUNDED}),
+    # A retried card (Stripe lets a PaymentIntent succeed after a decline) or a payment that lands
+    # after the hold expired is honoured if the seats can be taken again.
+    FAILED: frozenset({PAID}),
+    EXPIRED: frozenset({PAID}),
+    REFUNDED: frozenset(),
+    CANCELLED: frozenset(),
+}
+OPEN_STATUSES = (HELD, AWAITING_PAYMENT)
+# A payment in flight keeps the hold this much longer than the admission it came with.
+PAYMENT_GRACE = timedelta(minutes=15)
+
+MINT_ORDER = "mint_order"
+
+
+def transition(session: Session, order: Order, to_status: str, cause: str) -> None:
+    if to_status not in TRANSITIONS[order.status if order.id else None]:
+        raise IllegalTransition(order.id, order.status, to_status)
+    session.add(
+        OrderTransition(
+            order_id=order.id, from_status=order.status, to_status=to_status, cause=cause
+        )
+    )
+    log.info(
+        "order transition",
+        extra={"order_id": order.id, "from": order.status, "to": to_status, "cause": cause},
+    )
+    order.status = to_status
+
+
+def place_order(
+    session: Session,
+    event_id: int,
+    tier_id: int,
+    quantity: int,
+    buyer: str,
+    now: datetime | None = None,
+) -> Order:
+    """Hold seats for an admitted buyer. Never more held than the tier's supply."""
+    now = now or utcnow()
+    buyer = buyer.lower()
+    event = get_event(session, event_id)
+    if now < event.sale_opens_at:
+        raise SaleNotOpen(event.id, "the sale has not opened yet")
+    if now >= event.starts_at:
+        raise SaleNotOpen(event.id, "the event has started")
+    tier = get_tier(session, event.id, tier_id)
+    if tier is None:
+        raise TierNotFound(event.id, tier_id)
+    if not 1 <= quantity <= event.max_tickets_per_order:
+        raise QuantityNotAllowed(quantity, event.max_tickets_per_order)
+    admission = queue.require_admission(session, event, buyer, now)
+    open_order = session.scalar(
+        select(Order.id).where(
+            Order.event_id == event.id,
+            Order.buyer_address == buyer,
+            Order.status.in_(OPEN_STATUSES),
+        )
+    )
+    if open_order is not None:
+        raise OrderInProgress(open_order)
+    _reserve(session, tier, quantity)
+    order = Order(
+        event_id=event.id,
+        tier_id=tier.id,
+        buyer_address=buyer,
+        quantity=quantity,
+        unit_price_cents=tier.price_cents,
+        currency=tier.currency,
+        status=HELD,
+        hold_expires_at=admission.admission_expires_at,
+        created_at=now,
+    )
+    session.add(order)
+    session.flush()
+    session.add(
+        OrderTransition(order_id=order.id, from_status=None, to_status=HELD, cause="seats held")
+    )
+    return order
+
+
+def _reserve(session: Session, tier: Tier, quantity: int) -> None:
+    # One conditional UPDATE: the database, not this process, decides who gets the last seat.
+    result = session.execute(
+        update(Tier)
+        .where(Tier.id == tier.id, Tier.reserved + quantity <= Tier.supply)
+        .values(reserved=Tier.reserved + quantity)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.refresh(tier)
+        raise SoldOut(tier.id, quantity, max(tier.supply - tier.reserved, 0))
+    session.refresh(tier)
+
+
+def _release(session: Session, order: Order) -> None:
+    session.execute(
+        update(Tier)
+        .where(Tier.id == order.tier_id)
+        .values(reserved=Tier.reserved - order.quantity)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def get_order(session: Session, order_id: int, viewer: str | None = None) -> Order:
+    """Load an order; a viewer other than its buyer is told it does not exist."""
+    order = session.get(Order, order_id)
+    if order is None or (viewer is not None and order.buyer_address != viewer.lower()):
+        raise OrderNotFound(order_id)
+    return order
+
+
+def start_payment(
+    session: Session, order: Order, provider: str, intent_id: str, now: datetime | None = None
+) -> None:
+    now = now or utcnow()
+    if order.status == HELD:
+        transition(session, order, AWAITING_PAYMENT, f"checkout started with {provider}")
+    order.payment_provider = provider
+    order.payment_intent_id = intent_id
+    until = now + PAYMENT_GRACE
+    if order.hold_expires_at is None or order.hold_expires_at < until:
+        order.hold_expires_at = until
+    queue.extend_admission(session, order.event_id, order.buyer_address, until)
+
+
+def order_for_intent(session: Session, provider: str, intent_id: str) -> Order | None:
+    return session.scalar(
+        select(Order)
+        .where(Order.payment_provider == provider, Order.payment_intent_id == intent_id)
+        .with_for_update()
+    )
+
+
+def mark_paid(session: Session, order: Order, amount: int, currency: str, cause: str) -> bool:
+    """Record a successful payment and queue the mint, in this one transaction.
+
+    Returns False when the payment changes nothing (already paid, or not for this order's total).
+    """
+    if order.status in (PAID, MINTING, FULFILLED, REFUNDED):
+        return False
+    expected = order.quantity * order.unit_price_cents
+    if amount != expected or currency.lower() != order.currency.lower():
+        log.error(
+            "payment amount does not match the order",
+            extra={"order_id": order.id, "amount": amount, "expected": expected},
+        )
+        order.failure_reason = f"paid {amount} {currency}, expected {expected} {order.currency}"
+        return False
+    if order.status == CANCELLED:
+        order.failure_reason = "paid after the buyer cancelled: refund due"
+        log.error("payment for a cancelled order", extra={"order_id": order.id})
+        return False
+    if order.status in (EXPIRED, FAILED):
+        # The hold was released before the money arrived: take the seats again if they exist.
+        tier = session.get(Tier, order.tier_id)
+        assert tier is not None
+        try:
+            _reserve(session, tier, order.quantity)
+        except SoldOut:
+            order.failure_reason = (
+                "paid after the hold was released and the tier sold out: refund due"
+            )
+            log.error("late payment for a sold-out tier", extra={"order_id": order.id})
+            return False
+    transition(session, order, PAID, cause)
+    tier = session.get(Tier, order.tier_id, with_for_update=True)
+    assert tier is not None
+    order.first_seat = tier.seats_assigned + 1
+    tier.seats_assigned += order.quantity
+    outbox.enqueue(session, MINT_ORDER, {"order_id": order.id})
+    return True
+
+
+def mark_payment_failed(session: Session, order: Order, reason: str) -> bool:
+    """A declined payment releases the hold; the buyer may order again while admitted."""
+    if order.status != AWAITING_PAYMENT:
+        return False
+    transition(session, order, FAILED, f"payment failed: {reason}")
+    order.failure_reason = reason
+    _release(session, order)
+    return True
+
+
+def cancel_order(session: Session, order: Order) -> None:
+    if order.status not in OPEN_STATUSES:
+        raise IllegalTransition(order.id, order.status, CANCELLED)
+    transition(session, order, CANCELLED, "cancelled by the buyer")
+    _release(session, order)
+
+
+def release_expired_holds(session: Session, now: datetime | None = None) -> int:
+    """Expire open orders whose hold ran out and give their seats back."""
+    now = now or utcnow()
+    expired = list(
+        session.scalars(
+            select(Order)
+            .where(Order.status.in_(OPEN_STATUSES), Order.hold_expires_at <= now)
+            .with_for_update(skip_locked=True)
+            .limit(500)
+        )
+    )
+    for order in expired:
+        transition(session, order, EXPIRED, "hold expired")
+        _release(session, order)
+    return len(expired)
+
+
+def event_of(session: Session, order: Order) -> Event:
+    return get_event(session, order.event_id)
+
+
+def transitions_of(session: Session, order_id: int) -> list[OrderTransition]:
+    return list(
+        session.scalars(
+            select(OrderTransition)
+            .where(OrderTransition.order_id == order_id)
+            .order_by(OrderTransition.id)
+        )
+    )

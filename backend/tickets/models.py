@@ -1,0 +1,26 @@
+"""Issued tickets: one row per minted token."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.db.base import Base, UTCDateTime, utcnow
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (UniqueConstraint("event_id", "token_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    tier_id: Mapped[int] = mapped_column(ForeignKey("tiers.id"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    token_id: Mapped[int] = mapped_column(Integer)
+    owner_address: Mapped[str] = mapped_column(String(42), index=True)
+    seat: Mapped[str] = mapped_column(String(100))
+    metadata_cid: Mapped[str] = mapped_column(String(100))
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

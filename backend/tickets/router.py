@@ -1,0 +1,35 @@
+"""HTTP routes for a wallet's own tickets."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from backend.db.engine import transaction
+from backend.deps import PrincipalDep, RuntimeDep
+from backend.tickets.schemas import TicketList, TicketOut
+from backend.tickets.service import tickets_of
+
+router = APIRouter(tags=["tickets"])
+
+
+@router.get("/me/tickets", response_model=TicketList)
+def my_tickets(runtime: RuntimeDep, principal: PrincipalDep) -> TicketList:
+    base = runtime.settings.public_base_url
+    with transaction(runtime.sessions) as session:
+        rows = tickets_of(session, principal.address)
+        tickets = [
+            TicketOut(
+                event_id=event.id,
+                event_name=event.name,
+                chain_id=event.chain_id,
+                contract_address=event.contract_address,
+                token_id=ticket.token_id,
+                order_id=ticket.order_id,
+                seat=ticket.seat,
+                tx_hash=ticket.tx_hash,
+                metadata_uri=f"ipfs://{ticket.metadata_cid}",
+                metadata_url=f"{base}/ipfs/{ticket.metadata_cid}",
+            )
+            for ticket, event in rows
+        ]
+    return TicketList(address=principal.address, tickets=tickets)

@@ -1,0 +1,112 @@
+"""Issuing tickets for paid orders (the mint) and listing a wallet's tickets."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.catalog.models import Event, Tier
+from backend.chain.client import ChainClient
+from backend.chain.errors import OrderAlreadyMinted
+from backend.chain.types import MintResult
+from backend.db.engine import transaction
+from backend.ipfs.blockstore import Blockstore
+from backend.queue import service as queue
+from backend.sales import service as sales
+from backend.sales.models import Order
+from backend.tickets import metadata
+from backend.tickets.models import Ticket
+
+log = logging.getLogger("fairtix.tickets")
+
+
+def fulfil_order(
+    sessions: sessionmaker[Session], chain: ChainClient, blockstore: Blockstore, order_id: int
+) -> None:
+    """Mint a paid order's tickets and record them. Safe to run again after a crash at any point:
+    the contract refuses a second mint for the same order id, and we then read the first one back.
+    """
+    with transaction(sessions) as session:
+        order = session.get(Order, order_id, with_for_update=True)
+        if order is None or order.status == sales.FULFILLED:
+            return
+        if order.status == sales.PAID:
+            sales.transition(session, order, sales.MINTING, "mint started")
+        elif order.status != sales.MINTING:
+            log.warning("mint skipped", extra={"order_id": order_id, "status": order.status})
+            return
+        event = session.get(Event, order.event_id)
+        tier = session.get(Tier, order.tier_id)
+        assert event is not None and tier is not None and order.first_seat is not None
+        seats = [order.first_seat + offset for offset in range(order.quantity)]
+        # Content addresses are fixed before the mint: tokenURI never points at a missing file.
+        cids = [
+            blockstore.put(metadata.encode(metadata.ticket_metadata(event, tier, seat)))
+            for seat in seats
+        ]
+        contract, buyer = event.contract_address, order.buyer_address
+
+    try:
+        result = chain.mint_batch(contract, order_id, [buyer] * len(cids), cids)
+    except OrderAlreadyMinted:
+        recovered = chain.find_order_mint(contract, order_id)
+        if recovered is None:
+            raise
+        log.info("mint recovered from chain", extra={"order_id": order_id})
+        result = recovered
+    _record(sessions, order_id, result, seats, cids, tier.name)
+
+
+def _record(
+    sessions: sessionmaker[Session],
+    order_id: int,
+    result: MintResult,
+    seats: list[int],
+    cids: list[str],
+    tier_name: str,
+) -> None:
+    with transaction(sessions) as session:
+        order = session.get(Order, order_id, with_for_update=True)
+        assert order is not None
+        if order.status == sales.FULFILLED:
+            return
+        for token_id, seat, cid in zip(result.token_ids, seats, cids, strict=True):
+            session.add(
+                Ticket(
+                    event_id=order.event_id,
+                    tier_id=order.tier_id,
+                    order_id=order.id,
+                    token_id=token_id,
+                    owner_address=order.buyer_address,
+                    seat=metadata.seat_label_text(tier_name, seat),
+                    metadata_cid=cid,
+                    tx_hash=result.tx_hash,
+                )
+            )
+        order.mint_tx_hash = result.tx_hash
+        sales.transition(session, order, sales.FULFILLED, f"minted in {result.tx_hash}")
+        queue.finish(session, order.event_id, order.buyer_address)
+    log.info(
+        "order fulfilled",
+        extra={"order_id": order_id, "token_ids": list(result.token_ids), "tx": result.tx_hash},
+    )
+
+
+def tickets_of(session: Session, wallet: str) -> list[tuple[Ticket, Event]]:
+    rows = session.execute(
+        select(Ticket, Event)
+        .join(Event, Event.id == Ticket.event_id)
+        .where(Ticket.owner_address == wallet.lower())
+        .order_by(Ticket.id)
+    )
+    return [(ticket, event) for ticket, event in rows]
+
+
+def token_ids_of(session: Session, order_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(Ticket.token_id).where(Ticket.order_id == order_id).order_by(Ticket.token_id)
+        )
+    )

@@ -1,0 +1,101 @@
+"""The background loop: releases expired holds and works the outbox (mints, webhook deliveries).
+
+In the embedded profile it runs in a thread of the API process; ``fairtix worker`` runs it alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from backend import outbox
+from backend.db.engine import transaction
+from backend.payments.sandbox import DELIVER_WEBHOOK, SandboxProvider
+from backend.runtime import Runtime
+from backend.sales import service as sales
+from backend.tickets.service import fulfil_order
+
+log = logging.getLogger("fairtix.worker")
+BATCH = 20
+
+
+class Worker:
+    def __init__(self, runtime: Runtime, http: httpx.Client | None = None) -> None:
+        self._runtime = runtime
+        # Webhook deliveries go over real HTTP; tests hand in their in-process client instead.
+        self._http = http
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {
+            sales.MINT_ORDER: self._mint,
+            DELIVER_WEBHOOK: self._deliver_webhook,
+        }
+
+    def run_once(self) -> int:
+        """One pass; returns how many outbox messages it completed."""
+        sessions = self._runtime.sessions
+        with transaction(sessions) as session:
+            released = sales.release_expired_holds(session)
+        if released:
+            log.info("expired holds released", extra={"orders": released})
+        with transaction(sessions) as session:
+            claimed = outbox.claim(session, BATCH)
+        done = 0
+        for message in claimed:
+            handler = self._handlers.get(message.kind)
+            try:
+                if handler is None:
+                    raise LookupError(f"no handler for outbox kind {message.kind!r}")
+                handler(message.payload)
+            except Exception as exc:
+                log.warning(
+                    "outbox message failed; will retry",
+                    extra={
+                        "id": message.id,
+                        "kind": message.kind,
+                        "attempts": message.attempts,
+                        "error": str(exc),
+                    },
+                )
+                with transaction(sessions) as session:
+                    outbox.retry_later(session, message.id, f"{type(exc).__name__}: {exc}")
+                continue
+            with transaction(sessions) as session:
+                outbox.complete(session, message.id)
+            done += 1
+        return done
+
+    def _mint(self, payload: dict[str, Any]) -> None:
+        rt = self._runtime
+        fulfil_order(rt.sessions, rt.chain, rt.blockstore, int(payload["order_id"]))
+
+    def _deliver_webhook(self, payload: dict[str, Any]) -> None:
+        cards = self._runtime.cards
+        if not isinstance(cards, SandboxProvider):
+            raise LookupError("sandbox webhook queued but the sandbox provider is not configured")
+        cards.deliver(payload["event"], self._http)
+
+    def run_forever(self) -> None:
+        interval = self._runtime.settings.worker_poll_seconds
+        log.info("worker started", extra={"poll_seconds": interval})
+        while not self._stop.is_set():
+            try:
+                did = self.run_once()
+            except Exception:
+                log.exception("worker pass failed")
+                did = 0
+            if not did:
+                self._stop.wait(interval)
+
+    def start_thread(self) -> None:
+        self._thread = threading.Thread(target=self.run_forever, name="fairtix-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
