@@ -21,8 +21,9 @@ help:
 $(PY_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing Python packages into $(VENV) ..."
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@# pip and the build backend are chatty; keep their output unless the install fails.
+	@$(BIN)/python -m pip install --disable-pip-version-check -e '.[dev]' > $(VENV)/install.log 2>&1 \
+	  || { cat $(VENV)/install.log; echo "pip install failed (log: $(VENV)/install.log)" >&2; exit 1; }
 	@touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -76,4 +77,4 @@ test-postgres:
 	else echo "note: PostgreSQL not reachable; database tests ran on SQLite only"; fi
 
 clean:
-	rm -rf var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf var deployments/31337.json .pytest_cache .mypy_cache .ruff_cache

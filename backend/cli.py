@@ -105,6 +105,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         devnet.start()
         print(f"devnet:  {devnet.rpc_url} (chain id 31337{', reused' if devnet.reused else ''})")
+        _deploy_on_devnet(settings, devnet.rpc_url)
     else:
         settings = _settings(**overrides)
     try:
@@ -121,6 +122,19 @@ def _run(args: argparse.Namespace) -> int:
         if devnet is not None:
             devnet.stop()
     return 0
+
+
+def _deploy_on_devnet(settings: Settings, rpc_url: str) -> None:
+    from backend.chain.client import connect_rpc
+    from backend.chain.deploy import deploy_factory_if_needed
+    from backend.chain.devnet import devnet_account
+
+    deploy_factory_if_needed(
+        connect_rpc(rpc_url),
+        devnet_account(0),
+        settings.deployments_dir.parent,
+        report=lambda line: print(f"deploy:  {line}"),
+    )
 
 
 def _devnet(args: argparse.Namespace) -> int:
