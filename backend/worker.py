@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from backend import outbox
+from backend.auth import service as auth
 from backend.db.engine import transaction
 from backend.payments.sandbox import DELIVER_WEBHOOK, SandboxProvider
 from backend.runtime import Runtime
@@ -21,6 +23,7 @@ from backend.tickets.service import fulfil_order
 
 log = logging.getLogger("fairtix.worker")
 BATCH = 20
+HOUSEKEEPING_SECONDS = 300
 
 
 class Worker:
@@ -29,6 +32,7 @@ class Worker:
         # Webhook deliveries go over real HTTP; tests hand in their in-process client instead.
         self._http = http
         self._stop = threading.Event()
+        self._next_housekeeping = 0.0
         self._thread: threading.Thread | None = None
         self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {
             sales.MINT_ORDER: self._mint,
@@ -42,6 +46,12 @@ class Worker:
             released = sales.release_expired_holds(session)
         if released:
             log.info("expired holds released", extra={"orders": released})
+        if time.monotonic() >= self._next_housekeeping:
+            self._next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
+            with transaction(sessions) as session:
+                purged = auth.purge_expired(session)
+            if purged:
+                log.info("expired nonces and sessions purged", extra={"rows": purged})
         with transaction(sessions) as session:
             claimed = outbox.claim(session, BATCH)
         done = 0
@@ -52,13 +62,17 @@ class Worker:
                     raise LookupError(f"no handler for outbox kind {message.kind!r}")
                 handler(message.payload)
             except Exception as exc:
-                log.warning(
+                # Never give up on a paid order; past the threshold, shout so an operator looks.
+                stuck = message.attempts >= self._runtime.settings.outbox_max_attempts
+                log.log(
+                    logging.ERROR if stuck else logging.WARNING,
                     "outbox message failed; will retry",
                     extra={
                         "id": message.id,
                         "kind": message.kind,
                         "attempts": message.attempts,
-                        "error": str(exc),
+                        "error": f"{type(exc).__name__}: {exc}",
+                        "needs_attention": stuck,
                     },
                 )
                 with transaction(sessions) as session:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from backend.auth import siwe
@@ -23,6 +23,8 @@ from backend.auth.models import AuthNonce, AuthSession, RoleGrant
 from backend.db.base import utcnow
 
 TOKEN_PREFIX = "ftx_"
+# Used nonces are kept a while after expiry so a replay is reported as a replay.
+NONCE_RETENTION = timedelta(hours=1)
 
 
 class Role(StrEnum):
@@ -173,6 +175,14 @@ def revoke_role(session: Session, address: str, role: Role) -> bool:
         return False
     session.delete(grant)
     return True
+
+
+def purge_expired(session: Session, now: datetime | None = None) -> int:
+    """Delete nonces and sessions that can no longer be used; returns rows removed."""
+    now = now or utcnow()
+    nonces = session.execute(delete(AuthNonce).where(AuthNonce.expires_at < now - NONCE_RETENTION))
+    sessions = session.execute(delete(AuthSession).where(AuthSession.expires_at < now))
+    return int(nonces.rowcount + sessions.rowcount)  # type: ignore[attr-defined]
 
 
 def _hash(token: str) -> str:

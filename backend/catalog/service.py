@@ -68,6 +68,9 @@ def create_event(
     ]
     session.add(event)
     session.flush()  # the id is the on-chain event id
+    # The deployment runs inside this transaction so a failure leaves no event behind. That holds
+    # a write lock for one transaction's time: nothing on anvil, one block on a public chain,
+    # where production runs PostgreSQL and the lock covers only the new rows.
     try:
         deployment = chain.create_event(event.id, event.name, event.symbol, organizer)
     except ChainError as exc:

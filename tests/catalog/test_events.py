@@ -1,0 +1,114 @@
+"""Creating and reading events: validation, roles, and the deployed contract."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from eth_account.signers.local import LocalAccount
+from fastapi.testclient import TestClient
+
+from backend.catalog.models import Event
+from backend.catalog.service import default_symbol, event_badge_svg
+from backend.chain.client import ChainClient
+from backend.runtime import Runtime
+from tests.helpers import count, signed_in
+
+pytestmark = pytest.mark.db
+
+
+def event_body(**overrides: object) -> dict[str, object]:
+    now = datetime.now(UTC)
+    body: dict[str, object] = {
+        "name": "Catalog night",
+        "starts_at": (now + timedelta(days=10)).isoformat(),
+        "sale_opens_at": (now + timedelta(days=1)).isoformat(),
+        "tiers": [{"name": "GA", "price_cents": 1500, "supply": 10}],
+    }
+    body.update(overrides)
+    return body
+
+
+def test_organizer_creates_an_event_with_its_own_contract(
+    client: TestClient, admin: LocalAccount, chain: ChainClient
+) -> None:
+    organizer = signed_in(client)
+    admin_api = signed_in(client, admin)
+    granted = client.post(
+        "/admin/roles",
+        json={"address": organizer.wallet.address, "role": "organizer"},
+        headers={"Authorization": f"Bearer {admin_api.token}"},
+    )
+    assert granted.status_code == 201 and "organizer" in granted.json()["roles"]
+    created = client.post(
+        "/admin/events", json=event_body(), headers={"Authorization": f"Bearer {organizer.token}"}
+    )
+    assert created.status_code == 201, created.text
+    event = created.json()
+    assert event["symbol"] == "CATALOGN"
+    assert event["organizer_address"] == organizer.wallet.address.lower()
+    assert chain.event_address(event["id"]) == event["contract_address"]
+    assert client.get(f"/events/{event['id']}").json() == event
+    assert [e["id"] for e in client.get("/events").json()] == [event["id"]]
+    availability = client.get(f"/events/{event['id']}/availability").json()
+    assert availability["on_sale"] is False and availability["tiers"][0]["remaining"] == 10
+
+
+def test_revoked_organizer_can_no_longer_create_events(
+    client: TestClient, admin: LocalAccount, runtime: Runtime
+) -> None:
+    organizer = signed_in(client)
+    admin_headers = {"Authorization": f"Bearer {signed_in(client, admin).token}"}
+    grant = {"address": organizer.wallet.address, "role": "organizer"}
+    assert client.post("/admin/roles", json=grant, headers=admin_headers).status_code == 201
+    path = f"/admin/roles/{organizer.wallet.address}/organizer"
+    assert client.delete(path, headers=admin_headers).status_code == 204
+    refused = client.post(
+        "/admin/events", json=event_body(), headers={"Authorization": f"Bearer {organizer.token}"}
+    )
+    assert refused.status_code == 403
+    assert count(runtime, Event) == 0
+
+
+def test_only_admins_grant_roles(client: TestClient) -> None:
+    buyer = signed_in(client)
+    response = client.post(
+        "/admin/roles",
+        json={"address": buyer.wallet.address, "role": "organizer"},
+        headers={"Authorization": f"Bearer {buyer.token}"},
+    )
+    assert response.status_code == 403
+    assert response.json()["type"].endswith("/forbidden")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "status"),
+    [
+        ({"sale_opens_at": (datetime.now(UTC) + timedelta(days=20)).isoformat()}, 422),
+        ({"starts_at": (datetime.now(UTC) - timedelta(days=1)).isoformat()}, 422),
+        ({"tiers": [{"name": "A", "price_cents": 1, "supply": 1}] * 2}, 422),
+        ({"tiers": []}, 422),
+        ({"tiers": [{"name": "A", "price_cents": -1, "supply": 1}]}, 422),
+        ({"starts_at": "2030-01-01T00:00:00"}, 422),  # no timezone: ambiguous
+        ({"symbol": "lower"}, 422),
+    ],
+)
+def test_invalid_events_are_refused_and_nothing_is_deployed(
+    client: TestClient,
+    admin: LocalAccount,
+    runtime: Runtime,
+    overrides: dict[str, object],
+    status: int,
+) -> None:
+    headers = {"Authorization": f"Bearer {signed_in(client, admin).token}"}
+    response = client.post("/admin/events", json=event_body(**overrides), headers=headers)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert count(runtime, Event) == 0
+
+
+def test_default_symbol_and_badge_carry_only_event_facts() -> None:
+    assert default_symbol("Rock & Roll 2030!") == "ROCKROLL"
+    assert default_symbol("***") == "TIX"
+    svg = event_badge_svg("<script>", "Hall", datetime(2030, 1, 1, tzinfo=UTC))
+    assert "<script>" not in svg and "&lt;script&gt;" in svg

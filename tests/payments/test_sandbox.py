@@ -1,0 +1,143 @@
+"""The sandbox card processor: Stripe's test cards, Stripe-format events, Stripe's signatures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import stripe
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.db.engine import make_engine, make_session_factory, transaction
+from backend.db.migrate import upgrade_to_head
+from backend.outbox import OutboxMessage
+from backend.payments.errors import CardRejected, PaymentIntentNotFound, WebhookRejected
+from backend.payments.sandbox import DELIVER_WEBHOOK, SandboxProvider, luhn_valid
+
+SECRET = "whsec_unit_test"
+
+
+@pytest.fixture
+def sessions(tmp_path: Any) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'sandbox.db'}")
+    upgrade_to_head(engine)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def sandbox(sessions: sessionmaker[Session]) -> SandboxProvider:
+    return SandboxProvider(sessions, SECRET, "http://shop.test/payments/stripe/webhook")
+
+
+def queued_events(sessions: sessionmaker[Session]) -> list[dict[str, Any]]:
+    with transaction(sessions) as session:
+        rows = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == DELIVER_WEBHOOK))
+        return [row.payload["event"] for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("number", "valid"),
+    [("4242424242424242", True), ("4000000000000002", True), ("4242424242424241", False)],
+)
+def test_luhn_check(number: str, valid: bool) -> None:
+    assert luhn_valid(number) is valid
+
+
+def test_same_idempotency_key_returns_the_same_intent(sandbox: SandboxProvider) -> None:
+    first = sandbox.create_payment_intent(2500, "EUR", {"order_id": "1"}, "key-1")
+    again = sandbox.create_payment_intent(2500, "EUR", {"order_id": "1"}, "key-1")
+    other = sandbox.create_payment_intent(2500, "EUR", {"order_id": "2"}, "key-2")
+    assert first == again
+    assert other.id != first.id
+    assert first.currency == "eur" and first.status == "requires_payment_method"
+
+
+def test_success_card_queues_a_signed_succeeded_event(
+    sandbox: SandboxProvider, sessions: sessionmaker[Session]
+) -> None:
+    intent = sandbox.create_payment_intent(2500, "eur", {"order_id": "7"}, "k")
+    result = sandbox.confirm(intent.id, intent.client_secret, "4242 4242 4242 4242")
+    assert result.status == "succeeded"
+    [event] = queued_events(sessions)
+    assert event["type"] == "payment_intent.succeeded"
+    assert event["data"]["object"]["id"] == intent.id
+    assert event["data"]["object"]["metadata"] == {"order_id": "7"}
+    assert event["data"]["object"]["amount_received"] == 2500
+    with pytest.raises(CardRejected, match="already succeeded"):
+        sandbox.confirm(intent.id, intent.client_secret, "4242424242424242")
+
+
+def test_declined_card_queues_payment_failed_and_allows_a_retry(
+    sandbox: SandboxProvider, sessions: sessionmaker[Session]
+) -> None:
+    intent = sandbox.create_payment_intent(2500, "eur", {}, "k")
+    declined = sandbox.confirm(intent.id, intent.client_secret, "4000000000009995")
+    assert declined.status == "requires_payment_method"
+    [event] = queued_events(sessions)
+    assert event["type"] == "payment_intent.payment_failed"
+    error = event["data"]["object"]["last_payment_error"]
+    assert error["decline_code"] == "insufficient_funds"
+    assert (
+        sandbox.confirm(intent.id, intent.client_secret, "4242424242424242").status == "succeeded"
+    )
+
+
+@pytest.mark.parametrize("number", ["4242424242424241", "4111111111111111", "12345678901234"])
+def test_cards_that_are_not_stripe_test_cards_are_refused(
+    sandbox: SandboxProvider, sessions: sessionmaker[Session], number: str
+) -> None:
+    intent = sandbox.create_payment_intent(100, "eur", {}, "k")
+    with pytest.raises(CardRejected):
+        sandbox.confirm(intent.id, intent.client_secret, number)
+    assert queued_events(sessions) == []
+
+
+def test_wrong_client_secret_looks_like_an_unknown_intent(sandbox: SandboxProvider) -> None:
+    intent = sandbox.create_payment_intent(100, "eur", {}, "k")
+    with pytest.raises(PaymentIntentNotFound):
+        sandbox.confirm(intent.id, "pi_other_secret_x", "4242424242424242")
+    with pytest.raises(PaymentIntentNotFound):
+        sandbox.confirm("pi_missing", intent.client_secret, "4242424242424242")
+
+
+def test_delivered_webhook_verifies_with_the_stripe_library(
+    sandbox: SandboxProvider, sessions: sessionmaker[Session]
+) -> None:
+    intent = sandbox.create_payment_intent(100, "eur", {}, "k")
+    sandbox.confirm(intent.id, intent.client_secret, "4242424242424242")
+    [event] = queued_events(sessions)
+    seen: list[httpx.Request] = []
+
+    def shop(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"received": True})
+
+    with httpx.Client(transport=httpx.MockTransport(shop)) as client:
+        sandbox.deliver(event, client)
+    [request] = seen
+    header = request.headers["Stripe-Signature"]
+    # Stripe's own parser accepts it: the sandbox really speaks Stripe's format.
+    parsed = stripe.Webhook.construct_event(request.content, header, SECRET)
+    assert parsed["id"] == event["id"] and parsed["type"] == "payment_intent.succeeded"
+    assert sandbox.verify_webhook(request.content, header)["id"] == event["id"]
+    with pytest.raises(WebhookRejected):
+        sandbox.verify_webhook(request.content.replace(b"succeeded", b"failed"), header)
+    assert json.loads(request.content) == event
+
+
+def test_delivery_to_a_failing_endpoint_raises_so_the_outbox_retries(
+    sandbox: SandboxProvider,
+) -> None:
+    def down(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, text="maintenance")
+
+    with (
+        httpx.Client(transport=httpx.MockTransport(down)) as client,
+        pytest.raises(RuntimeError, match="503"),
+    ):
+        sandbox.deliver({"id": "evt_x", "type": "ping"}, client)

@@ -1,0 +1,224 @@
+"""Orders: holds never exceed supply, the state machine refuses illegal moves, holds expire."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.catalog.models import Event, Tier
+from backend.db.engine import make_engine, make_session_factory, transaction
+from backend.db.migrate import upgrade_to_head
+from backend.outbox import OutboxMessage
+from backend.queue import service as queue
+from backend.sales import service as sales
+from backend.sales.errors import (
+    IllegalTransition,
+    OrderInProgress,
+    QuantityNotAllowed,
+    SaleNotOpen,
+    SoldOut,
+    TierNotFound,
+)
+from backend.sales.models import Order
+
+pytestmark = pytest.mark.db
+
+SECRET = b"sales-test-secret"
+
+
+@pytest.fixture
+def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(database_url)
+    upgrade_to_head(engine)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_event(sessions: sessionmaker[Session], supply: int = 5, max_admitted: int = 1000) -> int:
+    with transaction(sessions) as session:
+        event = Event(
+            name="Sales test",
+            symbol="ST",
+            starts_at=now() + timedelta(days=1),
+            sale_opens_at=now() - timedelta(minutes=1),
+            organizer_address="0x" + "1" * 40,
+            chain_id=1,
+            contract_address="0x" + "2" * 40,
+            deploy_tx_hash="0x" + "3" * 64,
+            image_cid="Qm",
+            max_admitted=max_admitted,
+            admission_ttl_seconds=600,
+            max_tickets_per_order=4,
+        )
+        event.tiers = [Tier(name="GA", price_cents=1000, currency="eur", supply=supply, reserved=0)]
+        session.add(event)
+        session.flush()
+        return event.id
+
+
+def admit(sessions: sessionmaker[Session], event_id: int, wallet: str) -> None:
+    with transaction(sessions) as session:
+        event = session.get(Event, event_id)
+        assert event is not None
+        queue.join(session, event, wallet, SECRET)
+
+
+def tier_id(sessions: sessionmaker[Session], event_id: int) -> int:
+    with transaction(sessions) as session:
+        return int(session.scalar(select(Tier.id).where(Tier.event_id == event_id)) or 0)
+
+
+def reserved(sessions: sessionmaker[Session], event_id: int) -> int:
+    with transaction(sessions) as session:
+        return int(session.scalar(select(Tier.reserved).where(Tier.event_id == event_id)) or 0)
+
+
+def place(sessions: sessionmaker[Session], event_id: int, wallet: str, quantity: int = 1) -> int:
+    with transaction(sessions) as session:
+        order = sales.place_order(session, event_id, tier_id(sessions, event_id), quantity, wallet)
+        return order.id
+
+
+def wallet(n: int) -> str:
+    return f"0x{n:040x}"
+
+
+def test_concurrent_buyers_never_oversell(sessions: sessionmaker[Session]) -> None:
+    event_id = make_event(sessions, supply=5)
+    buyers = [wallet(n) for n in range(1, 25)]
+    for buyer in buyers:
+        admit(sessions, event_id, buyer)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(len(buyers))
+
+    def buy(buyer: str) -> None:
+        start.wait()
+        try:
+            place(sessions, event_id, buyer)
+            result = "held"
+        except SoldOut:
+            result = "sold-out"
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=buy, args=(buyer,)) for buyer in buyers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert outcomes.count("held") == 5
+    assert outcomes.count("sold-out") == len(buyers) - 5
+    assert reserved(sessions, event_id) == 5
+    with transaction(sessions) as session:
+        assert session.scalar(select(func.count()).select_from(Order)) == 5
+
+
+def test_order_rules_are_enforced(sessions: sessionmaker[Session]) -> None:
+    event_id = make_event(sessions)
+    buyer = wallet(1)
+    admit(sessions, event_id, buyer)
+    with pytest.raises(QuantityNotAllowed):
+        place(sessions, event_id, buyer, quantity=5)
+    with transaction(sessions) as session, pytest.raises(TierNotFound):
+        sales.place_order(session, event_id, 999_999, 1, buyer)
+    place(sessions, event_id, buyer)
+    with pytest.raises(OrderInProgress):
+        place(sessions, event_id, buyer)
+    assert reserved(sessions, event_id) == 1
+
+
+def test_orders_are_refused_before_the_sale_opens(sessions: sessionmaker[Session]) -> None:
+    event_id = make_event(sessions)
+    with transaction(sessions) as session:
+        event = session.get(Event, event_id)
+        assert event is not None
+        event.sale_opens_at = now() + timedelta(hours=1)
+    with pytest.raises(SaleNotOpen):
+        place(sessions, event_id, wallet(1))
+
+
+def test_illegal_transitions_are_refused_and_not_recorded(sessions: sessionmaker[Session]) -> None:
+    event_id = make_event(sessions)
+    admit(sessions, event_id, wallet(1))
+    order_id = place(sessions, event_id, wallet(1))
+    with transaction(sessions) as session:
+        order = sales.get_order(session, order_id)
+        with pytest.raises(IllegalTransition):
+            sales.transition(session, order, sales.FULFILLED, "skipping payment")
+        assert order.status == sales.HELD
+        assert [t.to_status for t in sales.transitions_of(session, order_id)] == [sales.HELD]
+
+
+def test_expired_holds_give_seats_back(sessions: sessionmaker[Session]) -> None:
+    event_id = make_event(sessions, supply=2)
+    admit(sessions, event_id, wallet(1))
+    order_id = place(sessions, event_id, wallet(1), quantity=2)
+    assert reserved(sessions, event_id) == 2
+    with transaction(sessions) as session:
+        assert sales.release_expired_holds(session, now()) == 0
+        assert sales.release_expired_holds(session, now() + timedelta(minutes=11)) == 1
+    assert reserved(sessions, event_id) == 0
+    with transaction(sessions) as session:
+        assert sales.get_order(session, order_id).status == sales.EXPIRED
+
+
+def test_payment_after_expiry_is_honoured_while_seats_remain(
+    sessions: sessionmaker[Session],
+) -> None:
+    event_id = make_event(sessions, supply=1)
+    admit(sessions, event_id, wallet(1))
+    order_id = place(sessions, event_id, wallet(1))
+    with transaction(sessions) as session:
+        order = sales.get_order(session, order_id)
+        sales.start_payment(session, order, "sandbox", "pi_late")
+    with transaction(sessions) as session:
+        sales.release_expired_holds(session, now() + timedelta(hours=1))
+    assert reserved(sessions, event_id) == 0
+    with transaction(sessions) as session:
+        order = sales.get_order(session, order_id)
+        assert sales.mark_paid(session, order, 1000, "eur", "late webhook")
+        assert order.status == sales.PAID and order.first_seat == 1
+    assert reserved(sessions, event_id) == 1
+    with transaction(sessions) as session:
+        assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+
+
+def test_late_payment_for_a_sold_out_tier_is_flagged_not_oversold(
+    sessions: sessionmaker[Session],
+) -> None:
+    event_id = make_event(sessions, supply=1)
+    admit(sessions, event_id, wallet(1))
+    admit(sessions, event_id, wallet(2))
+    first = place(sessions, event_id, wallet(1))
+    with transaction(sessions) as session:
+        sales.start_payment(session, sales.get_order(session, first), "sandbox", "pi_first")
+    with transaction(sessions) as session:
+        sales.release_expired_holds(session, now() + timedelta(hours=1))
+    place(sessions, event_id, wallet(2))  # takes the seat the first buyer let lapse
+    with transaction(sessions) as session:
+        order = sales.get_order(session, first)
+        assert not sales.mark_paid(session, order, 1000, "eur", "late webhook")
+        assert order.status == sales.EXPIRED
+        assert "refund due" in (order.failure_reason or "")
+    assert reserved(sessions, event_id) == 1
+
+
+def test_cancel_releases_the_hold(sessions: sessionmaker[Session]) -> None:
+    event_id = make_event(sessions)
+    admit(sessions, event_id, wallet(1))
+    order_id = place(sessions, event_id, wallet(1), quantity=3)
+    with transaction(sessions) as session:
+        sales.cancel_order(session, sales.get_order(session, order_id))
+    assert reserved(sessions, event_id) == 0
+    with transaction(sessions) as session, pytest.raises(IllegalTransition):
+        sales.cancel_order(session, sales.get_order(session, order_id))
