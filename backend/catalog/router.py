@@ -13,6 +13,7 @@ from backend.catalog.schemas import Availability, EventCreate, EventOut
 from backend.db.engine import transaction
 from backend.deps import PrincipalDep, RuntimeDep
 from backend.problems import register_problem
+from backend.schemas import MAX_ID, IdPath
 
 router = APIRouter(tags=["catalog"])
 
@@ -38,20 +39,20 @@ def create_event(spec: EventCreate, runtime: RuntimeDep, principal: PrincipalDep
 def list_events(
     runtime: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[EventOut]:
     with transaction(runtime.sessions) as session:
         return [catalog.to_out(event) for event in catalog.list_events(session, limit, offset)]
 
 
 @router.get("/events/{event_id}", response_model=EventOut)
-def get_event(event_id: int, runtime: RuntimeDep) -> EventOut:
+def get_event(event_id: IdPath, runtime: RuntimeDep) -> EventOut:
     with transaction(runtime.sessions) as session:
         return catalog.to_out(catalog.get_event(session, event_id))
 
 
 @router.get("/events/{event_id}/availability", response_model=Availability)
-def availability(event_id: int, runtime: RuntimeDep) -> Availability:
+def availability(event_id: IdPath, runtime: RuntimeDep) -> Availability:
     """Tiers and seats remaining; a sold-out tier is a normal answer, not an error."""
     with transaction(runtime.sessions) as session:
         return catalog.availability(session, event_id)

@@ -13,6 +13,7 @@ from backend.problems import register_problem
 from backend.queue import service as queue
 from backend.queue.errors import InvalidQueueToken, NotAdmitted, NotInQueue, QueueClosed
 from backend.queue.schemas import QueueStatusOut
+from backend.schemas import IdPath
 
 router = APIRouter(tags=["queue"])
 
@@ -36,7 +37,7 @@ def _out(status: queue.QueueStatus) -> QueueStatusOut:
 
 
 @router.post("/events/{event_id}/queue", response_model=QueueStatusOut)
-def join(event_id: int, runtime: RuntimeDep, principal: PrincipalDep) -> QueueStatusOut:
+def join(event_id: IdPath, runtime: RuntimeDep, principal: PrincipalDep) -> QueueStatusOut:
     """Take a place in the event's queue; joining again returns the same place."""
     with transaction(runtime.sessions) as session:
         event = get_event(session, event_id)
@@ -46,7 +47,7 @@ def join(event_id: int, runtime: RuntimeDep, principal: PrincipalDep) -> QueueSt
 
 @router.get("/events/{event_id}/queue/me", response_model=QueueStatusOut)
 def me(
-    event_id: int,
+    event_id: IdPath,
     runtime: RuntimeDep,
     principal: PrincipalDep,
     x_queue_token: Annotated[str | None, Header()] = None,

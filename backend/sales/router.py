@@ -28,6 +28,7 @@ from backend.sales.schemas import (
     PaymentIntentOut,
     TransitionOut,
 )
+from backend.schemas import IdPath
 from backend.tickets.service import token_ids_of
 
 router = APIRouter(tags=["sales"])
@@ -77,13 +78,13 @@ def place_order(body: OrderCreate, runtime: RuntimeDep, principal: PrincipalDep)
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut)
-def get_order(order_id: int, runtime: RuntimeDep, principal: PrincipalDep) -> OrderOut:
+def get_order(order_id: IdPath, runtime: RuntimeDep, principal: PrincipalDep) -> OrderOut:
     with transaction(runtime.sessions) as session:
         return _out(session, sales.get_order(session, order_id, principal.address))
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut)
-def cancel_order(order_id: int, runtime: RuntimeDep, principal: PrincipalDep) -> OrderOut:
+def cancel_order(order_id: IdPath, runtime: RuntimeDep, principal: PrincipalDep) -> OrderOut:
     with transaction(runtime.sessions) as session:
         order = sales.get_order(session, order_id, principal.address)
         sales.cancel_order(session, order)
@@ -92,7 +93,7 @@ def cancel_order(order_id: int, runtime: RuntimeDep, principal: PrincipalDep) ->
 
 @router.post("/orders/{order_id}/checkout", response_model=CheckoutOut)
 def checkout(
-    order_id: int, body: CheckoutRequest, runtime: RuntimeDep, principal: PrincipalDep
+    order_id: IdPath, body: CheckoutRequest, runtime: RuntimeDep, principal: PrincipalDep
 ) -> CheckoutOut:
     """Start paying. ``card`` returns a payment intent; the result arrives by webhook."""
     cards = runtime.cards

@@ -7,12 +7,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from backend.schemas import IdField
+
 
 class OrderCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    event_id: int = Field(gt=0)
-    tier_id: int = Field(gt=0)
+    event_id: IdField
+    tier_id: IdField
     quantity: int = Field(gt=0, le=50)
 
 
