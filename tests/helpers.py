@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 from eth_account import Account
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from backend.catalog.models import Event, Tier
 from backend.demo import FairtixClient
 from backend.payments.sandbox import sign_stripe_payload
 from backend.runtime import Runtime
@@ -74,3 +76,39 @@ def post_webhook(
         content=body,
         headers={"Stripe-Signature": header, "Content-Type": "application/json"},
     )
+
+
+def wallet(n: int) -> str:
+    """A distinct, valid, lowercase address per number."""
+    return f"0x{n:040x}"
+
+
+def insert_event(
+    session: Session,
+    *,
+    sale_opens_at: datetime,
+    max_admitted: int,
+    supply: int,
+    price_cents: int = 1000,
+) -> Event:
+    """An event row with one GA tier, for service tests that need no contract behind it."""
+    event = Event(
+        name="Service test",
+        symbol="ST",
+        starts_at=sale_opens_at + timedelta(days=1),
+        sale_opens_at=sale_opens_at,
+        organizer_address=wallet(1),
+        chain_id=1,
+        contract_address=wallet(2),
+        deploy_tx_hash="0x" + "3" * 64,
+        image_cid="Qm",
+        max_admitted=max_admitted,
+        admission_ttl_seconds=600,
+        max_tickets_per_order=4,
+    )
+    event.tiers = [
+        Tier(name="GA", price_cents=price_cents, currency="eur", supply=supply, reserved=0)
+    ]
+    session.add(event)
+    session.flush()
+    return event

@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from backend.catalog.models import Event, Tier
+from backend.catalog.models import Event
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade_to_head
 from backend.queue import service as queue
 from backend.queue import tokens
 from backend.queue.errors import InvalidQueueToken, NotAdmitted, NotInQueue, QueueClosed
+from tests.helpers import insert_event, wallet
 
 pytestmark = pytest.mark.db
 
@@ -31,28 +32,9 @@ def session(database_url: str) -> Iterator[Session]:
 
 
 def make_event(session: Session, *, max_admitted: int = 2, supply: int = 10) -> Event:
-    event = Event(
-        name="Queue test",
-        symbol="QT",
-        starts_at=T0 + timedelta(days=1),
-        sale_opens_at=T0,
-        organizer_address="0x" + "1" * 40,
-        chain_id=1,
-        contract_address="0x" + "2" * 40,
-        deploy_tx_hash="0x" + "3" * 64,
-        image_cid="Qm",
-        max_admitted=max_admitted,
-        admission_ttl_seconds=600,
-        max_tickets_per_order=4,
-    )
-    event.tiers = [Tier(name="GA", price_cents=100, currency="eur", supply=supply, reserved=0)]
-    session.add(event)
+    event = insert_event(session, sale_opens_at=T0, max_admitted=max_admitted, supply=supply)
     session.commit()
     return event
-
-
-def wallet(n: int) -> str:
-    return f"0x{n:040x}"
 
 
 def test_join_twice_returns_the_same_place(session: Session) -> None:

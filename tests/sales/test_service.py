@@ -25,6 +25,7 @@ from backend.sales.errors import (
     TierNotFound,
 )
 from backend.sales.models import Order
+from tests.helpers import insert_event, wallet
 
 pytestmark = pytest.mark.db
 
@@ -45,24 +46,10 @@ def now() -> datetime:
 
 def make_event(sessions: sessionmaker[Session], supply: int = 5, max_admitted: int = 1000) -> int:
     with transaction(sessions) as session:
-        event = Event(
-            name="Sales test",
-            symbol="ST",
-            starts_at=now() + timedelta(days=1),
-            sale_opens_at=now() - timedelta(minutes=1),
-            organizer_address="0x" + "1" * 40,
-            chain_id=1,
-            contract_address="0x" + "2" * 40,
-            deploy_tx_hash="0x" + "3" * 64,
-            image_cid="Qm",
-            max_admitted=max_admitted,
-            admission_ttl_seconds=600,
-            max_tickets_per_order=4,
-        )
-        event.tiers = [Tier(name="GA", price_cents=1000, currency="eur", supply=supply, reserved=0)]
-        session.add(event)
-        session.flush()
-        return event.id
+        opened = now() - timedelta(minutes=1)
+        return insert_event(
+            session, sale_opens_at=opened, max_admitted=max_admitted, supply=supply
+        ).id
 
 
 def admit(sessions: sessionmaker[Session], event_id: int, wallet: str) -> None:
@@ -86,10 +73,6 @@ def place(sessions: sessionmaker[Session], event_id: int, wallet: str, quantity:
     with transaction(sessions) as session:
         order = sales.place_order(session, event_id, tier_id(sessions, event_id), quantity, wallet)
         return order.id
-
-
-def wallet(n: int) -> str:
-    return f"0x{n:040x}"
 
 
 def test_concurrent_buyers_never_oversell(sessions: sessionmaker[Session]) -> None:
