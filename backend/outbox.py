@@ -79,9 +79,3 @@ def retry_later(session: Session, message_id: int, error: str, now: datetime | N
     row.last_error = error[:2000]
     backoff = min(timedelta(seconds=0.5 * 2 ** min(row.attempts, 10)), MAX_BACKOFF)
     row.available_at = now + backoff
-
-
-def pending_count(session: Session) -> int:
-    return len(
-        list(session.scalars(select(OutboxMessage.id).where(OutboxMessage.done_at.is_(None))))
-    )

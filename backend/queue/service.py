@@ -47,7 +47,7 @@ def join(
             raise QueueClosed(event.id, "the event has started")
         if all(tier.reserved >= tier.supply for tier in event.tiers):
             raise QueueClosed(event.id, "sold out")
-        entry = _insert_place(session, event.id, wallet, now)
+        _insert_place(session, event.id, wallet, now)
     return status(session, event, wallet, secret, now)
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from backend import outbox
-from backend.catalog.models import Event, Tier
+from backend.catalog.models import Tier
 from backend.catalog.service import get_event, get_tier
 from backend.db.base import utcnow
 from backend.queue import service as queue
@@ -37,8 +37,7 @@ CREATED, HELD, AWAITING_PAYMENT, PAID, MINTING, FULFILLED = (
 FAILED, EXPIRED, REFUNDED, CANCELLED = "failed", "expired", "refunded", "cancelled"
 
 # Every move an order may make; anything else is refused and recorded nowhere.
-TRANSITIONS: dict[str | None, frozenset[str]] = {
-    None: frozenset({CREATED, HELD}),
+TRANSITIONS: dict[str, frozenset[str]] = {
     CREATED: frozenset({HELD, CANCELLED, FAILED}),
     HELD: frozenset({AWAITING_PAYMENT, EXPIRED, CANCELLED}),
     AWAITING_PAYMENT: frozenset({PAID, FAILED, EXPIRED, CANCELLED}),
@@ -60,7 +59,7 @@ MINT_ORDER = "mint_order"
 
 
 def transition(session: Session, order: Order, to_status: str, cause: str) -> None:
-    if to_status not in TRANSITIONS[order.status if order.id else None]:
+    if to_status not in TRANSITIONS[order.status]:
         raise IllegalTransition(order.id, order.status, to_status)
     session.add(
         OrderTransition(
@@ -250,10 +249,6 @@ def release_expired_holds(session: Session, now: datetime | None = None) -> int:
         transition(session, order, EXPIRED, "hold expired")
         _release(session, order)
     return len(expired)
-
-
-def event_of(session: Session, order: Order) -> Event:
-    return get_event(session, order.event_id)
 
 
 def transitions_of(session: Session, order_id: int) -> list[OrderTransition]:
