@@ -85,8 +85,9 @@ def _settings(**overrides: object) -> Settings:
 def _run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from backend.app import create_app
+    from backend.app import build_chain, create_app
     from backend.chain.devnet import Devnet, devnet_account
+    from backend.chain.errors import ChainError
 
     overrides: dict[str, object] = {}
     if args.host:
@@ -109,7 +110,18 @@ def _run(args: argparse.Namespace) -> int:
     else:
         settings = _settings(**overrides)
     try:
-        app = create_app(settings)
+        settings.check_production_ready()
+        try:
+            # Connect before serving, so a wrong RPC URL or a missing key is one clear line.
+            chain = build_chain(settings)
+        except ChainError as exc:
+            print(f"fairtix: {exc}", file=sys.stderr)
+            print(
+                "fairtix: check FAIRTIX_RPC_URL, or use `make run` to start the local devnet",
+                file=sys.stderr,
+            )
+            return 2
+        app = create_app(settings, chain=chain)
         base = settings.public_base_url
         print(f"API:     {base}")
         print(f"docs:    {base}/docs  (OpenAPI: {base}/openapi.json)")
@@ -117,7 +129,13 @@ def _run(args: argparse.Namespace) -> int:
         if settings.admin_addresses:
             print(f"admins:  {', '.join(settings.admin_addresses)}")
         sys.stdout.flush()
-        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None)
+        )
+        server.run()
+        if not server.started:
+            print("fairtix: the API did not start; the log above says why", file=sys.stderr)
+            return 1
     finally:
         if devnet is not None:
             devnet.stop()
