@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -90,12 +91,13 @@ def build_cards(settings: Settings, runtime_sessions: Any) -> CardProvider:
             settings.stripe_webhook_secret.get_secret_value(),
             settings.stripe_api_base,
         )
-    secret = (
-        settings.stripe_webhook_secret.get_secret_value()
-        if settings.stripe_webhook_secret is not None
-        # The sandbox signs and verifies in this one process: a fresh secret per start is enough.
-        else "whsec_sandbox_" + secrets.token_hex(16)
-    )
+    if settings.stripe_webhook_secret is not None:
+        secret = settings.stripe_webhook_secret.get_secret_value()
+    else:
+        # Derived from the service's signing secret, so an API process and a separate
+        # `fairtix worker` (which signs the sandbox's deliveries) agree without more config.
+        derived = hmac.new(settings.signing_secret, b"sandbox-webhook", hashlib.sha256)
+        secret = "whsec_sandbox_" + derived.hexdigest()[:32]
     url = settings.sandbox_webhook_url or f"{settings.public_base_url}/payments/stripe/webhook"
     return SandboxProvider(runtime_sessions, secret, url)
 

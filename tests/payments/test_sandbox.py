@@ -141,3 +141,31 @@ def test_delivery_to_a_failing_endpoint_raises_so_the_outbox_retries(
         pytest.raises(RuntimeError, match="503"),
     ):
         sandbox.deliver({"id": "evt_x", "type": "ping"}, client)
+
+
+def test_api_and_separate_worker_derive_the_same_sandbox_secret(
+    sessions: sessionmaker[Session], tmp_path: Any
+) -> None:
+    from backend.app import build_cards
+    from backend.config import Settings
+
+    # Two processes started from the same environment (no FAIRTIX_STRIPE_WEBHOOK_SECRET).
+    api = build_cards(Settings(var_dir=tmp_path), sessions)
+    worker = build_cards(Settings(var_dir=tmp_path), sessions)
+    assert isinstance(worker, SandboxProvider)
+    captured: list[httpx.Request] = []
+
+    def shop(request: httpx.Request) -> httpx.Response:
+        captured.append(request)
+        return httpx.Response(200)
+
+    with httpx.Client(transport=httpx.MockTransport(shop)) as client:
+        worker.deliver({"id": "evt_shared", "type": "ping"}, client)
+    [request] = captured
+    assert (
+        api.verify_webhook(request.content, request.headers["Stripe-Signature"])["id"]
+        == "evt_shared"
+    )
+    other_install = build_cards(Settings(var_dir=tmp_path / "elsewhere"), sessions)
+    with pytest.raises(WebhookRejected):
+        other_install.verify_webhook(request.content, request.headers["Stripe-Signature"])
