@@ -12,6 +12,8 @@ import stripe
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from backend.app import build_cards
+from backend.config import Settings
 from backend.db.engine import make_engine, make_session_factory, transaction
 from backend.db.migrate import upgrade_to_head
 from backend.outbox import OutboxMessage
@@ -146,9 +148,6 @@ def test_delivery_to_a_failing_endpoint_raises_so_the_outbox_retries(
 def test_api_and_separate_worker_derive_the_same_sandbox_secret(
     sessions: sessionmaker[Session], tmp_path: Any
 ) -> None:
-    from backend.app import build_cards
-    from backend.config import Settings
-
     # Two processes started from the same environment (no FAIRTIX_STRIPE_WEBHOOK_SECRET).
     api = build_cards(Settings(var_dir=tmp_path), sessions)
     worker = build_cards(Settings(var_dir=tmp_path), sessions)
