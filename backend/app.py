@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
@@ -162,6 +163,13 @@ def create_app(settings: Settings | None = None, *, chain: ChainClient | None = 
     ):
         app.include_router(router)
     install_problem_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Queue-Token"],
+        )
 
     @app.get("/health", tags=["ops"])
     def health() -> JSONResponse:

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     nonce_ttl_seconds: int = 300
     session_ttl_seconds: int = 24 * 3600
     admin_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Browser dApps served from another origin (comma-separated, e.g. http://localhost:5173).
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Secret for HMAC-signed queue tokens. Generated and kept under var/ in development.
     secret_key: SecretStr | None = None
@@ -76,7 +78,7 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = 0.2
     outbox_max_attempts: int = 20
 
-    @field_validator("admin_addresses", mode="before")
+    @field_validator("admin_addresses", "cors_origins", mode="before")
     @classmethod
     def _split_addresses(cls, value: object) -> object:
         if isinstance(value, str):

@@ -52,3 +52,10 @@ def test_production_refuses_laptop_settings(overrides: dict[str, str], complaint
         settings.check_production_ready()
     with pytest.raises(ConfigError):
         _ = Settings(env="production").signing_secret
+
+
+def test_cors_origins_come_from_a_comma_separated_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FAIRTIX_CORS_ORIGINS", "http://localhost:5173, https://tix.example")
+    assert Settings().cors_origins == ["http://localhost:5173", "https://tix.example"]

@@ -7,9 +7,14 @@ import time
 import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
+from httpx import Response
+from sqlalchemy.orm import Session
 
+from backend.app import create_app
 from backend.auth.models import AuthSession
 from backend.catalog.models import Tier
+from backend.chain.client import ChainClient
+from backend.config import Settings
 from backend.demo import ApiError, FairtixClient
 from backend.outbox import OutboxMessage
 from backend.payments.models import ProcessedWebhook
@@ -29,10 +34,7 @@ from tests.helpers import (
 pytestmark = pytest.mark.db
 
 
-def assert_problem(response: object, status: int, slug: str) -> dict[str, object]:
-    from httpx import Response
-
-    assert isinstance(response, Response)
+def assert_problem(response: Response, status: int, slug: str) -> dict[str, object]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
     body: dict[str, object] = response.json()
@@ -140,8 +142,6 @@ def test_quantity_over_supply_is_refused(
     body = assert_problem(response, 409, "sold-out")
     assert "only 3 left" in str(body["detail"])
     assert count(runtime, Order) == 0
-    from sqlalchemy.orm import Session
-
     with Session(runtime.engine) as session:
         tier = session.get(Tier, event["tiers"][0]["id"])
         assert tier is not None and tier.reserved == 0
@@ -251,3 +251,18 @@ def test_sandbox_refuses_non_test_cards_and_wrong_secrets(
 def test_ids_beyond_64_bits_are_422_not_a_database_overflow(client: TestClient, path: str) -> None:
     # Found by schemathesis against the running service: these were 500s.
     assert_problem(client.get(path), 422, "validation-failed")
+
+
+def test_cors_preflight_allows_only_configured_origins(
+    settings: Settings, chain: ChainClient
+) -> None:
+    settings.cors_origins = ["http://localhost:5173"]
+    with TestClient(create_app(settings, chain=chain), base_url="http://testserver") as client:
+        preflight = {
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        }
+        ok = client.options("/orders", headers={"Origin": "http://localhost:5173", **preflight})
+        assert ok.headers["access-control-allow-origin"] == "http://localhost:5173"
+        other = client.options("/orders", headers={"Origin": "https://evil.example", **preflight})
+        assert "access-control-allow-origin" not in other.headers
