@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.catalog.models import Event
-from backend.db.engine import make_engine
+from backend.db.engine import make_engine, make_session_factory, transaction
 from backend.db.migrate import upgrade_to_head
 from backend.queue import service as queue
 from backend.queue import tokens
 from backend.queue.errors import InvalidQueueToken, NotAdmitted, NotInQueue, QueueClosed
+from backend.queue.models import QueueEntry
 from tests.helpers import insert_event, wallet
 
 pytestmark = pytest.mark.db
@@ -118,3 +121,39 @@ def test_queue_token_from_another_wallet_or_forged_is_rejected(session: Session)
     with pytest.raises(InvalidQueueToken, match="malformed"):
         tokens.verify("q1.nope", SECRET)
     assert queue.status(session, event, wallet(1), SECRET, T0, token=mine).state == "admitted"
+
+
+def test_concurrent_joins_get_unique_places_with_no_gaps(database_url: str) -> None:
+    engine = make_engine(database_url)
+    upgrade_to_head(engine)
+    sessions = make_session_factory(engine)
+    try:
+        with transaction(sessions) as session:
+            event_id = insert_event(session, sale_opens_at=T0, max_admitted=5, supply=10).id
+        wallets = [wallet(n) for n in range(100, 130)]
+        start = threading.Barrier(len(wallets))
+        errors: list[BaseException] = []
+
+        def join(address: str) -> None:
+            start.wait()
+            try:
+                with transaction(sessions) as session:
+                    event = session.get(Event, event_id)
+                    assert event is not None
+                    queue.join(session, event, address, SECRET, T0 - timedelta(minutes=1))
+            except BaseException as exc:  # surfaced below; a thread can't fail the test itself
+                errors.append(exc)
+
+        threads = [threading.Thread(target=join, args=(address,)) for address in wallets]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert errors == []
+        with transaction(sessions) as session:
+            seqs = sorted(session.scalars(select(QueueEntry.seq)))
+            owners = list(session.scalars(select(QueueEntry.wallet)))
+        assert seqs == list(range(1, len(wallets) + 1))
+        assert sorted(owners) == sorted(wallets)
+    finally:
+        engine.dispose()
