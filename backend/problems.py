@@ -15,12 +15,35 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://fairtix.dev/problems/"
 
 log = logging.getLogger("fairtix.problems")
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details, as every error response carries them."""
+
+    type: str = Field(description="Stable URI naming the kind of problem; branch on this")
+    title: str
+    status: int
+    detail: str = Field(description="What went wrong, for a person")
+    instance: str | None = None
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries documenting that these statuses answer with problem+json."""
+    return {
+        status: {
+            "model": ProblemDetails,
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": ProblemDetails.model_json_schema()}},
+            "description": "Problem details (RFC 9457)",
+        }
+        for status in statuses
+    }
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from backend.auth.errors import (
 from backend.auth.schemas import ADDRESS_PATTERN, MeOut, NonceOut, RoleGrantIn, SessionOut, VerifyIn
 from backend.db.engine import transaction
 from backend.deps import PrincipalDep, RuntimeDep
-from backend.problems import register_problem
+from backend.problems import problem_responses, register_problem
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], responses=problem_responses(400, 401, 403, 422))
 
 register_problem(AuthError, 401, "auth-failed", "Authentication failed")
 register_problem(SiweError, 401, "siwe-rejected", "Sign-in message rejected")

@@ -12,10 +12,10 @@ from backend.catalog.errors import EventDeploymentFailed, EventNotFound, Invalid
 from backend.catalog.schemas import Availability, EventCreate, EventOut
 from backend.db.engine import transaction
 from backend.deps import PrincipalDep, RuntimeDep
-from backend.problems import register_problem
+from backend.problems import problem_responses, register_problem
 from backend.schemas import MAX_ID, IdPath
 
-router = APIRouter(tags=["catalog"])
+router = APIRouter(tags=["catalog"], responses=problem_responses(401, 403, 404, 422, 502))
 
 register_problem(EventNotFound, 404, "event-not-found", "Event not found")
 register_problem(InvalidEvent, 422, "invalid-event", "Event definition is not valid")

@@ -18,9 +18,9 @@ from backend.payments.errors import (
 from backend.payments.sandbox import SandboxProvider
 from backend.payments.schemas import SandboxConfirmIn, SandboxIntentOut, WebhookAck
 from backend.payments.webhooks import handle_card_event
-from backend.problems import Problem, register_problem
+from backend.problems import Problem, problem_responses, register_problem
 
-router = APIRouter(tags=["payments"])
+router = APIRouter(tags=["payments"], responses=problem_responses(400, 402, 404, 422))
 
 register_problem(WebhookRejected, 400, "webhook-rejected", "Webhook rejected")
 register_problem(PaymentIntentNotFound, 404, "payment-intent-not-found", "Payment intent not found")

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Header
 from backend.catalog.service import get_event
 from backend.db.engine import transaction
 from backend.deps import PrincipalDep, RuntimeDep
-from backend.problems import register_problem
+from backend.problems import problem_responses, register_problem
 from backend.queue import service as queue
 from backend.queue.errors import InvalidQueueToken, NotAdmitted, NotInQueue, QueueClosed
 from backend.queue.schemas import QueueStatusOut
 from backend.schemas import IdPath
 
-router = APIRouter(tags=["queue"])
+router = APIRouter(tags=["queue"], responses=problem_responses(401, 403, 404, 409, 422))
 
 register_problem(QueueClosed, 409, "queue-closed", "Queue is closed")
 register_problem(NotInQueue, 404, "not-in-queue", "Not in the queue")

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from backend.db.engine import transaction
 from backend.deps import PrincipalDep, RuntimeDep
-from backend.problems import register_problem
+from backend.problems import problem_responses, register_problem
 from backend.sales import service as sales
 from backend.sales.errors import (
     IllegalTransition,
@@ -31,7 +31,7 @@ from backend.sales.schemas import (
 from backend.schemas import IdPath
 from backend.tickets.service import token_ids_of
 
-router = APIRouter(tags=["sales"])
+router = APIRouter(tags=["sales"], responses=problem_responses(401, 403, 404, 409, 422, 503))
 
 register_problem(OrderNotFound, 404, "order-not-found", "Order not found")
 register_problem(TierNotFound, 404, "tier-not-found", "Tier not found")

@@ -6,10 +6,16 @@ from fastapi import APIRouter
 
 from backend.db.engine import transaction
 from backend.deps import PrincipalDep, RuntimeDep
+from backend.problems import problem_responses
 from backend.tickets.schemas import TicketList, TicketOut
 from backend.tickets.service import tickets_of
 
-router = APIRouter(tags=["tickets"])
+router = APIRouter(
+    tags=["tickets"],
+    responses=problem_responses(
+        401,
+    ),
+)
 
 
 @router.get("/me/tickets", response_model=TicketList)

@@ -266,3 +266,10 @@ def test_cors_preflight_allows_only_configured_origins(
         assert ok.headers["access-control-allow-origin"] == "http://localhost:5173"
         other = client.options("/orders", headers={"Origin": "https://evil.example", **preflight})
         assert "access-control-allow-origin" not in other.headers
+
+
+def test_openapi_documents_problem_responses(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    conflict = spec["paths"]["/orders"]["post"]["responses"]["409"]
+    schema = conflict["content"]["application/problem+json"]["schema"]
+    assert {"type", "title", "status", "detail"} <= set(schema["properties"])
