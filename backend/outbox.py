@@ -16,7 +16,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from backend.db.base import Base, UTCDateTime, utcnow
 
-LEASE = timedelta(seconds=60)
+# Longer than the slowest handler (a mint waits up to 60 s for its receipt and as long again for
+# confirmations), so a second worker never takes a message the first is still working on.
+LEASE = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(seconds=60)
 
 

@@ -36,22 +36,42 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {
             sales.MINT_ORDER: self._mint,
+            sales.REFUND_ORDER: self._refund,
             DELIVER_WEBHOOK: self._deliver_webhook,
         }
 
     def run_once(self) -> int:
         """One pass; returns how many outbox messages it completed."""
-        sessions = self._runtime.sessions
-        with transaction(sessions) as session:
+        # Each step stands alone: a failing sweep must not stop mints and deliveries.
+        self._step("release expired holds", self._release_expired)
+        if time.monotonic() >= self._next_housekeeping:
+            self._next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
+            self._step("purge expired sign-ins", self._purge)
+        return self._step("work the outbox", self._work_outbox) or 0
+
+    def _step(self, name: str, step: Callable[[], int]) -> int | None:
+        try:
+            return step()
+        except Exception:
+            log.exception("worker step failed", extra={"step": name})
+            return None
+
+    def _release_expired(self) -> int:
+        with transaction(self._runtime.sessions) as session:
             released = sales.release_expired_holds(session)
         if released:
             log.info("expired holds released", extra={"orders": released})
-        if time.monotonic() >= self._next_housekeeping:
-            self._next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
-            with transaction(sessions) as session:
-                purged = auth.purge_expired(session)
-            if purged:
-                log.info("expired nonces and sessions purged", extra={"rows": purged})
+        return released
+
+    def _purge(self) -> int:
+        with transaction(self._runtime.sessions) as session:
+            purged = auth.purge_expired(session)
+        if purged:
+            log.info("expired nonces and sessions purged", extra={"rows": purged})
+        return purged
+
+    def _work_outbox(self) -> int:
+        sessions = self._runtime.sessions
         with transaction(sessions) as session:
             claimed = outbox.claim(session, BATCH)
         done = 0
@@ -86,6 +106,18 @@ class Worker:
     def _mint(self, payload: dict[str, Any]) -> None:
         rt = self._runtime
         fulfil_order(rt.sessions, rt.chain, rt.blockstore, int(payload["order_id"]))
+
+    def _refund(self, payload: dict[str, Any]) -> None:
+        rt = self._runtime
+        order_id = int(payload["order_id"])
+        with transaction(rt.sessions) as session:
+            intent_id = sales.refund_target(session, order_id)
+        if intent_id is None:
+            return
+        # The idempotency key makes a retried refund (crash after the provider answered) a no-op.
+        rt.cards.refund(intent_id, idempotency_key=f"fairtix-refund-{order_id}")
+        with transaction(rt.sessions) as session:
+            sales.mark_refunded(session, order_id)
 
     def _deliver_webhook(self, payload: dict[str, Any]) -> None:
         cards = self._runtime.cards

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -99,7 +100,9 @@ def insert_event(
         sale_opens_at=sale_opens_at,
         organizer_address=wallet(1),
         chain_id=1,
+        chain_event_id=secrets.randbits(63),
         contract_address=wallet(2),
+        deploy_block=0,
         deploy_tx_hash="0x" + "3" * 64,
         image_cid="Qm",
         max_admitted=max_admitted,

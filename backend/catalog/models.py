@@ -20,8 +20,6 @@ from backend.db.base import Base, UTCDateTime, utcnow
 
 class Event(Base):
     __tablename__ = "events"
-    # AUTOINCREMENT on SQLite: an id is also the on-chain event id and must never be reused.
-    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -32,7 +30,11 @@ class Event(Base):
     sale_opens_at: Mapped[datetime] = mapped_column(UTCDateTime())
     organizer_address: Mapped[str] = mapped_column(String(42), index=True)
     chain_id: Mapped[int] = mapped_column(BigInteger)
+    # The id the factory records the event under. Random, not the row id: a row id can come
+    # back after a rolled-back insert (SQLite) or a reset database, an on-chain id never can.
+    chain_event_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     contract_address: Mapped[str] = mapped_column(String(42))
+    deploy_block: Mapped[int] = mapped_column(BigInteger)
     deploy_tx_hash: Mapped[str] = mapped_column(String(66))
     image_cid: Mapped[str] = mapped_column(String(100))
     max_admitted: Mapped[int] = mapped_column(Integer)

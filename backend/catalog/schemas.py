@@ -48,6 +48,7 @@ class EventOut(BaseModel):
     sale_opens_at: datetime
     organizer_address: str
     chain_id: int
+    chain_event_id: int = Field(description="The id TicketFactory records this event under")
     contract_address: str
     deploy_tx_hash: str
     image_uri: str

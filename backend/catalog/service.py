@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import datetime
 from html import escape
 
@@ -47,7 +48,9 @@ def create_event(
         sale_opens_at=spec.sale_opens_at,
         organizer_address=organizer.lower(),
         chain_id=chain.chain_id,
+        chain_event_id=secrets.randbits(63),
         contract_address="",
+        deploy_block=0,
         deploy_tx_hash="",
         image_cid=image_cid,
         max_admitted=spec.max_admitted or settings.max_admitted,
@@ -67,16 +70,17 @@ def create_event(
         for tier in spec.tiers
     ]
     session.add(event)
-    session.flush()  # the id is the on-chain event id
+    session.flush()
     # The deployment runs inside this transaction so a failure leaves no event behind. That holds
     # a write lock for one transaction's time: nothing on anvil, one block on a public chain,
     # where production runs PostgreSQL and the lock covers only the new rows.
     try:
-        deployment = chain.create_event(event.id, event.name, event.symbol, organizer)
+        deployment = chain.create_event(event.chain_event_id, event.name, event.symbol, organizer)
     except ChainError as exc:
         raise EventDeploymentFailed(str(exc)) from exc
     event.contract_address = deployment.address
     event.deploy_tx_hash = deployment.tx_hash
+    event.deploy_block = deployment.block_number
     return event
 
 
@@ -163,6 +167,7 @@ def to_out(event: Event) -> EventOut:
         sale_opens_at=event.sale_opens_at,
         organizer_address=event.organizer_address,
         chain_id=event.chain_id,
+        chain_event_id=event.chain_event_id,
         contract_address=event.contract_address,
         deploy_tx_hash=event.deploy_tx_hash,
         image_uri=f"ipfs://{event.image_cid}",

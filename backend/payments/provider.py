@@ -35,6 +35,10 @@ class CardProvider(Protocol):
 
     def verify_webhook(self, payload: bytes, signature_header: str | None) -> dict[str, Any]: ...
 
+    def refund(self, intent_id: str, idempotency_key: str) -> None:
+        """Give back everything captured on the intent; repeating with the same key is a no-op."""
+        ...
+
 
 def verify_stripe_signature(
     payload: bytes, signature_header: str | None, secret: str
@@ -48,6 +52,9 @@ def verify_stripe_signature(
         raise WebhookRejected(str(exc).split(".")[0]) from exc
     except UnicodeDecodeError as exc:
         raise WebhookRejected("the body is not UTF-8") from exc
+    except (TypeError, ValueError) as exc:
+        # stripe compares header text with compare_digest, which raises on non-ASCII input.
+        raise WebhookRejected("the Stripe-Signature header is malformed") from exc
     try:
         event = json.loads(payload)
     except ValueError as exc:
@@ -92,3 +99,12 @@ class StripeProvider:
 
     def verify_webhook(self, payload: bytes, signature_header: str | None) -> dict[str, Any]:
         return verify_stripe_signature(payload, signature_header, self._webhook_secret)
+
+    def refund(self, intent_id: str, idempotency_key: str) -> None:
+        try:
+            self._client.v1.refunds.create(
+                params={"payment_intent": intent_id},
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as exc:
+            raise ProviderUnavailable(self.name, str(exc)) from exc

@@ -115,7 +115,9 @@ class SandboxProvider:
         with transaction(self._sessions) as session:
             intent = session.get(SandboxPaymentIntent, intent_id, with_for_update=True)
             # The same answer for an unknown id and a wrong secret: ids must not be probeable.
-            if intent is None or not hmac.compare_digest(intent.client_secret, client_secret):
+            if intent is None or not hmac.compare_digest(
+                intent.client_secret.encode(), client_secret.encode()
+            ):
                 raise PaymentIntentNotFound(intent_id)
             if intent.status != "requires_payment_method":
                 raise CardRejected(f"payment intent {intent_id} is already {intent.status}")
@@ -140,6 +142,21 @@ class SandboxProvider:
 
     def verify_webhook(self, payload: bytes, signature_header: str | None) -> dict[str, Any]:
         return verify_stripe_signature(payload, signature_header, self._secret)
+
+    def refund(self, intent_id: str, idempotency_key: str) -> None:
+        """Refund a succeeded intent in full. The sandbox marks the intent ``refunded`` (Stripe
+        keeps it ``succeeded`` and refunds the charge; nothing here reads that difference)."""
+        with transaction(self._sessions) as session:
+            intent = session.get(SandboxPaymentIntent, intent_id, with_for_update=True)
+            if intent is None:
+                raise PaymentIntentNotFound(intent_id)
+            if intent.status == "refunded":
+                return
+            if intent.status != "succeeded":
+                raise CardRejected(
+                    f"payment intent {intent_id} is {intent.status}: nothing to refund"
+                )
+            intent.status = "refunded"
 
     def deliver(self, event: dict[str, Any], client: httpx.Client | None = None) -> None:
         """POST one event to the shop, signed now (Stripe re-signs every retry)."""

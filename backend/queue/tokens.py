@@ -31,7 +31,8 @@ def verify(token: str, secret: bytes) -> QueueTokenClaims:
         raise InvalidQueueToken("malformed token")
     body, mac = ".".join(parts[:5]), parts[5]
     # Constant-time comparison so the MAC can't be guessed byte by byte.
-    if not hmac.compare_digest(mac, _mac(body, secret)):
+    # Bytes, not str: compare_digest raises on non-ASCII text, which a client controls.
+    if not hmac.compare_digest(mac.encode(), _mac(body, secret).encode()):
         raise InvalidQueueToken("signature does not match")
     try:
         return QueueTokenClaims(int(parts[1]), parts[2], int(parts[3]), int(parts[4]))

@@ -12,7 +12,8 @@ from backend.db.base import Base, UTCDateTime, utcnow
 
 class Order(Base):
     __tablename__ = "orders"
-    # Order ids tag mints on chain and must never be reused, even after a rollback.
+    # Order ids tag mints on chain. AUTOINCREMENT stops SQLite from handing out the id of a
+    # deleted row again; a rolled-back insert can't have minted, so its id is free to reuse.
     __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -86,7 +86,7 @@ def get_order(order_id: IdPath, runtime: RuntimeDep, principal: PrincipalDep) ->
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut)
 def cancel_order(order_id: IdPath, runtime: RuntimeDep, principal: PrincipalDep) -> OrderOut:
     with transaction(runtime.sessions) as session:
-        order = sales.get_order(session, order_id, principal.address)
+        order = sales.get_order(session, order_id, principal.address, for_update=True)
         sales.cancel_order(session, order)
         return _out(session, order)
 
@@ -108,7 +108,7 @@ def checkout(
         amount, currency, {"order_id": str(order_id)}, idempotency_key=f"fairtix-order-{order_id}"
     )
     with transaction(runtime.sessions) as session:
-        order = sales.get_order(session, order_id, principal.address)
+        order = sales.get_order(session, order_id, principal.address, for_update=True)
         if order.status not in sales.OPEN_STATUSES:
             raise OrderNotPayable(order.id, order.status)
         sales.start_payment(session, order, cards.name, intent.id)

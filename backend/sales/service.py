@@ -46,16 +46,18 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     FULFILLED: frozenset({REFUNDED}),
     # A retried card (Stripe lets a PaymentIntent succeed after a decline) or a payment that lands
     # after the hold expired is honoured if the seats can be taken again.
-    FAILED: frozenset({PAID}),
-    EXPIRED: frozenset({PAID}),
+    # Money that arrived for an order that can no longer be served goes back: refunded.
+    FAILED: frozenset({PAID, REFUNDED}),
+    EXPIRED: frozenset({PAID, REFUNDED}),
     REFUNDED: frozenset(),
-    CANCELLED: frozenset(),
+    CANCELLED: frozenset({REFUNDED}),
 }
 OPEN_STATUSES = (HELD, AWAITING_PAYMENT)
 # A payment in flight keeps the hold this much longer than the admission it came with.
 PAYMENT_GRACE = timedelta(minutes=15)
 
 MINT_ORDER = "mint_order"
+REFUND_ORDER = "refund_order"
 
 
 def transition(session: Session, order: Order, to_status: str, cause: str) -> None:
@@ -147,9 +149,15 @@ def _release(session: Session, order: Order) -> None:
     )
 
 
-def get_order(session: Session, order_id: int, viewer: str | None = None) -> Order:
-    """Load an order; a viewer other than its buyer is told it does not exist."""
-    order = session.get(Order, order_id)
+def get_order(
+    session: Session, order_id: int, viewer: str | None = None, *, for_update: bool = False
+) -> Order:
+    """Load an order; a viewer other than its buyer is told it does not exist.
+
+    ``for_update`` locks the row (PostgreSQL) for a caller about to change the order's status,
+    so the expiry sweeper or a webhook can't move it in between and release its seats twice.
+    """
+    order = session.get(Order, order_id, with_for_update=for_update)
     if order is None or (viewer is not None and order.buyer_address != viewer.lower()):
         raise OrderNotFound(order_id)
     return order
@@ -158,11 +166,15 @@ def get_order(session: Session, order_id: int, viewer: str | None = None) -> Ord
 def start_payment(
     session: Session, order: Order, provider: str, intent_id: str, now: datetime | None = None
 ) -> None:
+    """Record the payment intent. The first checkout extends the hold once, by PAYMENT_GRACE;
+    repeating checkout returns the same intent and never extends it again (else a buyer could
+    keep seats off sale until the event by calling it every few minutes)."""
     now = now or utcnow()
-    if order.status == HELD:
-        transition(session, order, AWAITING_PAYMENT, f"checkout started with {provider}")
     order.payment_provider = provider
     order.payment_intent_id = intent_id
+    if order.status != HELD:
+        return
+    transition(session, order, AWAITING_PAYMENT, f"checkout started with {provider}")
     until = now + PAYMENT_GRACE
     if order.hold_expires_at is None or order.hold_expires_at < until:
         order.hold_expires_at = until
@@ -180,21 +192,22 @@ def order_for_intent(session: Session, provider: str, intent_id: str) -> Order |
 def mark_paid(session: Session, order: Order, amount: int, currency: str, cause: str) -> bool:
     """Record a successful payment and queue the mint, in this one transaction.
 
-    Returns False when the payment changes nothing (already paid, or not for this order's total).
+    Returns False when no tickets will come of it: already paid, or the money must go back
+    (wrong total, cancelled order, seats gone), in which case its refund is queued here.
     """
     if order.status in (PAID, MINTING, FULFILLED, REFUNDED):
         return False
     expected = order.quantity * order.unit_price_cents
     if amount != expected or currency.lower() != order.currency.lower():
-        log.error(
-            "payment amount does not match the order",
-            extra={"order_id": order.id, "amount": amount, "expected": expected},
+        _refund_due(
+            session, order, f"paid {amount} {currency}, expected {expected} {order.currency}"
         )
-        order.failure_reason = f"paid {amount} {currency}, expected {expected} {order.currency}"
+        if order.status in OPEN_STATUSES:
+            transition(session, order, FAILED, "payment did not match the order total")
+            _release(session, order)
         return False
     if order.status == CANCELLED:
-        order.failure_reason = "paid after the buyer cancelled: refund due"
-        log.error("payment for a cancelled order", extra={"order_id": order.id})
+        _refund_due(session, order, "paid after the buyer cancelled")
         return False
     if order.status in (EXPIRED, FAILED):
         # The hold was released before the money arrived: take the seats again if they exist.
@@ -203,10 +216,7 @@ def mark_paid(session: Session, order: Order, amount: int, currency: str, cause:
         try:
             _reserve(session, tier, order.quantity)
         except SoldOut:
-            order.failure_reason = (
-                "paid after the hold was released and the tier sold out: refund due"
-            )
-            log.error("late payment for a sold-out tier", extra={"order_id": order.id})
+            _refund_due(session, order, "paid after the hold was released and the tier sold out")
             return False
     transition(session, order, PAID, cause)
     tier = session.get(Tier, order.tier_id, with_for_update=True)
@@ -215,6 +225,29 @@ def mark_paid(session: Session, order: Order, amount: int, currency: str, cause:
     tier.seats_assigned += order.quantity
     outbox.enqueue(session, MINT_ORDER, {"order_id": order.id})
     return True
+
+
+def _refund_due(session: Session, order: Order, reason: str) -> None:
+    """Money arrived that we will not turn into tickets: queue its refund in this transaction."""
+    log.warning("payment will be refunded", extra={"order_id": order.id, "reason": reason})
+    order.failure_reason = f"{reason}: refund queued"
+    outbox.enqueue(session, REFUND_ORDER, {"order_id": order.id})
+
+
+def refund_target(session: Session, order_id: int) -> str | None:
+    """The payment intent a queued refund is for, or None if there is nothing (left) to refund."""
+    order = session.get(Order, order_id)
+    if order is None or order.status == REFUNDED or order.payment_intent_id is None:
+        return None
+    return order.payment_intent_id
+
+
+def mark_refunded(session: Session, order_id: int) -> None:
+    order = session.get(Order, order_id, with_for_update=True)
+    if order is None or order.status == REFUNDED:
+        return
+    transition(session, order, REFUNDED, "payment refunded")
+    order.failure_reason = (order.failure_reason or "").replace("refund queued", "refunded")
 
 
 def mark_payment_failed(session: Session, order: Order, reason: str) -> bool:

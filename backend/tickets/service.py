@@ -46,12 +46,13 @@ def fulfil_order(
             blockstore.put(metadata.encode(metadata.ticket_metadata(event, tier, seat)))
             for seat in seats
         ]
-        contract, buyer = event.contract_address, order.buyer_address
+        contract, buyer, since = event.contract_address, order.buyer_address, event.deploy_block
 
     try:
         result = chain.mint_batch(contract, order_id, [buyer] * len(cids), cids)
     except OrderAlreadyMinted:
-        recovered = chain.find_order_mint(contract, order_id)
+        # Search from the event's deployment only: public RPCs refuse whole-chain log queries.
+        recovered = chain.find_order_mint(contract, order_id, from_block=since)
         if recovered is None:
             raise
         log.info("mint recovered from chain", extra={"order_id": order_id})

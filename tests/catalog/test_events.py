@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from backend.catalog.models import Event
 from backend.catalog.service import default_symbol, event_badge_svg
 from backend.chain.client import ChainClient
+from backend.chain.errors import TransactionFailed
 from backend.runtime import Runtime
 from tests.helpers import count, signed_in
 
@@ -47,7 +48,7 @@ def test_organizer_creates_an_event_with_its_own_contract(
     event = created.json()
     assert event["symbol"] == "CATALOGN"
     assert event["organizer_address"] == organizer.wallet.address.lower()
-    assert chain.event_address(event["id"]) == event["contract_address"]
+    assert chain.event_address(event["chain_event_id"]) == event["contract_address"]
     assert client.get(f"/events/{event['id']}").json() == event
     assert [e["id"] for e in client.get("/events").json()] == [event["id"]]
     availability = client.get(f"/events/{event['id']}/availability").json()
@@ -112,3 +113,24 @@ def test_default_symbol_and_badge_carry_only_event_facts() -> None:
     assert default_symbol("***") == "TIX"
     svg = event_badge_svg("<script>", "Hall", datetime(2030, 1, 1, tzinfo=UTC))
     assert "<script>" not in svg and "&lt;script&gt;" in svg
+
+
+def test_a_failed_deployment_does_not_block_the_next_event(
+    client: TestClient, admin: LocalAccount, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found in review: the row id was the on-chain id, and SQLite hands a rolled-back id out
+    # again, so a deployment that landed but failed afterwards blocked every later event.
+    headers = {"Authorization": f"Bearer {signed_in(client, admin).token}"}
+    real_create = runtime.chain.create_event
+
+    def lands_then_fails(*args: object, **kwargs: object) -> object:
+        real_create(*args, **kwargs)  # type: ignore[arg-type]
+        raise TransactionFailed("0x" + "0" * 64, "confirmation wait timed out")
+
+    monkeypatch.setattr(runtime.chain, "create_event", lands_then_fails)
+    failed = client.post("/admin/events", json=event_body(), headers=headers)
+    assert failed.status_code == 502
+    assert count(runtime, Event) == 0
+    monkeypatch.setattr(runtime.chain, "create_event", real_create)
+    created = client.post("/admin/events", json=event_body(), headers=headers)
+    assert created.status_code == 201, created.text

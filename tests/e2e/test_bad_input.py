@@ -210,7 +210,7 @@ def test_duplicate_webhook_is_200_and_changes_nothing(
     assert [t["to_status"] for t in transitions].count("paid") == 1
 
 
-def test_webhook_with_wrong_amount_does_not_pay(
+def test_webhook_with_wrong_amount_does_not_pay_and_queues_a_refund(
     client: TestClient, admin: Account, runtime: Runtime
 ) -> None:
     buyer, order, intent = _awaiting_payment_order(client, admin)
@@ -220,8 +220,13 @@ def test_webhook_with_wrong_amount_does_not_pay(
         {"id": intent["id"], "amount": 1, "currency": intent["currency"]},
     )
     assert post_webhook(client, event, WEBHOOK_SECRET).status_code == 200
-    assert buyer.order(int(str(order["id"])))["status"] == "awaiting_payment"
-    assert count(runtime, OutboxMessage) == 0
+    final = buyer.order(int(str(order["id"])))
+    assert final["status"] == "failed"  # no tickets for a wrong total; the seats go back
+    assert final["failure_reason"] == "paid 1 eur, expected 2500 eur: refund queued"
+    assert buyer.availability(int(str(final["event_id"])))["tiers"][0]["remaining"] == 3
+    with Session(runtime.engine) as session:
+        [message] = session.query(OutboxMessage).all()
+        assert message.kind == "refund_order"
 
 
 def test_sandbox_refuses_non_test_cards_and_wrong_secrets(
@@ -273,3 +278,27 @@ def test_openapi_documents_problem_responses(client: TestClient) -> None:
     conflict = spec["paths"]["/orders"]["post"]["responses"]["409"]
     schema = conflict["content"]["application/problem+json"]["schema"]
     assert {"type", "title", "status", "detail"} <= set(schema["properties"])
+
+
+def test_non_ascii_secrets_and_signatures_are_4xx_not_500(
+    client: TestClient, admin: Account, runtime: Runtime
+) -> None:
+    # Found in review: compare_digest raises TypeError on non-ASCII str, which was a 500.
+    buyer, order, intent = _awaiting_payment_order(client, admin)
+    token = "q1.1.é.1.1.é".encode()
+    headers = {"Authorization": f"Bearer {buyer.token}".encode(), "X-Queue-Token": token}
+    event_id = buyer.order(int(str(order["id"])))["event_id"]
+    status = client.get(f"/events/{event_id}/queue/me", headers=headers)
+    assert_problem(status, 401, "invalid-queue-token")
+    confirm = client.post(
+        f"/sandbox/payment_intents/{intent['id']}/confirm",
+        json={"client_secret": "sécret", "card_number": "4242424242424242"},
+    )
+    assert_problem(confirm, 404, "payment-intent-not-found")
+    forged = client.post(
+        "/payments/stripe/webhook",
+        content=b'{"id": "evt_x"}',
+        headers={"Stripe-Signature": f"t={int(time.time())},v1=é".encode()},
+    )
+    assert_problem(forged, 400, "webhook-rejected")
+    assert count(runtime, ProcessedWebhook) == 0

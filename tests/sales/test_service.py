@@ -192,7 +192,7 @@ def test_late_payment_for_a_sold_out_tier_is_flagged_not_oversold(
         order = sales.get_order(session, first)
         assert not sales.mark_paid(session, order, 1000, "eur", "late webhook")
         assert order.status == sales.EXPIRED
-        assert "refund due" in (order.failure_reason or "")
+        assert "refund queued" in (order.failure_reason or "")
     assert reserved(sessions, event_id) == 1
 
 
@@ -205,3 +205,32 @@ def test_cancel_releases_the_hold(sessions: sessionmaker[Session]) -> None:
     assert reserved(sessions, event_id) == 0
     with transaction(sessions) as session, pytest.raises(IllegalTransition):
         sales.cancel_order(session, sales.get_order(session, order_id))
+
+
+def test_repeated_checkout_does_not_extend_the_hold(sessions: sessionmaker[Session]) -> None:
+    event_id = make_event(sessions)
+    admit(sessions, event_id, wallet(1))
+    order_id = place(sessions, event_id, wallet(1))
+    with transaction(sessions) as session:
+        order = sales.get_order(session, order_id, for_update=True)
+        sales.start_payment(session, order, "sandbox", "pi_1")
+        first_expiry = order.hold_expires_at
+    with transaction(sessions) as session:
+        order = sales.get_order(session, order_id, for_update=True)
+        sales.start_payment(session, order, "sandbox", "pi_1", now=now() + timedelta(minutes=14))
+        assert order.hold_expires_at == first_expiry
+
+
+def test_cancel_after_expiry_is_refused_and_releases_nothing(
+    sessions: sessionmaker[Session],
+) -> None:
+    event_id = make_event(sessions, supply=2)
+    admit(sessions, event_id, wallet(1))
+    admit(sessions, event_id, wallet(2))
+    first = place(sessions, event_id, wallet(1))
+    with transaction(sessions) as session:
+        sales.release_expired_holds(session, now() + timedelta(hours=1))
+    place(sessions, event_id, wallet(2))
+    with transaction(sessions) as session, pytest.raises(IllegalTransition):
+        sales.cancel_order(session, sales.get_order(session, first, for_update=True))
+    assert reserved(sessions, event_id) == 1  # the second buyer's seat is still held

@@ -13,6 +13,7 @@ from backend.catalog.models import Event, Tier
 from backend.chain.client import ChainClient
 from backend.demo import SUCCESS_CARD
 from backend.outbox import OutboxMessage
+from backend.payments.models import SandboxPaymentIntent
 from backend.runtime import Runtime
 from backend.sales.models import Order
 from backend.tickets import metadata
@@ -91,3 +92,26 @@ def test_webhook_delivery_is_retried_until_the_shop_answers(
         session.commit()
     drain(Worker(runtime, http=client))
     assert buyer.order(order["id"])["status"] == "fulfilled"
+
+
+def test_payment_after_cancel_is_refunded_not_kept(
+    client: TestClient, admin: LocalAccount, runtime: Runtime, worker: Worker
+) -> None:
+    event = make_event(signed_in(client, admin))
+    buyer = admitted_buyer(client, event["id"])
+    order = buyer.place_order(event["id"], event["tiers"][0]["id"], 1)
+    intent = buyer.checkout_card(order["id"])["payment_intent"]
+    cancel = client.post(
+        f"/orders/{order['id']}/cancel", headers={"Authorization": f"Bearer {buyer.token}"}
+    )
+    assert cancel.json()["status"] == "cancelled"
+    buyer.pay_in_sandbox(intent, SUCCESS_CARD)  # the card form was still open
+    drain(worker)
+
+    final = buyer.order(order["id"])
+    assert final["status"] == "refunded"
+    assert final["failure_reason"] == "paid after the buyer cancelled: refunded"
+    assert final["token_ids"] == []
+    with Session(runtime.engine) as session:
+        assert session.get(SandboxPaymentIntent, intent["id"]).status == "refunded"  # type: ignore[union-attr]
+    assert count(runtime, Ticket) == 0

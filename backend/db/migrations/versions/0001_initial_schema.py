@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 20:29:27.874185
+Create Date: 2026-11-27 21:19:08.844865
 """
 
 from collections.abc import Sequence
@@ -55,7 +55,9 @@ def upgrade() -> None:
         sa.Column("sale_opens_at", backend.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("organizer_address", sa.String(length=42), nullable=False),
         sa.Column("chain_id", sa.BigInteger(), nullable=False),
+        sa.Column("chain_event_id", sa.BigInteger(), nullable=False),
         sa.Column("contract_address", sa.String(length=42), nullable=False),
+        sa.Column("deploy_block", sa.BigInteger(), nullable=False),
         sa.Column("deploy_tx_hash", sa.String(length=66), nullable=False),
         sa.Column("image_cid", sa.String(length=100), nullable=False),
         sa.Column("max_admitted", sa.Integer(), nullable=False),
@@ -63,7 +65,7 @@ def upgrade() -> None:
         sa.Column("max_tickets_per_order", sa.Integer(), nullable=False),
         sa.Column("created_at", backend.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
-        sqlite_autoincrement=True,
+        sa.UniqueConstraint("chain_event_id", name=op.f("uq_events_chain_event_id")),
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.create_index(
