@@ -38,16 +38,24 @@ class QueueStatus:
 def join(
     session: Session, event: Event, wallet: str, secret: bytes, now: datetime | None = None
 ) -> QueueStatus:
-    """Give the wallet a place, or return the place it already has."""
+    """Give the wallet a place, or return the place it already has.
+
+    A wallet whose admission lapsed unused joins again at the back of the line: its place was
+    spent, but it is never locked out of the sale.
+    """
     now = now or utcnow()
     wallet = wallet.lower()
+    advance(session, event, now)  # so a lapsed admission shows as expired right now
     entry = _entry(session, event.id, wallet)
-    if entry is None:
+    if entry is None or entry.state == EXPIRED:
         if now >= event.starts_at:
             raise QueueClosed(event.id, "the event has started")
         if all(tier.reserved >= tier.supply for tier in event.tiers):
             raise QueueClosed(event.id, "sold out")
-        _insert_place(session, event.id, wallet, now)
+        if entry is None:
+            _insert_place(session, event.id, wallet, now)
+        else:
+            _requeue(session, entry, now)
     return status(session, event, wallet, secret, now)
 
 
@@ -55,12 +63,9 @@ def _insert_place(session: Session, event_id: int, wallet: str, now: datetime) -
     # seq = max + 1 under unique(event_id, seq): a concurrent join that takes the same number
     # fails its savepoint and tries the next one; no two wallets can share a place.
     for _attempt in range(50):
-        last = session.scalar(
-            select(func.coalesce(func.max(QueueEntry.seq), 0)).where(
-                QueueEntry.event_id == event_id
-            )
+        entry = QueueEntry(
+            event_id=event_id, wallet=wallet, seq=_next_seq(session, event_id), joined_at=now
         )
-        entry = QueueEntry(event_id=event_id, wallet=wallet, seq=int(last or 0) + 1, joined_at=now)
         try:
             with session.begin_nested():
                 session.add(entry)
@@ -71,6 +76,30 @@ def _insert_place(session: Session, event_id: int, wallet: str, now: datetime) -
             continue
         return entry
     raise QueueClosed(event_id, "the queue is too busy right now; try again")
+
+
+def _requeue(session: Session, entry: QueueEntry, now: datetime) -> None:
+    for _attempt in range(50):
+        try:
+            with session.begin_nested():
+                entry.seq = _next_seq(session, entry.event_id)
+                entry.state = WAITING
+                entry.joined_at = now
+                entry.admitted_at = None
+                entry.admission_expires_at = None
+                session.flush()
+        except IntegrityError:
+            session.refresh(entry)
+            continue
+        return
+    raise QueueClosed(entry.event_id, "the queue is too busy right now; try again")
+
+
+def _next_seq(session: Session, event_id: int) -> int:
+    last = session.scalar(
+        select(func.coalesce(func.max(QueueEntry.seq), 0)).where(QueueEntry.event_id == event_id)
+    )
+    return int(last or 0) + 1
 
 
 def status(

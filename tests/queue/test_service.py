@@ -157,3 +157,15 @@ def test_concurrent_joins_get_unique_places_with_no_gaps(database_url: str) -> N
         assert sorted(owners) == sorted(wallets)
     finally:
         engine.dispose()
+
+
+def test_lapsed_admission_can_join_again_at_the_back(session: Session) -> None:
+    event = make_event(session, max_admitted=1)
+    queue.join(session, event, wallet(1), SECRET, T0)
+    queue.join(session, event, wallet(2), SECRET, T0)
+    later = T0 + timedelta(seconds=event.admission_ttl_seconds + 1)
+    assert queue.status(session, event, wallet(1), SECRET, later).state == "expired"
+    again = queue.join(session, event, wallet(1), SECRET, later)
+    assert again.state == "waiting" and again.position == 0
+    assert tokens.verify(again.token, SECRET).seq == 3  # behind everyone who joined before
+    assert queue.status(session, event, wallet(2), SECRET, later).state == "admitted"
