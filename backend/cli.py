@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from backend.config import REPO_ROOT, ConfigError, Settings
 
 DESCRIPTION = """\
@@ -71,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         return _demo(args)
     except ConfigError as exc:
         print(f"fairtix: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "FAIRTIX_" + "_".join(str(part) for part in error["loc"]).upper()
+            print(f"fairtix: configuration error: {name}: {error['msg']}", file=sys.stderr)
         return 2
 
 

@@ -11,6 +11,7 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -100,7 +101,8 @@ class Settings(BaseSettings):
             self.public_base_url = f"http://{self.host}:{self.port}"
         self.public_base_url = self.public_base_url.rstrip("/")
         if not self.siwe_domain:
-            self.siwe_domain = self.public_base_url.split("://", 1)[-1]
+            # EIP-4361's domain is the RFC 3986 authority: host[:port], never a path.
+            self.siwe_domain = urlsplit(self.public_base_url).netloc
         if not self.siwe_uri:
             self.siwe_uri = self.public_base_url
         if not self.database_url:

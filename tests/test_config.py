@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from backend.cli import main
 from backend.config import ConfigError, Settings
 
 
@@ -59,3 +60,21 @@ def test_cors_origins_come_from_a_comma_separated_variable(
 ) -> None:
     monkeypatch.setenv("FAIRTIX_CORS_ORIGINS", "http://localhost:5173, https://tix.example")
     assert Settings().cors_origins == ["http://localhost:5173", "https://tix.example"]
+
+
+def test_siwe_domain_is_the_authority_of_the_public_url() -> None:
+    settings = Settings(public_base_url="https://tix.example:8443/api/")
+    assert settings.siwe_domain == "tix.example:8443"
+    assert settings.public_base_url == "https://tix.example:8443/api"
+
+
+def test_an_invalid_setting_is_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FAIRTIX_ADMIN_ADDRESSES", "foo")
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "fairtix: configuration error: FAIRTIX_ADMIN_ADDRESSES: "
+        "Value error, not an Ethereum address: 'foo'"
+    )
