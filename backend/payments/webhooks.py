@@ -24,6 +24,9 @@ def handle_card_event(session: Session, provider: str, event: dict[str, Any]) ->
     event_type = event.get("type")
     if not isinstance(event_type, str):
         raise WebhookRejected("the event has no type")
+    # The idempotency record's columns are bounded; an oversized id or type is not an event.
+    if len(event_id) > 100 or len(event_type) > 100:
+        raise WebhookRejected("the event id or type is too long")
     try:
         with session.begin_nested():
             session.add(
@@ -34,10 +37,11 @@ def handle_card_event(session: Session, provider: str, event: dict[str, Any]) ->
         return "duplicate"
     if event_type not in HANDLED_TYPES:
         return "ignored"
-    intent = (event.get("data") or {}).get("object") or {}
-    intent_id = intent.get("id")
-    if not isinstance(intent_id, str):
+    data = event.get("data")
+    intent = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(intent, dict) or not isinstance(intent.get("id"), str):
         raise WebhookRejected("the event carries no payment intent")
+    intent_id: str = intent["id"]
     order = sales.order_for_intent(session, provider, intent_id)
     if order is None:
         log.warning("webhook for an unknown payment intent", extra={"intent_id": intent_id})
@@ -50,6 +54,7 @@ def handle_card_event(session: Session, provider: str, event: dict[str, Any]) ->
             session, order, amount, str(intent.get("currency", "")), f"{event_type} {event_id}"
         )
     else:
-        error = intent.get("last_payment_error") or {}
-        sales.mark_payment_failed(session, order, str(error.get("message") or "declined"))
+        error = intent.get("last_payment_error")
+        reason = error.get("message") if isinstance(error, dict) else None
+        sales.mark_payment_failed(session, order, str(reason or "declined")[:500])
     return "processed"

@@ -302,3 +302,18 @@ def test_non_ascii_secrets_and_signatures_are_4xx_not_500(
     )
     assert_problem(forged, 400, "webhook-rejected")
     assert count(runtime, ProcessedWebhook) == 0
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"id": "evt_shape1", "type": "payment_intent.succeeded", "data": "not an object"},
+        {"id": "evt_shape2", "type": "payment_intent.succeeded", "data": {"object": []}},
+        {"id": "evt_" + "x" * 200, "type": "payment_intent.succeeded", "data": {}},
+    ],
+)
+def test_signed_but_malformed_events_are_400_and_change_nothing(
+    client: TestClient, runtime: Runtime, event: dict[str, object]
+) -> None:
+    assert_problem(post_webhook(client, event, WEBHOOK_SECRET), 400, "webhook-rejected")
+    assert count(runtime, ProcessedWebhook) == 0
