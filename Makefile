@@ -16,6 +16,7 @@ help:
 	@echo "make test    install and run lint, types and the whole test suite"
 	@echo "make devnet  just the anvil devnet on 127.0.0.1:8545"
 	@echo "make compile recompile contracts/*.sol into contracts/build/"
+	@echo "make bench-gas  gas of fairtix's contracts beside OZ ERC721, ERC721A, PublicLock V14"
 
 $(PY_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +44,13 @@ devnet: install
 
 compile: install
 	@$(BIN)/python scripts/compile.py
+
+# Benchmarks: never part of `make test`. Each writes bench/results/<name>.json and its section of
+# bench/RESULTS.md. bench-gas starts its own anvil on a free port. -P keeps bench/ off sys.path,
+# where bench/queue.py would shadow the standard library's queue module.
+.PHONY: bench-gas
+bench-gas: install
+	@$(BIN)/python -P bench/gas.py
 
 # The live CID oracle (Debian's ipfs_cid). Installed when we can (root with apt); otherwise its
 # test skips locally and fails under CI=true.
@@ -75,6 +83,13 @@ test-postgres:
 	  $(BIN)/pytest -q -p no:cacheprovider -m db; \
 	elif [ "$$CI" = true ]; then echo "CI needs FAIRTIX_TEST_DATABASE_URL (PostgreSQL)" >&2; exit 1; \
 	else echo "note: FAIRTIX_TEST_DATABASE_URL not set; database tests ran on SQLite only"; fi
+
+# Waiting-room throughput and latency (2 uvicorn workers, Redis store) and 100,000 simulated
+# users on the Redis store; needs Redis on FAIRTIX_REDIS_URL (default 127.0.0.1:6379). Set
+# FAIRTIX_BENCH_DATABASE_URL to run the HTTP part on PostgreSQL instead of SQLite.
+.PHONY: bench-queue
+bench-queue: install
+	@$(BIN)/python -m bench.queue
 
 clean:
 	rm -rf var deployments/31337.json .pytest_cache .mypy_cache .ruff_cache

@@ -25,10 +25,13 @@ from backend.db.engine import make_engine, make_session_factory
 from backend.db.migrate import upgrade_to_head
 from backend.ipfs.blockstore import make_blockstore
 from backend.ipfs.router import router as ipfs_router
-from backend.payments.provider import CardProvider, StripeProvider
+from backend.notify.router import router as notify_router
+from backend.payments.paypal import SANDBOX_API, PayPalProvider
+from backend.payments.provider import PaymentProvider, StripeProvider
 from backend.payments.router import router as payments_router
 from backend.payments.sandbox import SandboxProvider
 from backend.problems import install_problem_handlers
+from backend.queue.factory import build_waiting_room
 from backend.queue.router import router as queue_router
 from backend.runtime import Runtime
 from backend.sales.router import router as sales_router
@@ -80,7 +83,25 @@ def build_chain(settings: Settings) -> ChainClient:
     )
 
 
-def build_cards(settings: Settings, runtime_sessions: Any) -> CardProvider:
+def build_cards(settings: Settings, runtime_sessions: Any) -> PaymentProvider:
+    if settings.payments_provider == "paypal":
+        if (
+            settings.paypal_client_id is None
+            or settings.paypal_client_secret is None
+            or settings.paypal_webhook_id is None
+        ):
+            raise ConfigError(
+                "FAIRTIX_PAYMENTS_PROVIDER=paypal needs FAIRTIX_PAYPAL_CLIENT_ID, "
+                "FAIRTIX_PAYPAL_CLIENT_SECRET and FAIRTIX_PAYPAL_WEBHOOK_ID"
+            )
+        return PayPalProvider(
+            settings.paypal_client_id,
+            settings.paypal_client_secret.get_secret_value(),
+            settings.paypal_webhook_id,
+            settings.paypal_api_base or SANDBOX_API,
+            return_url=settings.paypal_return_url,
+            cancel_url=settings.paypal_cancel_url,
+        )
     if settings.payments_provider == "stripe":
         if settings.stripe_secret_key is None or settings.stripe_webhook_secret is None:
             raise ConfigError(
@@ -116,6 +137,7 @@ def build_runtime(settings: Settings, chain: ChainClient | None = None) -> Runti
         chain=chain or build_chain(settings),
         blockstore=make_blockstore(settings.ipfs_dir, settings.ipfs_api),
         cards=build_cards(settings, sessions),
+        queue=build_waiting_room(settings, sessions),
     )
 
 
@@ -144,6 +166,7 @@ def create_app(settings: Settings | None = None, *, chain: ChainClient | None = 
             yield
         finally:
             worker.stop()
+            runtime.queue.close()
             runtime.engine.dispose()
 
     app = FastAPI(
@@ -160,6 +183,7 @@ def create_app(settings: Settings | None = None, *, chain: ChainClient | None = 
         payments_router,
         tickets_router,
         ipfs_router,
+        notify_router,
     ):
         app.include_router(router)
     install_problem_handlers(app)
@@ -170,6 +194,11 @@ def create_app(settings: Settings | None = None, *, chain: ChainClient | None = 
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-Queue-Token"],
         )
+
+    @app.get("/livez", tags=["ops"])
+    def livez() -> dict[str, str]:
+        """Liveness: a constant answer that touches nothing (readiness, with checks, is /health)."""
+        return {"status": "alive"}
 
     @app.get("/health", tags=["ops"])
     def health() -> JSONResponse:

@@ -44,17 +44,27 @@ class Settings(BaseSettings):
     factory_address: str | None = None
     deployments_dir: Path = REPO_ROOT / "deployments"
     chain_confirmations: int = 0
+    # Blocks per eth_getLogs range the indexer reads (public RPCs cap the range).
+    indexer_max_blocks: int = Field(default=1_000, gt=0)
 
     # IPFS: local blockstore unless a Kubo RPC API multiaddr is given.
     ipfs_dir: Path | None = None
     ipfs_api: str | None = None
 
     # Card payments.
-    payments_provider: Literal["sandbox", "stripe"] = "sandbox"
+    payments_provider: Literal["sandbox", "stripe", "paypal"] = "sandbox"
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str | None = None
     sandbox_webhook_url: str | None = None  # defaults to our own /payments/stripe/webhook
+    # PayPal Orders v2 (REST app credentials and the id of the webhook registered for
+    # /payments/paypal/webhook). The API base defaults to PayPal's sandbox outside production.
+    paypal_client_id: str | None = None
+    paypal_client_secret: SecretStr | None = None
+    paypal_webhook_id: str | None = None
+    paypal_api_base: str | None = None
+    paypal_return_url: str | None = None  # where PayPal sends the buyer after approving
+    paypal_cancel_url: str | None = None
     currency: str = "eur"
 
     # Sign-In with Ethereum.
@@ -70,16 +80,50 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
 
     # Sales defaults (per event values override where the event sets them).
-    admission_ttl_seconds: int = 600
+    admission_ttl_seconds: int = 600  # the waiting room's session duration
     max_admitted: int = 100
+    # Waiting room. "sql" keeps it in the database (embedded); "redis" for many API replicas.
+    queue_store: Literal["sql", "redis"] = "sql"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    queue_redis_prefix: str = "fairtix"  # key prefix, so several deployments can share a Redis
+    admissions_per_minute: int = Field(default=600, gt=0)
+    # Someone who stops polling or streaming this long loses the slot when it comes (and gets
+    # the next one on return).
+    queue_grace_seconds: int = Field(default=60, gt=0)
+    queue_token_ttl_seconds: int = Field(default=12 * 3600, gt=0)
+    queue_stream_interval_seconds: float = Field(default=1.0, gt=0)
+    # A stream ends after this long; EventSource reconnects by itself (proxies cut idle streams).
+    queue_stream_max_seconds: float = Field(default=300, gt=0)
     max_tickets_per_order: int = 10
+    # On-chain event terms, unless an event sets its own.
+    default_resale_cap_bps: int = Field(default=11_000, ge=0, le=65_535)
+    default_royalty_bps: int = Field(default=500, ge=0, le=10_000)
+    default_event_hours: int = Field(default=12, gt=0)
+    # Face price on chain for tiers created without price_wei: wei per minor currency unit.
+    # A development convenience (3e12 wei per cent is about 3,300 EUR per ether); organizers
+    # set price_wei in production.
+    wei_per_cent: int = Field(default=3_000_000_000_000, ge=0)
 
     # Background work: in the embedded profile the API process runs the worker loop itself.
     run_worker: bool = True
     worker_poll_seconds: float = 0.2
     outbox_max_attempts: int = 20
 
-    @field_validator("admin_addresses", "cors_origins", mode="before")
+    # Outgoing webhooks (backend.notify): deliveries are retried up to outbox_max_attempts.
+    webhook_timeout_seconds: float = Field(default=10, gt=0)
+    # Hosts (names or IP literals, comma-separated) webhook URLs may name although they are or
+    # resolve to private/loopback addresses; outside development those are refused otherwise.
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Order receipts by e-mail; without smtp_host they are recorded as skipped.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, gt=0, le=65_535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "fairtix <no-reply@fairtix.invalid>"
+    smtp_starttls: bool = True
+    smtp_timeout_seconds: float = Field(default=10, gt=0)
+
+    @field_validator("admin_addresses", "cors_origins", "webhook_allowed_hosts", mode="before")
     @classmethod
     def _split_addresses(cls, value: object) -> object:
         if isinstance(value, str):
@@ -124,9 +168,24 @@ class Settings(BaseSettings):
             missing.append("FAIRTIX_STRIPE_SECRET_KEY")
         if self.payments_provider == "stripe" and self.stripe_webhook_secret is None:
             missing.append("FAIRTIX_STRIPE_WEBHOOK_SECRET")
+        if self.payments_provider == "paypal":
+            if self.paypal_client_id is None:
+                missing.append("FAIRTIX_PAYPAL_CLIENT_ID")
+            if self.paypal_client_secret is None:
+                missing.append("FAIRTIX_PAYPAL_CLIENT_SECRET")
+            if self.paypal_webhook_id is None:
+                missing.append("FAIRTIX_PAYPAL_WEBHOOK_ID")
+            if self.paypal_api_base is None:
+                missing.append("FAIRTIX_PAYPAL_API_BASE")
         if self.payments_provider == "sandbox":
             raise ConfigError(
-                "FAIRTIX_PAYMENTS_PROVIDER=sandbox is for development only; set it to 'stripe'"
+                "FAIRTIX_PAYMENTS_PROVIDER=sandbox is for development only; "
+                "set it to 'stripe' or 'paypal'"
+            )
+        if self.smtp_user is not None and not self.smtp_starttls:
+            raise ConfigError(
+                "FAIRTIX_SMTP_USER is set with FAIRTIX_SMTP_STARTTLS off: the SMTP password "
+                "would cross the network in clear"
             )
         if self.database_url.startswith("sqlite"):
             raise ConfigError("production needs FAIRTIX_DATABASE_URL pointing at PostgreSQL")

@@ -130,6 +130,12 @@ class FairtixClient:
         )
         return result
 
+    def checkout_crypto(self, order_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", f"/orders/{order_id}/checkout", json={"method": "crypto"}
+        )
+        return result
+
     def pay_in_sandbox(self, intent: dict[str, Any], card_number: str) -> dict[str, Any]:
         body = {"client_secret": intent["client_secret"], "card_number": card_number}
         result: dict[str, Any] = self._call(

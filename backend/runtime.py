@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from backend.chain.client import ChainClient
     from backend.ipfs.blockstore import Blockstore
     from backend.payments.provider import CardProvider
+    from backend.queue.service import WaitingRoom
 
 
 @dataclass
@@ -24,3 +25,4 @@ class Runtime:
     chain: ChainClient
     blockstore: Blockstore
     cards: CardProvider
+    queue: WaitingRoom  # the waiting room on the configured store (backend.queue)

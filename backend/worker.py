@@ -15,7 +15,11 @@ import httpx
 
 from backend import outbox
 from backend.auth import service as auth
+from backend.chain.indexer import Indexer
 from backend.db.engine import transaction
+from backend.notify import service as notify
+from backend.notify.delivery import Notifier
+from backend.payments.crypto import PurchaseApplier
 from backend.payments.sandbox import DELIVER_WEBHOOK, SandboxProvider
 from backend.runtime import Runtime
 from backend.sales import service as sales
@@ -34,16 +38,28 @@ class Worker:
         self._stop = threading.Event()
         self._next_housekeeping = 0.0
         self._thread: threading.Thread | None = None
+        self.indexer = Indexer(
+            runtime.sessions,
+            runtime.chain,
+            PurchaseApplier(),
+            max_blocks=runtime.settings.indexer_max_blocks,
+        )
+        self._notifier = Notifier(runtime.sessions, runtime.settings)
         self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {
             sales.MINT_ORDER: self._mint,
             sales.REFUND_ORDER: self._refund,
             DELIVER_WEBHOOK: self._deliver_webhook,
+            notify.DELIVER_WEBHOOK: self._notifier.deliver_webhook,
+            notify.SEND_RECEIPT: self._notifier.send_receipt,
         }
 
     def run_once(self) -> int:
         """One pass; returns how many outbox messages it completed."""
         # Each step stands alone: a failing sweep must not stop mints and deliveries.
+        # Crypto payments first, so a purchase mined in time is seen before its hold expires.
+        self._step("follow the chain", self.indexer.run_once)
         self._step("release expired holds", self._release_expired)
+        self._step("advance waiting rooms", self._runtime.queue.advance_open_queues)
         if time.monotonic() >= self._next_housekeeping:
             self._next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
             self._step("purge expired sign-ins", self._purge)

@@ -2,26 +2,34 @@
 pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
+
 import {TicketEvent} from "./TicketEvent.sol";
+import {EventConfig, TierConfig} from "./TicketTypes.sol";
 
 /// @title TicketFactory
-/// @notice Deploys one TicketEvent collection per event and remembers which event id it belongs to.
-/// @dev First version deploys full contracts; a later version switches to EIP-1167 clones.
+/// @notice Creates one TicketEvent collection per event as an EIP-1167 clone of a single
+/// implementation, and remembers which event id each belongs to.
+/// @dev Clones cost a fraction of a full deployment. The clone address is CREATE2-derived from the
+/// event id, so the backend knows it before the transaction lands and can recover after a crash.
 contract TicketFactory is AccessControl {
     /// @notice Role allowed to create events (the backend's admin key).
     bytes32 public constant EVENT_CREATOR_ROLE = keccak256("EVENT_CREATOR_ROLE");
 
+    /// @notice The TicketEvent every clone delegates to; deployed by this factory, never initialized.
+    address public immutable implementation;
+
     mapping(uint256 eventId => address ticketEvent) private _events;
 
-    /// @notice A TicketEvent collection was deployed for `eventId`.
+    /// @notice A TicketEvent collection was created for `eventId`.
     /// @param eventId The off-chain event id.
     /// @param ticketEvent Address of the new collection.
-    /// @param organizer The collection's admin.
+    /// @param organizer The event's organizer.
     event EventCreated(uint256 indexed eventId, address indexed ticketEvent, address indexed organizer);
 
     /// @notice A collection already exists for `eventId`.
     /// @param eventId The event id that was reused.
-    /// @param ticketEvent The collection already deployed for it.
+    /// @param ticketEvent The collection already created for it.
     error EventAlreadyCreated(uint256 eventId, address ticketEvent);
 
     /// @notice A constructor address for `role` was the zero address.
@@ -31,36 +39,41 @@ contract TicketFactory is AccessControl {
     /// @param admin Receives DEFAULT_ADMIN_ROLE and EVENT_CREATOR_ROLE.
     constructor(address admin) {
         if (admin == address(0)) revert ZeroAddressForRole(DEFAULT_ADMIN_ROLE);
+        implementation = address(new TicketEvent());
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(EVENT_CREATOR_ROLE, admin);
     }
 
-    /// @notice Deploys the ticket collection for `eventId`.
-    /// @param eventId Off-chain event id; one collection per id, ever.
-    /// @param name Collection name.
-    /// @param symbol Collection symbol.
-    /// @param organizer Admin of the new collection.
-    /// @param minter Holder of the collection's MINTER_ROLE (the backend).
+    /// @notice Creates and initializes the ticket collection for `config.eventId`.
+    /// @param config Roles, schedule and resale terms (see EventConfig).
+    /// @param tiers The initial tiers.
     /// @return ticketEvent Address of the new collection.
-    function createEvent(
-        uint256 eventId,
-        string calldata name,
-        string calldata symbol,
-        address organizer,
-        address minter
-    ) external onlyRole(EVENT_CREATOR_ROLE) returns (address ticketEvent) {
+    function createEvent(EventConfig calldata config, TierConfig[] calldata tiers)
+        external
+        onlyRole(EVENT_CREATOR_ROLE)
+        returns (address ticketEvent)
+    {
+        uint256 eventId = config.eventId;
         address existing = _events[eventId];
         if (existing != address(0)) revert EventAlreadyCreated(eventId, existing);
-
-        ticketEvent = address(new TicketEvent(name, symbol, organizer, minter));
+        ticketEvent = Clones.cloneDeterministic(implementation, bytes32(eventId));
         _events[eventId] = ticketEvent;
-        emit EventCreated(eventId, ticketEvent, organizer);
+        // Initialized in the creating transaction: nobody can initialize the clone before us.
+        TicketEvent(ticketEvent).initialize(config, tiers);
+        emit EventCreated(eventId, ticketEvent, config.organizer);
     }
 
-    /// @notice The collection deployed for `eventId`, or the zero address if none.
+    /// @notice The collection created for `eventId`, or the zero address if none.
     /// @param eventId The off-chain event id.
     /// @return The TicketEvent address.
     function eventAddress(uint256 eventId) external view returns (address) {
         return _events[eventId];
+    }
+
+    /// @notice Where the collection for `eventId` is (or will be) deployed.
+    /// @param eventId The off-chain event id.
+    /// @return The clone's CREATE2 address.
+    function predictEventAddress(uint64 eventId) external view returns (address) {
+        return Clones.predictDeterministicAddress(implementation, bytes32(uint256(eventId)));
     }
 }

@@ -108,9 +108,20 @@ def insert_event(
         max_admitted=max_admitted,
         admission_ttl_seconds=600,
         max_tickets_per_order=4,
+        ends_at=sale_opens_at + timedelta(days=1, hours=4),
+        resale_cap_bps=11_000,
+        royalty_bps=500,
     )
     event.tiers = [
-        Tier(name="GA", price_cents=price_cents, currency="eur", supply=supply, reserved=0)
+        Tier(
+            name="GA",
+            price_cents=price_cents,
+            currency="eur",
+            supply=supply,
+            reserved=0,
+            chain_tier=0,
+            price_gwei=price_cents * 3_000,
+        )
     ]
     session.add(event)
     session.flush()

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Integer,
@@ -39,7 +40,15 @@ class Event(Base):
     image_cid: Mapped[str] = mapped_column(String(100))
     max_admitted: Mapped[int] = mapped_column(Integer)
     admission_ttl_seconds: Mapped[int] = mapped_column(Integer)
+    # Waiting room: when joining opens (None: at once), outflow (None: the settings' default).
+    queue_opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    admissions_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_tickets_per_order: Mapped[int] = mapped_column(Integer)
+    # On-chain terms (TicketEvent): resale closes and escrow settles at ends_at.
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    resale_cap_bps: Mapped[int] = mapped_column(Integer)
+    royalty_bps: Mapped[int] = mapped_column(Integer)
+    transfers_locked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     tiers: Mapped[list[Tier]] = relationship(
@@ -68,5 +77,11 @@ class Tier(Base):
     # Next seat number to hand out; seats are assigned when an order is paid, so they are stable
     # across mint retries and the metadata CIDs do not change.
     seats_assigned: Mapped[int] = mapped_column(Integer, default=0)
+    # The contract's view of the tier: its index there (0-15), face price in gwei (wei can
+    # exceed BIGINT; the contract takes whole gwei only), per-wallet limit, metadata CID.
+    chain_tier: Mapped[int] = mapped_column(Integer)
+    price_gwei: Mapped[int] = mapped_column(BigInteger)
+    per_wallet_limit: Mapped[int] = mapped_column(Integer, default=0)
+    metadata_cid: Mapped[str] = mapped_column(String(100), default="")
 
     event: Mapped[Event] = relationship(back_populates="tiers")

@@ -13,6 +13,17 @@ class TierCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     price_cents: int = Field(ge=0, le=100_000_000, description="Face price in minor units")
     supply: int = Field(gt=0, le=1_000_000)
+    price_wei: int | None = Field(
+        default=None,
+        ge=0,
+        lt=2**72,
+        multiple_of=10**9,
+        description="Face price on chain (crypto checkout, resale cap), a whole number of gwei; "
+        "default: price_cents at FAIRTIX_WEI_PER_CENT",
+    )
+    per_wallet_limit: int = Field(
+        default=0, ge=0, le=255, description="Most tickets one wallet may buy (0: no limit)"
+    )
 
 
 class EventCreate(BaseModel):
@@ -26,8 +37,26 @@ class EventCreate(BaseModel):
     sale_opens_at: AwareDatetime
     max_admitted: int | None = Field(default=None, gt=0, le=100_000)
     admission_ttl_seconds: int | None = Field(default=None, ge=60, le=3600)
+    queue_opens_at: AwareDatetime | None = Field(
+        default=None, description="When the waiting room takes places; default: at once"
+    )
+    admissions_per_minute: int | None = Field(default=None, gt=0, le=1_000_000)
     max_tickets_per_order: int | None = Field(default=None, gt=0, le=50)
-    tiers: list[TierCreate] = Field(min_length=1, max_length=50)
+    ends_at: AwareDatetime | None = Field(
+        default=None,
+        description="End of the event: resale closes, escrow can be settled; default: "
+        "starts_at + FAIRTIX_DEFAULT_EVENT_HOURS",
+    )
+    resale_cap_bps: int | None = Field(
+        default=None, ge=0, le=65_535, description="Resale cap in basis points of face price"
+    )
+    royalty_bps: int | None = Field(
+        default=None, ge=0, le=10_000, description="Organizer royalty on resales, basis points"
+    )
+    transfers_locked: bool = Field(
+        default=False, description="Tickets move only through capped resale, never directly"
+    )
+    tiers: list[TierCreate] = Field(min_length=1, max_length=16)
 
 
 class TierOut(BaseModel):
@@ -36,6 +65,9 @@ class TierOut(BaseModel):
     price_cents: int
     currency: str
     supply: int
+    price_wei: int
+    per_wallet_limit: int
+    metadata_uri: str
 
 
 class EventOut(BaseModel):
@@ -55,6 +87,12 @@ class EventOut(BaseModel):
     max_admitted: int
     admission_ttl_seconds: int
     max_tickets_per_order: int
+    queue_opens_at: datetime | None = None
+    admissions_per_minute: int | None = None
+    ends_at: datetime
+    resale_cap_bps: int
+    royalty_bps: int
+    transfers_locked: bool
     tiers: list[TierOut]
 
 

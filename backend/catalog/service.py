@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 
 from sqlalchemy import select
@@ -17,13 +17,19 @@ from backend.catalog.schemas import (
     EventCreate,
     EventOut,
     TierAvailability,
+    TierCreate,
     TierOut,
 )
 from backend.chain.client import ChainClient
 from backend.chain.errors import ChainError
+from backend.chain.types import EventTerms, TierTerms
 from backend.config import Settings
 from backend.db.base import utcnow
 from backend.ipfs.blockstore import Blockstore
+from backend.ipfs.cid import parse_cid
+from backend.tickets import metadata
+
+GWEI = 10**9
 
 
 def create_event(
@@ -56,6 +62,12 @@ def create_event(
         max_admitted=spec.max_admitted or settings.max_admitted,
         admission_ttl_seconds=spec.admission_ttl_seconds or settings.admission_ttl_seconds,
         max_tickets_per_order=spec.max_tickets_per_order or settings.max_tickets_per_order,
+        queue_opens_at=spec.queue_opens_at,
+        admissions_per_minute=spec.admissions_per_minute or settings.admissions_per_minute,
+        ends_at=spec.ends_at or spec.starts_at + timedelta(hours=settings.default_event_hours),
+        resale_cap_bps=_or_default(spec.resale_cap_bps, settings.default_resale_cap_bps),
+        royalty_bps=_or_default(spec.royalty_bps, settings.default_royalty_bps),
+        transfers_locked=spec.transfers_locked,
         created_at=now,
     )
     event.tiers = [
@@ -66,16 +78,24 @@ def create_event(
             supply=tier.supply,
             reserved=0,
             seats_assigned=0,
+            chain_tier=index,
+            price_gwei=_price_wei(tier, settings) // GWEI,
+            per_wallet_limit=tier.per_wallet_limit,
         )
-        for tier in spec.tiers
+        for index, tier in enumerate(spec.tiers)
     ]
     session.add(event)
     session.flush()
+    # One metadata document per tier, pinned before the contract can point at it.
+    for tier_row in event.tiers:
+        tier_row.metadata_cid = blockstore.put(
+            metadata.encode(metadata.tier_metadata(event, tier_row))
+        )
     # The deployment runs inside this transaction so a failure leaves no event behind. That holds
     # a write lock for one transaction's time: nothing on anvil, one block on a public chain,
     # where production runs PostgreSQL and the lock covers only the new rows.
     try:
-        deployment = chain.create_event(event.chain_event_id, event.name, event.symbol, organizer)
+        deployment = chain.create_event(_terms(event), [_tier_terms(t) for t in event.tiers])
     except ChainError as exc:
         raise EventDeploymentFailed(str(exc)) from exc
     event.contract_address = deployment.address
@@ -84,11 +104,50 @@ def create_event(
     return event
 
 
+def _or_default(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+def _price_wei(tier: TierCreate, settings: Settings) -> int:
+    if tier.price_wei is not None:
+        return tier.price_wei
+    # Rounded down to whole gwei, which is all the contract accepts.
+    return tier.price_cents * settings.wei_per_cent // GWEI * GWEI
+
+
+def _terms(event: Event) -> EventTerms:
+    return EventTerms(
+        event_id=event.chain_event_id,
+        name=event.name,
+        symbol=event.symbol,
+        organizer=event.organizer_address,
+        sale_start=int(event.sale_opens_at.timestamp()),
+        sale_end=int(event.starts_at.timestamp()),
+        event_end=int(event.ends_at.timestamp()),
+        resale_cap_bps=event.resale_cap_bps,
+        royalty_bps=event.royalty_bps,
+        transfers_locked=event.transfers_locked,
+    )
+
+
+def _tier_terms(tier: Tier) -> TierTerms:
+    return TierTerms(
+        price_wei=tier.price_gwei * GWEI,
+        supply=tier.supply,
+        per_wallet_limit=tier.per_wallet_limit,
+        metadata_digest=parse_cid(tier.metadata_cid).digest,
+    )
+
+
 def _check_spec(spec: EventCreate, now: datetime) -> None:
     if spec.starts_at <= now:
         raise InvalidEvent("starts_at must be in the future")
     if spec.sale_opens_at >= spec.starts_at:
         raise InvalidEvent("sale_opens_at must be before starts_at")
+    if spec.ends_at is not None and spec.ends_at < spec.starts_at:
+        raise InvalidEvent("ends_at must not be before starts_at")
+    if spec.queue_opens_at is not None and spec.queue_opens_at > spec.sale_opens_at:
+        raise InvalidEvent("queue_opens_at must not be after sale_opens_at")
     names = [tier.name for tier in spec.tiers]
     if len(set(names)) != len(names):
         raise InvalidEvent("tier names must be unique within an event")
@@ -174,6 +233,12 @@ def to_out(event: Event) -> EventOut:
         max_admitted=event.max_admitted,
         admission_ttl_seconds=event.admission_ttl_seconds,
         max_tickets_per_order=event.max_tickets_per_order,
+        queue_opens_at=event.queue_opens_at,
+        admissions_per_minute=event.admissions_per_minute,
+        ends_at=event.ends_at,
+        resale_cap_bps=event.resale_cap_bps,
+        royalty_bps=event.royalty_bps,
+        transfers_locked=event.transfers_locked,
         tiers=[
             TierOut(
                 id=tier.id,
@@ -181,6 +246,9 @@ def to_out(event: Event) -> EventOut:
                 price_cents=tier.price_cents,
                 currency=tier.currency,
                 supply=tier.supply,
+                price_wei=tier.price_gwei * GWEI,
+                per_wallet_limit=tier.per_wallet_limit,
+                metadata_uri=f"ipfs://{tier.metadata_cid}",
             )
             for tier in event.tiers
         ],

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
 from eth_abi.abi import encode as abi_encode
+from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
 from hexbytes import HexBytes
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
 from web3.exceptions import (
+    BlockNotFound,
     ContractLogicError,
     ProviderConnectionError,
     TimeExhausted,
@@ -35,11 +37,31 @@ from backend.chain.errors import (
     RevertDecoder,
     TransactionFailed,
 )
-from backend.chain.types import Address, Deployment, MintResult, TxHash, Wei
+from backend.chain.protocol import (
+    PERMIT_TYPES,
+    CardMint,
+    as_tuple,
+    domain,
+    encode_mint_batch,
+    permit_message,
+    token_ids,
+)
+from backend.chain.types import (
+    Address,
+    Deployment,
+    EventTerms,
+    MintResult,
+    PurchaseLog,
+    TierTerms,
+    TxHash,
+    UnsignedTx,
+    Wei,
+)
 
 # estimate_gas is exact for the state it ran against; the margin covers state that changes before
 # the transaction is mined (e.g. a storage slot another transaction writes first).
 GAS_MARGIN_PERCENT = 20
+ZERO_ADDRESS = "0x" + "00" * 20
 
 
 def connect_rpc(rpc_url: str, timeout: float = 10) -> Web3:
@@ -107,6 +129,51 @@ class ChainClient:
     def factory_address(self) -> Address | None:
         return Address(self._factory_address) if self._factory_address else None
 
+    @property
+    def confirmations(self) -> int:
+        """Blocks required on top of a block before what it holds counts as final."""
+        return self._confirmations
+
+    # -- crypto purchases -------------------------------------------------------------------
+
+    def sign_purchase_permit(
+        self,
+        event_address: str,
+        buyer: str,
+        tier: int,
+        quantity: int,
+        unit_price_wei: int,
+        nonce: int,
+        deadline: int,
+    ) -> tuple[dict[str, Any], str]:
+        """The EIP-712 ``PurchasePermit`` message and the signer's signature over it (0x hex).
+
+        The signer holds SIGNER_ROLE on every event it created. Signing is deterministic
+        (RFC 6979), so the same permit always carries the same signature.
+        """
+        message = permit_message(
+            Web3.to_checksum_address(buyer), tier, quantity, unit_price_wei, nonce, deadline
+        )
+        typed = encode_typed_data(
+            domain_data=domain(self.chain_id, Web3.to_checksum_address(event_address)),
+            message_types=PERMIT_TYPES,
+            message_data=message,
+        )
+        signed = self._signer.sign_message(typed)
+        return message, HexBytes(signed.signature).to_0x_hex()
+
+    def purchase_transaction(
+        self, event_address: str, permit: Mapping[str, Any], signature: str, value: int
+    ) -> UnsignedTx:
+        """The unsigned ``purchase(permit, signature)`` call paying ``value`` wei; the buyer's
+        wallet adds gas, fees and its nonce."""
+        ticket_event = self._ticket_event(event_address)
+        args = as_tuple(dict(permit), PERMIT_TYPES["PurchasePermit"])
+        data = ticket_event.encode_abi("purchase", args=[args, HexBytes(signature)])
+        return UnsignedTx(
+            to=ticket_event.address, data=str(data), value=value, chainId=self.chain_id
+        )
+
     # -- transactions -----------------------------------------------------------------------
 
     def deploy_factory(self) -> Deployment:
@@ -125,18 +192,36 @@ class ChainClient:
             block_number=int(receipt["blockNumber"]),
         )
 
-    def create_event(self, event_id: int, name: str, symbol: str, organizer: str) -> Deployment:
-        """Deploys the TicketEvent collection for ``event_id`` through the factory, with
-        ``organizer`` as its admin and the signer as its minter.
+    def create_event(self, terms: EventTerms, tiers: Sequence[TierTerms]) -> Deployment:
+        """Creates the TicketEvent clone for ``terms.event_id`` through the factory. The signer
+        becomes its admin, minter and permit signer; the organizer gets ORGANIZER_ROLE and the
+        royalties. No scanner yet: the admin grants SCANNER_ROLE when door staff are known, which
+        keeps a role grant (about 24,000 gas) out of every event's creation.
 
         Raises ``EventAlreadyCreated`` if the event id already has a collection.
         """
         factory = self._factory()
-        organizer_address = Web3.to_checksum_address(organizer)
-        data = factory.encode_abi(
-            "createEvent",
-            args=[event_id, name, symbol, organizer_address, self._signer.address],
+        signer = self._signer.address
+        config = (
+            terms.event_id,
+            terms.name,
+            terms.symbol,
+            signer,
+            Web3.to_checksum_address(terms.organizer),
+            signer,
+            signer,
+            ZERO_ADDRESS,
+            terms.sale_start,
+            terms.sale_end,
+            terms.event_end,
+            terms.resale_cap_bps,
+            terms.royalty_bps,
+            terms.transfers_locked,
         )
+        tier_configs = [
+            (t.price_wei, t.supply, t.per_wallet_limit, t.metadata_digest) for t in tiers
+        ]
+        data = factory.encode_abi("createEvent", args=[config, tier_configs])
         receipt = self._transact({"to": factory.address, "data": data})
         logs = self._logs(receipt, factory, "EventCreated")
         if len(logs) != 1:
@@ -148,48 +233,51 @@ class ChainClient:
             block_number=int(receipt["blockNumber"]),
         )
 
-    def mint_batch(
-        self,
-        event_address: str,
-        order_id: int,
-        recipients: Sequence[str],
-        cids: Sequence[str],
-    ) -> MintResult:
-        """Mints one ticket per recipient for ``order_id``; token ids come from the receipt's
-        OrderMinted log, in recipient order.
+    def mint_batch(self, event_address: str, orders: Sequence[CardMint]) -> MintResult:
+        """Mints card orders in one transaction; order ``o``'s recipient ``i`` receives token
+        ``o.order_id * 256 + i``. ``token_ids`` lists every minted id, order by order.
 
-        Raises ``OrderAlreadyMinted`` if the order was minted before: use ``find_order_mint``
-        to recover the earlier result.
+        Raises ``OrderAlreadyMinted`` if any order was minted before (nothing is minted then):
+        use ``find_order_mint`` to recover the earlier result.
         """
         ticket_event = self._ticket_event(event_address)
-        data = ticket_event.encode_abi(
-            "mintBatch",
-            args=[order_id, [Web3.to_checksum_address(r) for r in recipients], list(cids)],
-        )
+        data = ticket_event.encode_abi("mintBatch", args=[encode_mint_batch(orders)])
         receipt = self._transact({"to": ticket_event.address, "data": data})
-        logs = self._logs(receipt, ticket_event, "OrderMinted")
-        if len(logs) != 1:
-            raise TransactionFailed(_hex(receipt["transactionHash"]), "no OrderMinted log")
-        return _mint_result(logs[0], receipt)
+        return MintResult(
+            tx_hash=_hex(receipt["transactionHash"]),
+            token_ids=tuple(
+                token_id for o in orders for token_id in token_ids(o.order_id, len(o.recipients))
+            ),
+            block_number=int(receipt["blockNumber"]),
+            gas_used=int(receipt["gasUsed"]),
+        )
 
     # -- reads ------------------------------------------------------------------------------
 
     def find_order_mint(
-        self, event_address: str, order_id: int, *, from_block: int = 0
+        self, event_address: str, order_id: int, quantity: int, *, from_block: int = 0
     ) -> MintResult | None:
-        """The mint of ``order_id``, recovered from its OrderMinted log, or None if it was never
-        mined. Lets a worker that crashed between sending and recording pick up the result."""
+        """The mint of ``order_id``, recovered from its first token's Transfer-from-zero log, or
+        None if it was never mined. Lets a worker that crashed between sending and recording pick
+        up the result."""
         ticket_event = self._ticket_event(event_address)
+        first = token_ids(order_id, quantity)[0]
         with self._rpc():
             logs = list(
-                ticket_event.events.OrderMinted().get_logs(
-                    argument_filters={"orderId": order_id}, from_block=from_block
+                ticket_event.events.Transfer().get_logs(
+                    argument_filters={"from": ZERO_ADDRESS, "tokenId": first},
+                    from_block=from_block,
                 )
             )
             if not logs:
                 return None
             receipt = self._w3.eth.get_transaction_receipt(logs[-1]["transactionHash"])
-        return _mint_result(logs[-1], receipt)
+        return MintResult(
+            tx_hash=_hex(receipt["transactionHash"]),
+            token_ids=token_ids(order_id, quantity),
+            block_number=int(receipt["blockNumber"]),
+            gas_used=int(receipt["gasUsed"]),
+        )
 
     def token_uri(self, event_address: str, token_id: int) -> str:
         """``ipfs://<cid>``; raises ``ContractRevert`` ERC721NonexistentToken if never minted."""
@@ -211,6 +299,56 @@ class ChainClient:
         """The node's latest block number (health checks, indexer progress)."""
         with self._rpc():
             return int(self._w3.eth.block_number)
+
+    def block_hash(self, number: int) -> str | None:
+        """The hash (0x, lower-case) of the canonical block ``number``, or None if the chain is
+        not that long (any more)."""
+        with self._rpc():
+            try:
+                block = self._w3.eth.get_block(number)
+            except BlockNotFound:
+                return None
+        block_hash = block.get("hash")
+        return None if block_hash is None else _hex(block_hash)
+
+    def purchases(
+        self, event_address: str | Sequence[str], from_block: int, to_block: int
+    ) -> list[PurchaseLog]:
+        """The ``Purchased`` logs of one or more TicketEvents in blocks ``from_block`` to
+        ``to_block`` (inclusive), in chain order."""
+        addresses = [event_address] if isinstance(event_address, str) else list(event_address)
+        if not addresses or to_block < from_block:
+            return []
+        decoder = self._w3.eth.contract(abi=self._event_artifact.abi).events.Purchased()
+        with self._rpc():
+            raw = self._w3.eth.get_logs(
+                {
+                    "address": [Web3.to_checksum_address(a) for a in addresses],
+                    "fromBlock": from_block,
+                    "toBlock": to_block,
+                    "topics": [HexStr(decoder.topic)],
+                }
+            )
+        records = []
+        for log in raw:
+            event = decoder.process_log(log)
+            args = event["args"]
+            records.append(
+                PurchaseLog(
+                    address=Address(Web3.to_checksum_address(event["address"])),
+                    block_number=int(event["blockNumber"]),
+                    block_hash=_hex(event["blockHash"]),
+                    tx_hash=_hex(event["transactionHash"]),
+                    log_index=int(event["logIndex"]),
+                    nonce=int(args["nonce"]),
+                    buyer=Address(Web3.to_checksum_address(args["buyer"])),
+                    tier=int(args["tierId"]),
+                    quantity=int(args["quantity"]),
+                    paid=int(args["paid"]),
+                )
+            )
+        records.sort(key=lambda r: (r.block_number, r.log_index))
+        return records
 
     def is_contract(self, address: str) -> bool:
         with self._rpc():
@@ -362,17 +500,6 @@ def _constructor_data(artifact: Artifact, args: Sequence[Any]) -> HexStr:
     constructor = next((e for e in artifact.abi if e["type"] == "constructor"), None)
     types = [i["type"] for i in constructor["inputs"]] if constructor else []
     return HexStr(artifact.bytecode + abi_encode(types, list(args)).hex())
-
-
-def _mint_result(log: EventData, receipt: TxReceipt) -> MintResult:
-    first = int(log["args"]["firstTokenId"])
-    quantity = int(log["args"]["quantity"])
-    return MintResult(
-        tx_hash=_hex(receipt["transactionHash"]),
-        token_ids=tuple(range(first, first + quantity)),
-        block_number=int(receipt["blockNumber"]),
-        gas_used=int(receipt["gasUsed"]),
-    )
 
 
 __all__ = ["ChainClient", "connect_rpc"]

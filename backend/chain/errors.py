@@ -7,8 +7,18 @@ Every error carries the fields a caller needs to act on it; messages are built f
     ├── WrongChain                the endpoint serves another chain id than expected
     ├── TransactionFailed         a mined transaction failed without a decodable reason
     ├── ContractRevert            a call or transaction reverted with a decoded error
-    │   ├── OrderAlreadyMinted    TicketEvent.mintBatch: the order id was minted before
-    │   └── EventAlreadyCreated   TicketFactory.createEvent: the event id has a collection
+    │   ├── OrderAlreadyMinted    mintBatch: the order id was minted before
+    │   ├── EventAlreadyCreated   createEvent: the event id has a collection
+    │   ├── SalesClosed           paused, not started, ended, cancelled or settled
+    │   ├── SoldOut               not enough tickets left in the tier
+    │   ├── WalletLimitReached    the wallet holds the tier's per-wallet maximum
+    │   ├── PermitRejected        a purchase permit is expired, used, foreign or badly signed
+    │   ├── PaymentMismatch       the ether sent is not the exact price
+    │   ├── ResaleRejected        a sell order is expired, void, above the cap or badly signed
+    │   ├── TicketUnavailable     the ticket is used, locked, burned, or not the caller's
+    │   ├── RefundRejected        nothing to refund or withdraw
+    │   ├── NotAuthorized         the sender lacks the role or approval
+    │   └── InvalidChainInput     arguments the contract refuses (config, batch encoding, ids)
     ├── DevnetError               the local anvil devnet could not be found, started or reused
     ├── ArtifactMissing           a compiled contract artifact is not on disk
     ├── StaleArtifact             committed artifacts differ from a fresh compile
@@ -99,6 +109,50 @@ class EventAlreadyCreated(ContractRevert):
         super().__init__("EventAlreadyCreated", (event_id, address), tx_hash)
 
 
+class SalesClosed(ContractRevert):
+    """Raised when sales are paused, not yet open, over, or the event is cancelled or settled."""
+
+
+class SoldOut(ContractRevert):
+    """Raised when a tier has fewer tickets left than asked for (``TierSoldOut``)."""
+
+
+class WalletLimitReached(ContractRevert):
+    """Raised when a wallet already holds the most primary-sale tickets its tier allows."""
+
+
+class PermitRejected(ContractRevert):
+    """Raised when a purchase permit is expired, already used, for another buyer, or not signed
+    by the event's signer (including malformed and malleable signatures)."""
+
+
+class PaymentMismatch(ContractRevert):
+    """Raised when the ether sent differs from the exact price (``WrongPayment``)."""
+
+
+class ResaleRejected(ContractRevert):
+    """Raised when a sell order is expired, filled or cancelled, above the price cap, not signed
+    by the owner, bought by its own seller, or the event's resale window has closed."""
+
+
+class TicketUnavailable(ContractRevert):
+    """Raised when a ticket is used, missing or burned, locked against transfers, or not owned
+    by the caller."""
+
+
+class RefundRejected(ContractRevert):
+    """Raised when there is nothing to refund, withdraw or settle, or a payout failed."""
+
+
+class NotAuthorized(ContractRevert):
+    """Raised when the sender lacks the role (AccessControl) or the approval (ERC-721)."""
+
+
+class InvalidChainInput(ContractRevert):
+    """Raised when the contract refuses its arguments: event or tier configuration, batch
+    encoding, order ids, quantities, zero addresses."""
+
+
 class DevnetError(ChainError):
     """Raised when the anvil devnet binary is missing, fails to start, or its port is taken by
     something that is not a reusable anvil devnet."""
@@ -144,6 +198,96 @@ _SPECIFIC: dict[str, type[ContractRevert]] = {
     "EventAlreadyCreated": EventAlreadyCreated,
 }
 
+# Every other custom error of TicketEvent, TicketFactory and the OpenZeppelin code they run,
+# by family. tests/chain/test_errors.py fails if an error in the ABIs is missing here.
+ERROR_FAMILIES: dict[str, type[ContractRevert]] = {
+    **dict.fromkeys(
+        (
+            "SalesArePaused",
+            "SaleNotStarted",
+            "SaleEnded",
+            "EventIsCancelled",
+            "EventAlreadySettled",
+            "EventNotCancelled",
+            "EventNotOver",
+        ),
+        SalesClosed,
+    ),
+    "TierSoldOut": SoldOut,
+    "WalletLimitExceeded": WalletLimitReached,
+    **dict.fromkeys(
+        (
+            "PermitNotForCaller",
+            "PermitExpired",
+            "PermitAlreadyUsed",
+            "InvalidPermitSigner",
+            "ECDSAInvalidSignature",
+            "ECDSAInvalidSignatureLength",
+            "ECDSAInvalidSignatureS",
+        ),
+        PermitRejected,
+    ),
+    "WrongPayment": PaymentMismatch,
+    **dict.fromkeys(
+        (
+            "SellOrderExpired",
+            "SellOrderInvalidated",
+            "SellOrderSignerNotOwner",
+            "PriceAboveCap",
+            "BuyerIsSeller",
+            "ResaleClosed",
+        ),
+        ResaleRejected,
+    ),
+    **dict.fromkeys(
+        (
+            "TicketAlreadyUsed",
+            "TransfersLocked",
+            "NotTicketOwner",
+            "ERC721NonexistentToken",
+            "ERC721IncorrectOwner",
+            "ERC721InvalidOwner",
+        ),
+        TicketUnavailable,
+    ),
+    **dict.fromkeys(("NotRefundable", "NothingToWithdraw", "PaymentFailed"), RefundRejected),
+    **dict.fromkeys(
+        (
+            "AccessControlUnauthorizedAccount",
+            "AccessControlBadConfirmation",
+            "ERC721InsufficientApproval",
+            "ERC721InvalidApprover",
+            "ERC721InvalidOperator",
+        ),
+        NotAuthorized,
+    ),
+    **dict.fromkeys(
+        (
+            "AlreadyInitialized",
+            "ZeroAddressForRole",
+            "InvalidSchedule",
+            "RoyaltyTooHigh",
+            "InvalidTierId",
+            "UnknownTier",
+            "InvalidPrice",
+            "SupplyBelowIssued",
+            "TotalSupplyTooLarge",
+            "MissingMetadata",
+            "MalformedBatch",
+            "InvalidQuantity",
+            "OrderIdTooLarge",
+            "ERC721InvalidSender",
+            "ERC721InvalidReceiver",
+            "FailedDeployment",
+            "InsufficientBalance",
+            "ReentrancyGuardReentrantCall",
+            "InvalidShortString",
+            "StringTooLong",
+        ),
+        InvalidChainInput,
+    ),
+}
+
 # Solidity's built-in revert payloads, which never appear in an ABI.
 _BUILTIN_ERRORS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Error", ("string",)),
@@ -187,7 +331,7 @@ class RevertDecoder:
         specific = _SPECIFIC.get(name)
         if specific is not None:
             return specific(*args, tx_hash=tx_hash)  # type: ignore[misc]  # args match by ABI
-        return ContractRevert(name, args, tx_hash)
+        return ERROR_FAMILIES.get(name, ContractRevert)(name, args, tx_hash)
 
 
 def _canonical_type(param: dict[str, Any]) -> str:

@@ -3,7 +3,9 @@
 from backend import outbox
 from backend.auth import models as auth_models
 from backend.catalog import models as catalog_models
+from backend.chain import models as chain_models
 from backend.db.base import Base
+from backend.notify import models as notify_models
 from backend.payments import models as payments_models
 from backend.queue import models as queue_models
 from backend.sales import models as sales_models
@@ -13,6 +15,8 @@ __all__ = [
     "Base",
     "auth_models",
     "catalog_models",
+    "chain_models",
+    "notify_models",
     "outbox",
     "payments_models",
     "queue_models",

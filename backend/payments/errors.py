@@ -4,7 +4,10 @@
   + WebhookRejected
   + PaymentIntentNotFound
   + CardRejected
+  + PaymentNotApproved
+  + PaymentDeclined
   + ProviderUnavailable
+  + ProviderRejected
 """
 
 from __future__ import annotations
@@ -41,10 +44,40 @@ class CardRejected(PaymentError):
         self.reason = reason
 
 
+class PaymentNotApproved(PaymentError):
+    """Raised when a PayPal order is captured before the buyer approved it at PayPal."""
+
+    def __init__(self, payment_id: str) -> None:
+        super().__init__(
+            f"PayPal order {payment_id} has not been approved by the buyer yet; "
+            "send the buyer to its approve_url first"
+        )
+        self.payment_id = payment_id
+
+
+class PaymentDeclined(PaymentError):
+    """Raised when the buyer's funding source was declined at capture; the buyer may approve
+    the same payment again with another funding source."""
+
+    def __init__(self, payment_id: str, reason: str) -> None:
+        super().__init__(f"payment {payment_id} was declined: {reason}")
+        self.payment_id = payment_id
+        self.reason = reason
+
+
 class ProviderUnavailable(PaymentError):
-    """Raised when the card provider's API can't be reached or answers with an error."""
+    """Raised when the provider's API can't be reached, fails, or refuses our credentials."""
 
     def __init__(self, provider: str, reason: str) -> None:
         super().__init__(f"{provider} is unavailable: {reason}")
+        self.provider = provider
+        self.reason = reason
+
+
+class ProviderRejected(PaymentError):
+    """Raised when the provider answers a request with an error we did not expect to cause."""
+
+    def __init__(self, provider: str, reason: str) -> None:
+        super().__init__(f"{provider} refused the request: {reason}")
         self.provider = provider
         self.reason = reason

@@ -1,49 +1,101 @@
-"""Card providers behind one interface: the embedded sandbox and Stripe.
+"""Payment providers behind one interface: the embedded sandbox, Stripe and PayPal.
 
-Only this package imports ``stripe``. Both providers verify webhooks with the stripe library's own
-signature check, because the sandbox speaks Stripe's webhook format byte for byte.
+Only this package imports ``stripe``. The sandbox and Stripe verify webhooks with the stripe
+library's own signature check, because the sandbox speaks Stripe's webhook format byte for byte.
+PayPal (``backend.payments.paypal``) verifies through PayPal's own verification API.
+
+A provider turns a verified webhook body into a :class:`PaymentEvent`, so what an event does to
+an order (``backend.payments.webhooks``) is written once for every provider.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import stripe
 
-from backend.payments.errors import ProviderUnavailable, WebhookRejected
+from backend.payments.errors import ProviderRejected, ProviderUnavailable, WebhookRejected
 
 WEBHOOK_TOLERANCE_SECONDS = 300
 
+# Which webhook route a provider's events arrive at; also the namespace of their event ids.
+EventSource = Literal["stripe", "paypal"]
+EventKind = Literal["approved", "succeeded", "failed", "refunded", "other"]
+
 
 @dataclass(frozen=True)
-class PaymentIntentView:
+class PaymentSession:
+    """What checkout hands the buyer's client: a Stripe PaymentIntent or a PayPal order.
+
+    ``id`` is what the order records as its payment id. Stripe-style providers give a
+    ``client_secret`` for the card form; PayPal gives an ``approve_url`` to send the buyer to.
+    """
+
     id: str
-    client_secret: str
     amount: int
     currency: str
     status: str
+    client_secret: str | None = None
+    approve_url: str | None = None
 
 
-class CardProvider(Protocol):
+@dataclass(frozen=True)
+class PaymentEvent:
+    """A verified provider event, reduced to what the shop acts on.
+
+    ``payment_id`` names the same thing as ``PaymentSession.id`` (the Stripe PaymentIntent, the
+    PayPal order). ``amount`` is in the currency's minor unit, as orders store prices.
+    """
+
+    id: str
+    type: str
+    kind: EventKind
+    payment_id: str | None = None
+    amount: int | None = None
+    currency: str | None = None
+    reason: str | None = None
+
+
+class PaymentProvider(Protocol):
+    """A card-like payment provider: checkout creates a payment, a signed webhook says how it
+    ended, and a refund gives the money back. Every call that moves money takes an idempotency
+    key, so a retry (after a crash or a timeout) never does it twice."""
+
     name: str
+    event_source: EventSource
 
-    def create_payment_intent(
+    def create_payment(
         self, amount: int, currency: str, metadata: dict[str, str], idempotency_key: str
-    ) -> PaymentIntentView: ...
-
-    def verify_webhook(self, payload: bytes, signature_header: str | None) -> dict[str, Any]: ...
-
-    def refund(self, intent_id: str, idempotency_key: str) -> None:
-        """Give back everything captured on the intent; repeating with the same key is a no-op."""
+    ) -> PaymentSession:
+        """Start a payment; the same key returns the same payment instead of a second one."""
         ...
+
+    def verify_webhook(self, payload: bytes, headers: Mapping[str, str]) -> PaymentEvent:
+        """Authenticate a webhook (signature and freshness) and parse it; raises WebhookRejected."""
+        ...
+
+    def refund(self, payment_id: str, idempotency_key: str) -> None:
+        """Give back everything captured on the payment; repeating with the same key is a no-op."""
+        ...
+
+
+# The name this interface had while it only served cards; backend.runtime still imports it.
+CardProvider = PaymentProvider
+
+
+def lower_keys(headers: Mapping[str, str]) -> dict[str, str]:
+    """HTTP header names are case-insensitive; a plain dict is not."""
+    return {key.lower(): value for key, value in headers.items()}
 
 
 def verify_stripe_signature(
     payload: bytes, signature_header: str | None, secret: str
 ) -> dict[str, Any]:
-    """Check a Stripe-Signature header with stripe's own code, then parse the event."""
+    """Check a Stripe-Signature header (HMAC and timestamp tolerance) with stripe's own code,
+    then parse the event."""
     try:
         stripe.WebhookSignature.verify_header(
             payload.decode("utf-8"), signature_header, secret, WEBHOOK_TOLERANCE_SECONDS
@@ -64,19 +116,79 @@ def verify_stripe_signature(
     return event
 
 
+STRIPE_KINDS: dict[str, EventKind] = {
+    "payment_intent.succeeded": "succeeded",
+    "payment_intent.payment_failed": "failed",
+}
+
+
+def parse_stripe_event(event: dict[str, Any]) -> PaymentEvent:
+    """A verified Stripe-format event as a PaymentEvent; a handled type must carry its intent."""
+    event_id = event["id"]
+    event_type = event.get("type")
+    if not isinstance(event_type, str):
+        raise WebhookRejected("the event has no type")
+    # The idempotency record's columns are bounded; an oversized id or type is not an event.
+    if len(event_id) > 100 or len(event_type) > 100:
+        raise WebhookRejected("the event id or type is too long")
+    kind = STRIPE_KINDS.get(event_type, "other")
+    if kind == "other":
+        return PaymentEvent(id=event_id, type=event_type, kind="other")
+    data = event.get("data")
+    intent = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(intent, dict) or not isinstance(intent.get("id"), str):
+        raise WebhookRejected("the event carries no payment intent")
+    if kind == "succeeded":
+        amount = intent.get("amount_received") or intent.get("amount")
+        if not isinstance(amount, int):
+            raise WebhookRejected("the payment intent has no amount")
+        return PaymentEvent(
+            id=event_id,
+            type=event_type,
+            kind=kind,
+            payment_id=intent["id"],
+            amount=amount,
+            currency=str(intent.get("currency", "")),
+        )
+    error = intent.get("last_payment_error")
+    reason = error.get("message") if isinstance(error, dict) else None
+    return PaymentEvent(
+        id=event_id,
+        type=event_type,
+        kind=kind,
+        payment_id=intent["id"],
+        reason=str(reason or "declined")[:500],
+    )
+
+
+def _stripe_failure(provider: str, exc: stripe.StripeError) -> Exception:
+    # Stripe down, slow or refusing our key: nothing the buyer did; try again later.
+    if isinstance(
+        exc,
+        stripe.APIConnectionError
+        | stripe.APIError
+        | stripe.RateLimitError
+        | stripe.AuthenticationError
+        | stripe.PermissionError,
+    ):
+        return ProviderUnavailable(provider, str(exc))
+    return ProviderRejected(provider, str(exc))
+
+
 class StripeProvider:
     """Stripe PaymentIntents; the API base can point at a local server that speaks Stripe's API."""
 
     name = "stripe"
+    event_source: EventSource = "stripe"
 
     def __init__(self, secret_key: str, webhook_secret: str, api_base: str | None = None) -> None:
         base: Any = {"api": api_base} if api_base else None
         self._client = stripe.StripeClient(secret_key, base_addresses=base, max_network_retries=2)
         self._webhook_secret = webhook_secret
 
-    def create_payment_intent(
+    def create_payment(
         self, amount: int, currency: str, metadata: dict[str, str], idempotency_key: str
-    ) -> PaymentIntentView:
+    ) -> PaymentSession:
         try:
             intent = self._client.v1.payment_intents.create(
                 params={
@@ -88,8 +200,8 @@ class StripeProvider:
                 options={"idempotency_key": idempotency_key},
             )
         except stripe.StripeError as exc:
-            raise ProviderUnavailable(self.name, str(exc)) from exc
-        return PaymentIntentView(
+            raise _stripe_failure(self.name, exc) from exc
+        return PaymentSession(
             id=intent.id,
             client_secret=intent.client_secret or "",
             amount=intent.amount,
@@ -97,14 +209,22 @@ class StripeProvider:
             status=intent.status,
         )
 
-    def verify_webhook(self, payload: bytes, signature_header: str | None) -> dict[str, Any]:
-        return verify_stripe_signature(payload, signature_header, self._webhook_secret)
+    def verify_webhook(self, payload: bytes, headers: Mapping[str, str]) -> PaymentEvent:
+        signature = lower_keys(headers).get("stripe-signature")
+        event = verify_stripe_signature(payload, signature, self._webhook_secret)
+        return parse_stripe_event(event)
 
-    def refund(self, intent_id: str, idempotency_key: str) -> None:
+    def refund(self, payment_id: str, idempotency_key: str) -> None:
         try:
             self._client.v1.refunds.create(
-                params={"payment_intent": intent_id},
+                params={"payment_intent": payment_id},
                 options={"idempotency_key": idempotency_key},
             )
+        except stripe.InvalidRequestError as exc:
+            # Refunded already (by an earlier attempt under another key, or from the dashboard):
+            # the money is back, which is all a refund promises.
+            if exc.code == "charge_already_refunded":
+                return
+            raise _stripe_failure(self.name, exc) from exc
         except stripe.StripeError as exc:
-            raise ProviderUnavailable(self.name, str(exc)) from exc
+            raise _stripe_failure(self.name, exc) from exc

@@ -1,52 +1,154 @@
-"""HTTP routes: the Stripe-format webhook, and the sandbox processor's card confirmation."""
+"""HTTP routes: provider webhooks, PayPal capture, and the sandbox processor's card confirmation."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from backend.db.engine import transaction
-from backend.deps import RuntimeDep
+from backend.deps import PrincipalDep, RuntimeDep
 from backend.payments.errors import (
     CardRejected,
+    PaymentDeclined,
     PaymentIntentNotFound,
+    PaymentNotApproved,
+    ProviderRejected,
     ProviderUnavailable,
     WebhookRejected,
 )
+from backend.payments.paypal import CaptureResult, PayPalProvider
+from backend.payments.provider import EventSource, PaymentProvider
 from backend.payments.sandbox import SandboxProvider
-from backend.payments.schemas import SandboxConfirmIn, SandboxIntentOut, WebhookAck
-from backend.payments.webhooks import handle_card_event
+from backend.payments.schemas import CaptureOut, SandboxConfirmIn, SandboxIntentOut, WebhookAck
+from backend.payments.webhooks import (
+    CAPTURABLE,
+    already_processed,
+    apply_capture,
+    handle_payment_event,
+)
 from backend.problems import Problem, problem_responses, register_problem
+from backend.runtime import Runtime
+from backend.sales import service as sales
+from backend.sales.errors import OrderNotPayable
+from backend.schemas import IdPath
 
-router = APIRouter(tags=["payments"], responses=problem_responses(400, 402, 404, 422))
+router = APIRouter(
+    tags=["payments"], responses=problem_responses(400, 402, 404, 409, 422, 502, 503)
+)
 
 register_problem(WebhookRejected, 400, "webhook-rejected", "Webhook rejected")
 register_problem(PaymentIntentNotFound, 404, "payment-intent-not-found", "Payment intent not found")
 register_problem(CardRejected, 402, "card-rejected", "Card can't be charged")
+register_problem(PaymentNotApproved, 409, "payment-not-approved", "Payment not approved yet")
+register_problem(PaymentDeclined, 402, "payment-declined", "Payment declined")
 register_problem(ProviderUnavailable, 503, "payment-provider-unavailable", "Payment provider down")
+register_problem(ProviderRejected, 502, "payment-provider-error", "Payment provider error")
 
 MAX_WEBHOOK_BYTES = 256 * 1024
 
 
-@router.post("/payments/stripe/webhook", response_model=WebhookAck)
-async def stripe_webhook(
-    request: Request,
-    runtime: RuntimeDep,
-    stripe_signature: Annotated[str | None, Header()] = None,
-) -> WebhookAck:
-    """Stripe-format events, signed. Verified with the stripe library; replays change nothing."""
+def _provider_for(runtime: Runtime, source: EventSource) -> PaymentProvider:
+    provider = runtime.cards
+    if provider.event_source != source:
+        raise Problem(
+            404, "not-found", "Not found", f"{source} is not the configured payment provider"
+        )
+    return provider
+
+
+async def _read_body(request: Request) -> bytes:
     payload = await request.body()
     if len(payload) > MAX_WEBHOOK_BYTES:
         raise WebhookRejected("the body is too large")
-    event = runtime.cards.verify_webhook(payload, stripe_signature)
+    return payload
+
+
+@router.post("/payments/stripe/webhook", response_model=WebhookAck)
+async def stripe_webhook(request: Request, runtime: RuntimeDep) -> WebhookAck:
+    """Stripe-format events (Stripe, or the sandbox), signed. Verified with the stripe library
+    (signature and timestamp tolerance); replays change nothing."""
+    provider = _provider_for(runtime, "stripe")
+    event = provider.verify_webhook(await _read_body(request), request.headers)
 
     def apply() -> WebhookAck:
         with transaction(runtime.sessions) as session:
-            return WebhookAck(outcome=handle_card_event(session, runtime.cards.name, event))
+            outcome = handle_payment_event(session, provider.name, "stripe", event)
+        return WebhookAck(outcome=outcome)
 
     return await run_in_threadpool(apply)
+
+
+@router.post("/payments/paypal/webhook", response_model=WebhookAck)
+async def paypal_webhook(request: Request, runtime: RuntimeDep) -> WebhookAck:
+    """PayPal webhook events, verified through PayPal's verify-webhook-signature API. An approved
+    order is captured here; a capture completed, denied or refunded updates the order. Replays,
+    forgeries and stale transmissions change nothing. If PayPal can't be reached this answers
+    503 and PayPal delivers the event again later."""
+    provider = _provider_for(runtime, "paypal")
+    payload = await _read_body(request)
+    event = await run_in_threadpool(provider.verify_webhook, payload, request.headers)
+
+    def apply() -> WebhookAck:
+        capture: CaptureResult | None = None
+        if event.kind == "approved" and event.payment_id is not None:
+            assert isinstance(provider, PayPalProvider)
+            with transaction(runtime.sessions) as session:
+                if already_processed(session, "paypal", event.id):
+                    return WebhookAck(outcome="duplicate")
+            try:
+                capture = _capture(runtime, provider, event.payment_id)
+            except PaymentNotApproved:
+                capture = None
+        with transaction(runtime.sessions) as session:
+            outcome = handle_payment_event(session, provider.name, "paypal", event, capture)
+        return WebhookAck(outcome=outcome)
+
+    return await run_in_threadpool(apply)
+
+
+def _capture(runtime: Runtime, provider: PayPalProvider, payment_id: str) -> CaptureResult | None:
+    """Capture a known, still payable PayPal order (outside any transaction: it is a call to
+    another system). The request id is the order's, so every path that captures it (buyer,
+    webhook, their retries) gets PayPal's one capture back."""
+    with transaction(runtime.sessions) as session:
+        order = sales.order_for_intent(session, provider.name, payment_id)
+        if order is None or order.status not in CAPTURABLE:
+            return None
+        order_id = order.id
+    return provider.capture(payment_id, idempotency_key=f"fairtix-capture-{order_id}")
+
+
+@router.post("/payments/paypal/orders/{order_id}/capture", response_model=CaptureOut)
+def paypal_capture(order_id: IdPath, runtime: RuntimeDep, principal: PrincipalDep) -> CaptureOut:
+    """After the buyer approved at PayPal (the checkout's approve_url): take the money. Safe to
+    repeat; a paid order answers with its status. A declined funding source answers 402: the
+    buyer may approve again with another one."""
+    provider = _provider_for(runtime, "paypal")
+    assert isinstance(provider, PayPalProvider)
+    with transaction(runtime.sessions) as session:
+        order = sales.get_order(session, order_id, principal.address)
+        if order.payment_provider != provider.name or order.payment_intent_id is None:
+            raise Problem(
+                409,
+                "checkout-not-started",
+                "Checkout not started",
+                f"order {order_id} has no PayPal payment; start checkout first",
+            )
+        if order.status in (sales.PAID, sales.MINTING, sales.FULFILLED):
+            return CaptureOut(order_id=order.id, status=order.status, payment_status="COMPLETED")
+        if order.status not in CAPTURABLE:
+            raise OrderNotPayable(order.id, order.status)
+        payment_id = order.payment_intent_id
+    capture = _capture(runtime, provider, payment_id)
+    if capture is None:  # the order moved on (cancelled, expired and swept) meanwhile
+        with transaction(runtime.sessions) as session:
+            raise OrderNotPayable(order_id, sales.get_order(session, order_id).status)
+    with transaction(runtime.sessions) as session:
+        applied = apply_capture(session, provider.name, capture)
+        status = applied.status if applied is not None else "unknown"
+    if capture.status in ("DECLINED", "FAILED"):
+        raise PaymentDeclined(payment_id, capture.reason or capture.status)
+    return CaptureOut(order_id=order_id, status=status, payment_status=capture.status)
 
 
 @router.post(

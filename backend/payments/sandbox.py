@@ -13,6 +13,7 @@ import hmac
 import json
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,14 @@ from backend.db.base import utcnow
 from backend.db.engine import transaction
 from backend.payments.errors import CardRejected, PaymentIntentNotFound
 from backend.payments.models import SandboxPaymentIntent
-from backend.payments.provider import PaymentIntentView, verify_stripe_signature
+from backend.payments.provider import (
+    EventSource,
+    PaymentEvent,
+    PaymentSession,
+    lower_keys,
+    parse_stripe_event,
+    verify_stripe_signature,
+)
 
 DELIVER_WEBHOOK = "sandbox_webhook"
 API_VERSION = "2024-06-20"
@@ -70,6 +78,7 @@ def luhn_valid(number: str) -> bool:
 
 class SandboxProvider:
     name = "sandbox"
+    event_source: EventSource = "stripe"
 
     def __init__(
         self, sessions: sessionmaker[Session], webhook_secret: str, webhook_url: str
@@ -78,9 +87,9 @@ class SandboxProvider:
         self._secret = webhook_secret
         self.webhook_url = webhook_url
 
-    def create_payment_intent(
+    def create_payment(
         self, amount: int, currency: str, metadata: dict[str, str], idempotency_key: str
-    ) -> PaymentIntentView:
+    ) -> PaymentSession:
         with transaction(self._sessions) as session:
             existing = session.scalar(
                 select(SandboxPaymentIntent).where(
@@ -102,7 +111,7 @@ class SandboxProvider:
             session.add(intent)
             return _view(intent)
 
-    def confirm(self, intent_id: str, client_secret: str, card_number: str) -> PaymentIntentView:
+    def confirm(self, intent_id: str, client_secret: str, card_number: str) -> PaymentSession:
         """Charge a test card; the outcome reaches the shop only by signed webhook."""
         number = card_number.replace(" ", "").replace("-", "")
         if not (number.isdigit() and 12 <= len(number) <= 19 and luhn_valid(number)):
@@ -140,21 +149,22 @@ class SandboxProvider:
             )
             return _view(intent)
 
-    def verify_webhook(self, payload: bytes, signature_header: str | None) -> dict[str, Any]:
-        return verify_stripe_signature(payload, signature_header, self._secret)
+    def verify_webhook(self, payload: bytes, headers: Mapping[str, str]) -> PaymentEvent:
+        signature = lower_keys(headers).get("stripe-signature")
+        return parse_stripe_event(verify_stripe_signature(payload, signature, self._secret))
 
-    def refund(self, intent_id: str, idempotency_key: str) -> None:
+    def refund(self, payment_id: str, idempotency_key: str) -> None:
         """Refund a succeeded intent in full. The sandbox marks the intent ``refunded`` (Stripe
         keeps it ``succeeded`` and refunds the charge; nothing here reads that difference)."""
         with transaction(self._sessions) as session:
-            intent = session.get(SandboxPaymentIntent, intent_id, with_for_update=True)
+            intent = session.get(SandboxPaymentIntent, payment_id, with_for_update=True)
             if intent is None:
-                raise PaymentIntentNotFound(intent_id)
+                raise PaymentIntentNotFound(payment_id)
             if intent.status == "refunded":
                 return
             if intent.status != "succeeded":
                 raise CardRejected(
-                    f"payment intent {intent_id} is {intent.status}: nothing to refund"
+                    f"payment intent {payment_id} is {intent.status}: nothing to refund"
                 )
             intent.status = "refunded"
 
@@ -202,8 +212,8 @@ class SandboxProvider:
         }
 
 
-def _view(intent: SandboxPaymentIntent) -> PaymentIntentView:
-    return PaymentIntentView(
+def _view(intent: SandboxPaymentIntent) -> PaymentSession:
+    return PaymentSession(
         id=intent.id,
         client_secret=intent.client_secret,
         amount=intent.amount,

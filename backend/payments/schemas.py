@@ -29,3 +29,11 @@ class SandboxIntentOut(BaseModel):
     status: str
     amount: int
     currency: str
+
+
+class CaptureOut(BaseModel):
+    """The order after capturing its approved PayPal payment."""
+
+    order_id: int
+    status: str = Field(description="The order's status: paid once the capture completed")
+    payment_status: str = Field(description="PayPal's capture status: COMPLETED or PENDING")

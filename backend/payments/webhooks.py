@@ -1,60 +1,116 @@
-"""Acting on card-payment events, once per provider event id."""
+"""Acting on payment events, once per provider event id, the same way for every provider."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Literal
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from backend.payments.errors import WebhookRejected
 from backend.payments.models import ProcessedWebhook
+from backend.payments.paypal import CaptureResult
+from backend.payments.provider import EventSource, PaymentEvent
 from backend.sales import service as sales
+from backend.sales.models import Order
 
 log = logging.getLogger("fairtix.payments")
 
 Outcome = Literal["processed", "duplicate", "ignored"]
-HANDLED_TYPES = frozenset({"payment_intent.succeeded", "payment_intent.payment_failed"})
+# Orders whose PayPal approval may still be turned into money. A failed or expired order is
+# captured too: mark_paid takes its seats again if they are left and refunds the money if not.
+CAPTURABLE = (sales.HELD, sales.AWAITING_PAYMENT, sales.FAILED, sales.EXPIRED)
 
 
-def handle_card_event(session: Session, provider: str, event: dict[str, Any]) -> Outcome:
-    """Apply a verified Stripe-format event. A replayed event id changes nothing."""
-    event_id = event["id"]
-    event_type = event.get("type")
-    if not isinstance(event_type, str):
-        raise WebhookRejected("the event has no type")
-    # The idempotency record's columns are bounded; an oversized id or type is not an event.
-    if len(event_id) > 100 or len(event_type) > 100:
-        raise WebhookRejected("the event id or type is too long")
+def already_processed(session: Session, source: EventSource, event_id: str) -> bool:
+    return (
+        session.scalar(
+            select(ProcessedWebhook.event_id).where(
+                ProcessedWebhook.provider == source, ProcessedWebhook.event_id == event_id
+            )
+        )
+        is not None
+    )
+
+
+def handle_payment_event(
+    session: Session,
+    provider: str,
+    source: EventSource,
+    event: PaymentEvent,
+    capture: CaptureResult | None = None,
+) -> Outcome:
+    """Apply a verified event. A replayed event id changes nothing.
+
+    ``provider`` is the name orders record their payment under; ``source`` is the namespace of
+    the event ids (the sandbox and Stripe share Stripe's). For an approval, ``capture`` is what
+    capturing the approved payment gave, done by the caller outside this transaction.
+    """
     try:
         with session.begin_nested():
-            session.add(
-                ProcessedWebhook(provider="stripe", event_id=event_id, event_type=event_type)
-            )
+            session.add(ProcessedWebhook(provider=source, event_id=event.id, event_type=event.type))
     except IntegrityError:
-        log.info("duplicate webhook ignored", extra={"event_id": event_id})
+        log.info("duplicate webhook ignored", extra={"event_id": event.id})
         return "duplicate"
-    if event_type not in HANDLED_TYPES:
+    if event.kind == "other" or event.payment_id is None:
         return "ignored"
-    data = event.get("data")
-    intent = data.get("object") if isinstance(data, dict) else None
-    if not isinstance(intent, dict) or not isinstance(intent.get("id"), str):
-        raise WebhookRejected("the event carries no payment intent")
-    intent_id: str = intent["id"]
-    order = sales.order_for_intent(session, provider, intent_id)
+    if event.kind == "approved":
+        if capture is None:
+            return "ignored"
+        return "processed" if apply_capture(session, provider, capture) else "ignored"
+    order = sales.order_for_intent(session, provider, event.payment_id)
     if order is None:
-        log.warning("webhook for an unknown payment intent", extra={"intent_id": intent_id})
+        log.warning("webhook for an unknown payment", extra={"payment_id": event.payment_id})
         return "ignored"
-    if event_type == "payment_intent.succeeded":
-        amount = intent.get("amount_received") or intent.get("amount")
-        if not isinstance(amount, int):
-            raise WebhookRejected("the payment intent has no amount")
-        sales.mark_paid(
-            session, order, amount, str(intent.get("currency", "")), f"{event_type} {event_id}"
-        )
-    else:
-        error = intent.get("last_payment_error")
-        reason = error.get("message") if isinstance(error, dict) else None
-        sales.mark_payment_failed(session, order, str(reason or "declined")[:500])
+    cause = f"{event.type} {event.id}"
+    if event.kind == "succeeded":
+        assert event.amount is not None
+        sales.mark_paid(session, order, event.amount, event.currency or "", cause)
+    elif event.kind == "failed":
+        sales.mark_payment_failed(session, order, event.reason or "declined")
+    elif not _refunded_in_full(session, order, event):
+        return "ignored"
     return "processed"
+
+
+def apply_capture(session: Session, provider: str, capture: CaptureResult) -> Order | None:
+    """What a capture's outcome does to its order: completed pays it, declined fails it (the
+    hold is released), pending waits for PayPal's PAYMENT.CAPTURE.COMPLETED."""
+    order = sales.order_for_intent(session, provider, capture.payment_id)
+    if order is None:
+        return None
+    if capture.status == "COMPLETED":
+        if capture.amount is None:
+            # A completed capture without an amount can't be checked against the order; the
+            # PAYMENT.CAPTURE.COMPLETED event carries it and pays the order instead.
+            log.warning("capture without an amount", extra={"payment_id": capture.payment_id})
+            return order
+        sales.mark_paid(
+            session,
+            order,
+            capture.amount,
+            capture.currency or "",
+            f"paypal capture {capture.capture_id}",
+        )
+    elif capture.status in ("DECLINED", "FAILED"):
+        sales.mark_payment_failed(session, order, f"paypal: {capture.reason or capture.status}")
+    return order
+
+
+def _refunded_in_full(session: Session, order: Order, event: PaymentEvent) -> bool:
+    """A refund made at the provider (its dashboard, or ours confirmed): the order shows it once
+    the whole total is back. A partial refund is left to the operator who made it."""
+    total = order.quantity * order.unit_price_cents
+    if event.amount is not None and event.amount != total:
+        log.warning("partial refund not applied", extra={"order_id": order.id})
+        return False
+    if sales.REFUNDED not in sales.TRANSITIONS[order.status]:
+        if order.status != sales.REFUNDED:
+            log.warning(
+                "refund reported for an order that can't be refunded now",
+                extra={"order_id": order.id, "status": order.status},
+            )
+        return False
+    sales.mark_refunded(session, order.id)
+    return True

@@ -1,26 +1,75 @@
-"""The waiting room, SQL store: durable places, ordered admission once the sale opens.
+"""The waiting room: joining, status with a measured ETA, outflow, the pre-sale shuffle.
 
-This is the thin first version: first come first served, a cap on wallets admitted at once, and
-admissions that expire. Its routes are stable; the full waiting room replaces these insides.
+:class:`WaitingRoom` is what the routes, the SSE stream and the worker use; it runs each step on
+the configured store (SQL or Redis, see backend.queue.store). The module-level functions
+(:func:`join`, :func:`require_admission`, :func:`extend_admission`, :func:`finish`) are what
+other domains call from inside their own database transaction: they find the runtime's store
+through the session (``session.info``) and fall back to the SQL store on that session.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session, sessionmaker
 
-from backend.catalog.models import Event
+from backend.auth import service as auth
+from backend.auth.errors import NotAuthenticated
+from backend.catalog.models import Event, Tier
+from backend.catalog.service import get_event
 from backend.db.base import utcnow
-from backend.queue import tokens
-from backend.queue.errors import InvalidQueueToken, NotAdmitted, NotInQueue, QueueClosed
-from backend.queue.models import QueueEntry
+from backend.db.engine import transaction
+from backend.queue import shuffle, tokens
+from backend.queue.errors import (
+    ForeignQueueToken,
+    NotAdmitted,
+    NotInQueue,
+    QueueClosed,
+    QueueError,
+    QueueNotOpen,
+    QueueTokenExpired,
+)
+from backend.queue.sql_store import SqlQueueStore
+from backend.queue.store import (
+    ADMITTED,
+    OUTFLOW_WINDOW,
+    WAITING,
+    AdmitResult,
+    ControlChanges,
+    Controls,
+    Place,
+    QueueConfig,
+    QueueStats,
+    QueueStore,
+    QueueStores,
+    ShuffleRecord,
+)
 
-WAITING, ADMITTED, DONE, EXPIRED = "waiting", "admitted", "done", "expired"
-OUTFLOW_WINDOW = timedelta(minutes=5)
+log = logging.getLogger("fairtix.queue")
+
+# Where a runtime's sessions carry its WaitingRoom (see backend.app.build_runtime).
+SESSION_INFO_KEY = "fairtix.waiting_room"
+# The measured rate is averaged over at least this long, so one early admission is no "rate".
+MIN_OUTFLOW_SPAN = timedelta(seconds=10)
+# How often one process advances one event's queue on its own initiative (polls, streams).
+ADVANCE_EVERY_SECONDS = 1.0
+# Event facts used by status polls are cached this long per process (events are not edited).
+CONFIG_CACHE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class QueueDefaults:
+    """Settings-wide values an event does not set itself."""
+
+    admissions_per_minute: int = 600
+    grace: timedelta = timedelta(seconds=60)
+    token_ttl: timedelta = timedelta(hours=12)
 
 
 @dataclass(frozen=True)
@@ -28,238 +77,384 @@ class QueueStatus:
     event_id: int
     wallet: str
     state: str
-    position: int
+    presale: bool
+    position: int | None
     eta_seconds: int | None
     admission_expires_at: datetime | None
     sale_opens_at: datetime
+    paused: bool
+    outflow_per_minute: float | None
     token: str
+
+
+def config_for(event: Event, defaults: QueueDefaults) -> QueueConfig:
+    return QueueConfig(
+        event_id=event.id,
+        queue_opens_at=event.queue_opens_at or event.created_at,
+        sale_opens_at=event.sale_opens_at,
+        closes_at=event.starts_at,
+        max_admitted=event.max_admitted,
+        admissions_per_minute=event.admissions_per_minute or defaults.admissions_per_minute,
+        admission_ttl=timedelta(seconds=event.admission_ttl_seconds),
+        grace=defaults.grace,
+    )
+
+
+def refusal_for(config: QueueConfig, sold_out: bool, now: datetime) -> QueueError | None:
+    """Why a new place can't be given right now, or None."""
+    if now < config.queue_opens_at:
+        return QueueNotOpen(config.event_id, config.queue_opens_at)
+    if now >= config.closes_at:
+        return QueueClosed(config.event_id, "the event has started")
+    if sold_out:
+        return QueueClosed(config.event_id, "sold out")
+    return None
+
+
+def is_sold_out(session: Session, event_id: int) -> bool:
+    """One indexed query, fresh on every join: sold out is decided now, not when cached."""
+    return not session.scalar(
+        select(exists().where(Tier.event_id == event_id, Tier.reserved < Tier.supply))
+    )
+
+
+def measured_outflow_per_second(
+    place_or_stats: Place | QueueStats, config: QueueConfig, now: datetime
+) -> float | None:
+    """Admissions actually granted per second over the recent window (None before the sale)."""
+    if now < config.sale_opens_at:
+        return None
+    span = min(max(now - config.sale_opens_at, MIN_OUTFLOW_SPAN), OUTFLOW_WINDOW)
+    return place_or_stats.recent_admissions / span.total_seconds()
+
+
+def eta_seconds(place: Place, config: QueueConfig, now: datetime) -> int | None:
+    """Seconds until admission at the measured outflow; None when there is none to measure."""
+    if place.state != WAITING or place.position is None or place.paused:
+        return None
+    per_second = measured_outflow_per_second(place, config, now)
+    if not per_second:
+        return None
+    return int((place.position + 1) / per_second)
+
+
+def ensure_shuffled(store: QueueStore, config: QueueConfig, now: datetime) -> bool:
+    """Order the pre-sale arrivals unless someone has or is doing so. True if done here."""
+    owner = uuid.uuid4().hex
+    wallets = store.begin_shuffle(config.event_id, now, owner)
+    if wallets is None:
+        return False
+    seed = shuffle.new_seed()  # drawn now, after the last pre-sale arrival: nobody knew it before
+    order = shuffle.shuffled(seed, wallets)
+    if not store.commit_shuffle(config.event_id, owner, seed, order, now):
+        return False
+    log.info(
+        "pre-sale arrivals shuffled",
+        extra={
+            "event_id": config.event_id,
+            "participants": len(order),
+            "order_sha256": shuffle.order_digest(order),
+        },
+    )
+    return True
+
+
+def advance(store: QueueStore, config: QueueConfig, now: datetime) -> AdmitResult:
+    """One outflow step: shuffle first if the sale just started, then expire and admit."""
+    result = store.admit(config, now)
+    if result.needs_shuffle:
+        ensure_shuffled(store, config, now)
+        result = store.admit(config, now)
+    if result.admitted or result.expired or result.parked:
+        log.info(
+            "queue advanced",
+            extra={
+                "event_id": config.event_id,
+                "admitted": result.admitted,
+                "expired": result.expired,
+                "set_aside": result.parked,
+            },
+        )
+    return result
+
+
+def to_status(
+    place: Place, config: QueueConfig, secret: bytes, now: datetime, event_id: int
+) -> QueueStatus:
+    claims = tokens.QueueTokenClaims(event_id, place.wallet, place.seq, int(now.timestamp()))
+    per_second = measured_outflow_per_second(place, config, now)
+    return QueueStatus(
+        event_id=event_id,
+        wallet=place.wallet,
+        state=place.state,
+        presale=place.presale,
+        position=place.position,
+        eta_seconds=eta_seconds(place, config, now),
+        admission_expires_at=place.admission_expires_at if place.state == ADMITTED else None,
+        sale_opens_at=config.sale_opens_at,
+        paused=place.paused,
+        outflow_per_minute=None if per_second is None else round(per_second * 60, 2),
+        token=tokens.sign(claims, secret),
+    )
+
+
+def check_token(
+    token: str, event_id: int, wallet: str | None, secret: bytes, ttl: timedelta, now: datetime
+) -> str:
+    """The wallet a queue token speaks for; raises if forged, expired or someone else's."""
+    claims = tokens.verify(token, secret)
+    if claims.event_id != event_id or (wallet is not None and claims.wallet != wallet.lower()):
+        raise ForeignQueueToken()
+    if now.timestamp() - claims.issued_at > ttl.total_seconds():
+        raise QueueTokenExpired(claims.issued_at)
+    return claims.wallet
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a queue request presented: a bearer session token, a queue token, or both."""
+
+    bearer: str | None = None
+    queue_token: str | None = None
+
+
+@dataclass
+class _CachedConfig:
+    config: QueueConfig
+    until: float
+
+
+@dataclass
+class WaitingRoom:
+    """The waiting room of one process: a store, the signing secret, per-process caches."""
+
+    stores: QueueStores
+    sessions: sessionmaker[Session]
+    secret: bytes
+    defaults: QueueDefaults = field(default_factory=QueueDefaults)
+    _configs: dict[int, _CachedConfig] = field(default_factory=dict)
+    _next_advance: dict[int, float] = field(default_factory=dict)
+    _next_sweep: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def config(self, event_id: int) -> QueueConfig:
+        """The event's queue facts (cached briefly); raises EventNotFound."""
+        cached = self._configs.get(event_id)
+        if cached is not None and cached.until > time.monotonic():
+            return cached.config
+        with transaction(self.sessions) as session:
+            config = config_for(get_event(session, event_id), self.defaults)
+        self._configs[event_id] = _CachedConfig(config, time.monotonic() + CONFIG_CACHE_SECONDS)
+        return config
+
+    def identify(
+        self, event_id: int, credentials: Credentials, session: Session | None = None
+    ) -> str:
+        """The wallet asking: from the bearer session, the queue token, or both (they must agree).
+
+        The queue token alone is enough to keep a place: a refreshed tab or another replica
+        presents it and needs no database lookup.
+        """
+        wallet = None
+        if credentials.bearer is not None:
+            if session is None:
+                with transaction(self.sessions) as own:
+                    wallet = auth.resolve_token(own, credentials.bearer)
+            else:
+                wallet = auth.resolve_token(session, credentials.bearer)
+        if credentials.queue_token is not None:
+            return self.wallet_for_token(credentials.queue_token, event_id, wallet)
+        if wallet is None:
+            raise NotAuthenticated(
+                "sign in with Ethereum and send 'Authorization: Bearer <token>', "
+                "or present your queue token as X-Queue-Token"
+            )
+        return wallet
+
+    def can_answer_inline(self, event_id: int, credentials: Credentials) -> bool:
+        """True when a status read needs neither the database nor an outflow step right now.
+
+        Then it is one Redis script and some hashing: cheaper on the event loop than the hop to
+        a worker thread. Anything else (SQL store, bearer lookup, config to load, an admission
+        step due) runs in the thread pool.
+        """
+        if self.stores.name != "redis" or credentials.bearer is not None:
+            return False
+        cached = self._configs.get(event_id)
+        if cached is None or cached.until <= time.monotonic():
+            return False
+        return time.monotonic() < self._next_advance.get(event_id, 0.0) or (
+            utcnow() < cached.config.sale_opens_at
+        )
+
+    def join(
+        self, event_id: int, who: str | Credentials, now: datetime | None = None
+    ) -> QueueStatus:
+        """Take or find the place of ``who`` (a wallet, or the credentials naming one)."""
+        now = now or utcnow()
+        config = self.config(event_id)
+        # One transaction for who is asking and whether seats remain: a join is one round of
+        # database work, the rest is the queue store.
+        with transaction(self.sessions) as session:
+            wallet = who if isinstance(who, str) else self.identify(event_id, who, session)
+            wallet = wallet.lower()
+            refusal = refusal_for(config, is_sold_out(session, event_id), now)
+        with self.stores.unit() as store:
+            place = store.join(config, wallet, now, refusal)
+        if place.state == WAITING and self.advance_if_due(config, now).admitted:
+            with self.stores.unit() as store:
+                place = store.place(config, wallet, now, touch=False) or place
+        return to_status(place, config, self.secret, now, event_id)
+
+    def status(
+        self,
+        event_id: int,
+        wallet: str,
+        now: datetime | None = None,
+        *,
+        advance_first: bool = True,
+    ) -> QueueStatus:
+        now = now or utcnow()
+        wallet = wallet.lower()
+        config = self.config(event_id)
+        if advance_first:
+            self.advance_if_due(config, now)
+        with self.stores.unit() as store:
+            place = store.place(config, wallet, now, touch=True)
+        if place is None:
+            raise NotInQueue(event_id, wallet)
+        return to_status(place, config, self.secret, now, event_id)
+
+    def wallet_for_token(
+        self, token: str, event_id: int, wallet: str | None, now: datetime | None = None
+    ) -> str:
+        return check_token(
+            token, event_id, wallet, self.secret, self.defaults.token_ttl, now or utcnow()
+        )
+
+    def advance_if_due(self, config: QueueConfig, now: datetime | None = None) -> AdmitResult:
+        """Advance the event's queue unless this process did so in the last second."""
+        if (now or utcnow()) < config.sale_opens_at:
+            return AdmitResult()
+        with self._lock:
+            due = self._next_advance.get(config.event_id, 0.0)
+            if time.monotonic() < due:
+                return AdmitResult()
+            self._next_advance[config.event_id] = time.monotonic() + ADVANCE_EVERY_SECONDS
+        return self.advance(config, now)
+
+    def advance(self, config: QueueConfig, now: datetime | None = None) -> AdmitResult:
+        with self.stores.unit() as store:
+            return advance(store, config, now or utcnow())
+
+    def controls(self, event_id: int) -> Controls:
+        with self.stores.unit() as store:
+            return store.controls(event_id)
+
+    def update_controls(self, event_id: int, changes: ControlChanges) -> Controls:
+        with self.stores.unit() as store:
+            controls = store.update_controls(event_id, changes)
+        log.info(
+            "queue controls changed",
+            extra={
+                "event_id": event_id,
+                **{k: v for k, v in vars(changes).items() if v is not None},
+            },
+        )
+        return controls
+
+    def admin_stats(
+        self, event_id: int, now: datetime | None = None
+    ) -> tuple[QueueConfig, QueueStats, float | None]:
+        """The event's config, its queue's numbers, and the measured outflow per minute."""
+        now = now or utcnow()
+        config = self.config(event_id)
+        with self.stores.unit() as store:
+            stats = store.stats(config, now)
+        per_second = measured_outflow_per_second(stats, config, now)
+        return config, stats, None if per_second is None else round(per_second * 60, 2)
+
+    def shuffle_record(self, event_id: int) -> ShuffleRecord | None:
+        with self.stores.unit() as store:
+            return store.shuffle_record(event_id)
+
+    def advance_open_queues(self, now: datetime | None = None) -> int:
+        """Advance every queue whose sale is on (the worker's step); returns wallets admitted."""
+        now = now or utcnow()
+        with self._lock:
+            if time.monotonic() < self._next_sweep:
+                return 0
+            self._next_sweep = time.monotonic() + ADVANCE_EVERY_SECONDS
+        with transaction(self.sessions) as session:
+            event_ids = list(
+                session.scalars(
+                    select(Event.id).where(Event.sale_opens_at <= now, Event.starts_at > now)
+                )
+            )
+        return sum(
+            self.advance_if_due(self.config(event_id), now).admitted for event_id in event_ids
+        )
+
+    def close(self) -> None:
+        self.stores.close()
+
+
+# -- called by other domains from inside their own transaction ------------------------------------
+
+
+def _room_of(session: Session) -> WaitingRoom | None:
+    room = session.info.get(SESSION_INFO_KEY)
+    return room if isinstance(room, WaitingRoom) else None
+
+
+def _store_of(session: Session) -> tuple[QueueStore, QueueDefaults]:
+    room = _room_of(session)
+    if room is None:
+        return SqlQueueStore(session), QueueDefaults()
+    return room.stores.within(session), room.defaults
 
 
 def join(
     session: Session, event: Event, wallet: str, secret: bytes, now: datetime | None = None
 ) -> QueueStatus:
-    """Give the wallet a place, or return the place it already has.
-
-    A wallet whose admission lapsed unused joins again at the back of the line: its place was
-    spent, but it is never locked out of the sale.
-    """
+    """Take (or find) the wallet's place and advance the queue once, in the caller's transaction."""
     now = now or utcnow()
-    wallet = wallet.lower()
-    advance(session, event, now)  # so a lapsed admission shows as expired right now
-    entry = _entry(session, event.id, wallet)
-    if entry is None or entry.state == EXPIRED:
-        if now >= event.starts_at:
-            raise QueueClosed(event.id, "the event has started")
-        if all(tier.reserved >= tier.supply for tier in event.tiers):
-            raise QueueClosed(event.id, "sold out")
-        if entry is None:
-            _insert_place(session, event.id, wallet, now)
-        else:
-            _requeue(session, entry, now)
-    return status(session, event, wallet, secret, now)
-
-
-def _insert_place(session: Session, event_id: int, wallet: str, now: datetime) -> QueueEntry:
-    # seq = max + 1 under unique(event_id, seq): a concurrent join that takes the same number
-    # fails its savepoint and tries the next one; no two wallets can share a place.
-    for _attempt in range(50):
-        entry = QueueEntry(
-            event_id=event_id, wallet=wallet, seq=_next_seq(session, event_id), joined_at=now
-        )
-        try:
-            with session.begin_nested():
-                session.add(entry)
-        except IntegrityError:
-            existing = _entry(session, event_id, wallet)
-            if existing is not None:
-                return existing
-            continue
-        return entry
-    raise QueueClosed(event_id, "the queue is too busy right now; try again")
-
-
-def _requeue(session: Session, entry: QueueEntry, now: datetime) -> None:
-    for _attempt in range(50):
-        try:
-            with session.begin_nested():
-                entry.seq = _next_seq(session, entry.event_id)
-                entry.state = WAITING
-                entry.joined_at = now
-                entry.admitted_at = None
-                entry.admission_expires_at = None
-                session.flush()
-        except IntegrityError:
-            session.refresh(entry)
-            continue
-        return
-    raise QueueClosed(entry.event_id, "the queue is too busy right now; try again")
-
-
-def _next_seq(session: Session, event_id: int) -> int:
-    last = session.scalar(
-        select(func.coalesce(func.max(QueueEntry.seq), 0)).where(QueueEntry.event_id == event_id)
-    )
-    return int(last or 0) + 1
-
-
-def status(
-    session: Session,
-    event: Event,
-    wallet: str,
-    secret: bytes,
-    now: datetime | None = None,
-    token: str | None = None,
-) -> QueueStatus:
-    now = now or utcnow()
-    wallet = wallet.lower()
-    if token is not None:
-        _check_token(token, event.id, wallet, secret)
-    advance(session, event, now)
-    entry = _entry(session, event.id, wallet)
-    if entry is None:
-        raise NotInQueue(event.id, wallet)
-    position = 0
-    if entry.state == WAITING:
-        position = (
-            session.scalar(
-                select(func.count())
-                .select_from(QueueEntry)
-                .where(
-                    QueueEntry.event_id == event.id,
-                    QueueEntry.state == WAITING,
-                    QueueEntry.seq < entry.seq,
-                )
-            )
-            or 0
-        )
-    claims = tokens.QueueTokenClaims(event.id, wallet, entry.seq, int(now.timestamp()))
-    return QueueStatus(
-        event_id=event.id,
-        wallet=wallet,
-        state=entry.state,
-        position=position,
-        eta_seconds=_eta(session, event, position, now) if entry.state == WAITING else None,
-        admission_expires_at=entry.admission_expires_at if entry.state == ADMITTED else None,
-        sale_opens_at=event.sale_opens_at,
-        token=tokens.sign(claims, secret),
-    )
-
-
-def _check_token(token: str, event_id: int, wallet: str, secret: bytes) -> None:
-    claims = tokens.verify(token, secret)
-    if claims.event_id != event_id or claims.wallet != wallet:
-        raise InvalidQueueToken("the token was issued for another event or wallet")
-
-
-def advance(session: Session, event: Event, now: datetime | None = None) -> int:
-    """Expire lapsed admissions and admit the next waiting wallets up to the event's cap."""
-    now = now or utcnow()
-    if now < event.sale_opens_at:
-        return 0
-    # Serialise admission per event: on PostgreSQL by locking the event row; SQLite's
-    # BEGIN IMMEDIATE already gives one writer at a time.
-    session.execute(select(Event.id).where(Event.id == event.id).with_for_update())
-    session.execute(
-        update(QueueEntry)
-        .where(
-            QueueEntry.event_id == event.id,
-            QueueEntry.state == ADMITTED,
-            QueueEntry.admission_expires_at <= now,
-        )
-        .values(state=EXPIRED)
-        .execution_options(synchronize_session=False)
-    )
-    active = (
-        session.scalar(
-            select(func.count())
-            .select_from(QueueEntry)
-            .where(QueueEntry.event_id == event.id, QueueEntry.state == ADMITTED)
-        )
-        or 0
-    )
-    room = event.max_admitted - active
-    if room <= 0:
-        return 0
-    next_ids = list(
-        session.scalars(
-            select(QueueEntry.id)
-            .where(QueueEntry.event_id == event.id, QueueEntry.state == WAITING)
-            .order_by(QueueEntry.seq)
-            .limit(room)
-        )
-    )
-    if not next_ids:
-        return 0
-    session.execute(
-        update(QueueEntry)
-        .where(QueueEntry.id.in_(next_ids))
-        .values(
-            state=ADMITTED,
-            admitted_at=now,
-            admission_expires_at=now + timedelta(seconds=event.admission_ttl_seconds),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    session.expire_all()
-    return len(next_ids)
-
-
-def _eta(session: Session, event: Event, position: int, now: datetime) -> int | None:
-    """Seconds until admission, from the admissions actually measured over the last minutes."""
-    if now < event.sale_opens_at:
-        return None
-    admitted_recently = (
-        session.scalar(
-            select(func.count())
-            .select_from(QueueEntry)
-            .where(QueueEntry.event_id == event.id, QueueEntry.admitted_at > now - OUTFLOW_WINDOW)
-        )
-        or 0
-    )
-    if admitted_recently == 0:
-        return None
-    per_second = admitted_recently / OUTFLOW_WINDOW.total_seconds()
-    return int((position + 1) / per_second)
+    store, defaults = _store_of(session)
+    config = config_for(event, defaults)
+    sold_out = all(tier.reserved >= tier.supply for tier in event.tiers)
+    place = store.join(config, wallet.lower(), now, refusal_for(config, sold_out, now))
+    advance(store, config, now)
+    place = store.place(config, wallet.lower(), now, touch=False) or place
+    return to_status(place, config, secret, now, event.id)
 
 
 def require_admission(
     session: Session, event: Event, wallet: str, now: datetime | None = None
-) -> QueueEntry:
+) -> Place:
+    """The wallet's current admission, or NotAdmitted. The holder is present: it counts as seen."""
     now = now or utcnow()
-    advance(session, event, now)
-    entry = _entry(session, event.id, wallet.lower())
+    store, defaults = _store_of(session)
+    config = config_for(event, defaults)
+    store.place(config, wallet.lower(), now, touch=True)
+    advance(store, config, now)
+    place = store.place(config, wallet.lower(), now, touch=False)
     if (
-        entry is None
-        or entry.state != ADMITTED
-        or entry.admission_expires_at is None
-        or entry.admission_expires_at <= now
+        place is None
+        or place.state != ADMITTED
+        or place.admission_expires_at is None
+        or place.admission_expires_at <= now
     ):
         raise NotAdmitted(event.id, wallet)
-    return entry
+    return place
 
 
 def extend_admission(session: Session, event_id: int, wallet: str, until: datetime) -> None:
-    """Keep a wallet's admission alive while its payment is in flight."""
-    entry = _entry(session, event_id, wallet.lower())
-    if entry is not None and entry.state == ADMITTED and entry.admission_expires_at is not None:
-        entry.admission_expires_at = max(entry.admission_expires_at, until)
+    """Keep a wallet's admission alive while its payment is in flight (it is in checkout)."""
+    store, _defaults = _store_of(session)
+    store.extend_admission(event_id, wallet.lower(), until)
 
 
-def finish(session: Session, event_id: int, wallet: str) -> None:
+def finish(session: Session, event_id: int, wallet: str, now: datetime | None = None) -> None:
     """The wallet bought its tickets: its admission frees a slot for the next in line."""
-    session.execute(
-        update(QueueEntry)
-        .where(
-            QueueEntry.event_id == event_id,
-            QueueEntry.wallet == wallet.lower(),
-            QueueEntry.state == ADMITTED,
-        )
-        .values(state=DONE)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def _entry(session: Session, event_id: int, wallet: str) -> QueueEntry | None:
-    return session.scalar(
-        select(QueueEntry).where(QueueEntry.event_id == event_id, QueueEntry.wallet == wallet)
-    )
+    store, _defaults = _store_of(session)
+    store.finish(event_id, wallet.lower(), now or utcnow())

@@ -9,6 +9,7 @@
   + OrderInProgress
   + IllegalTransition
   + OrderNotPayable
+  + PaymentMethodConflict
 """
 
 from __future__ import annotations
@@ -91,3 +92,16 @@ class OrderNotPayable(SalesError):
         super().__init__(f"order {order_id} is {status} and can't be paid")
         self.order_id = order_id
         self.status = status
+
+
+class PaymentMethodConflict(SalesError):
+    """Raised when checkout asks for another payment method than the one the order's payment
+    already started with (paying twice must not be possible)."""
+
+    def __init__(self, order_id: int, started: str, requested: str) -> None:
+        super().__init__(
+            f"order {order_id} is being paid by {started}; it can't be paid by {requested} too"
+        )
+        self.order_id = order_id
+        self.started = started
+        self.requested = requested

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db.base import Base, UTCDateTime, utcnow
@@ -29,6 +29,10 @@ class Order(Base):
     payment_intent_id: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
     first_seat: Mapped[int | None] = mapped_column(Integer, nullable=True)
     mint_tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    # Crypto checkout: the signed permit's terms (its nonce is the order id), so a repeated
+    # checkout returns the same permit. Gwei, as the contract prices tiers in whole gwei.
+    permit_unit_price_gwei: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    permit_deadline: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

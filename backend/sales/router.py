@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
+from backend.chain.errors import ChainUnavailable
 from backend.db.engine import transaction
 from backend.deps import PrincipalDep, RuntimeDep
+from backend.payments import crypto
 from backend.problems import problem_responses, register_problem
 from backend.sales import service as sales
 from backend.sales.errors import (
@@ -14,6 +18,7 @@ from backend.sales.errors import (
     OrderInProgress,
     OrderNotFound,
     OrderNotPayable,
+    PaymentMethodConflict,
     QuantityNotAllowed,
     SaleNotOpen,
     SoldOut,
@@ -23,10 +28,12 @@ from backend.sales.models import Order
 from backend.sales.schemas import (
     CheckoutOut,
     CheckoutRequest,
+    CryptoPaymentOut,
     OrderCreate,
     OrderOut,
     PaymentIntentOut,
     TransitionOut,
+    UnsignedTransactionOut,
 )
 from backend.schemas import IdPath
 from backend.tickets.service import token_ids_of
@@ -41,6 +48,8 @@ register_problem(SoldOut, 409, "sold-out", "Not enough tickets left")
 register_problem(OrderInProgress, 409, "order-in-progress", "An order is already open")
 register_problem(IllegalTransition, 409, "illegal-transition", "Order can't do that now")
 register_problem(OrderNotPayable, 409, "order-not-payable", "Order can't be paid")
+register_problem(PaymentMethodConflict, 409, "payment-method-conflict", "Order is paid another way")
+register_problem(ChainUnavailable, 503, "chain-unavailable", "Chain node unavailable")
 
 
 def _out(session: Session, order: Order) -> OrderOut:
@@ -95,22 +104,35 @@ def cancel_order(order_id: IdPath, runtime: RuntimeDep, principal: PrincipalDep)
 def checkout(
     order_id: IdPath, body: CheckoutRequest, runtime: RuntimeDep, principal: PrincipalDep
 ) -> CheckoutOut:
-    """Start paying. ``card`` returns a payment intent; the result arrives by webhook."""
+    """Start paying. ``card`` returns the configured provider's payment: a payment intent with a
+    client secret (sandbox, Stripe), or a PayPal order with the approve_url to send the buyer to.
+    The result arrives by webhook.
+
+    ``crypto`` returns the EIP-712 purchase permit fairtix signed for the caller's wallet and the
+    unsigned transaction that submits it with the exact price; the order is paid when the
+    indexer sees the purchase at the configured confirmation depth. Repeating either returns the
+    same payment; an order can't switch between them."""
+    if body.method == "crypto":
+        return _crypto_checkout(order_id, runtime, principal.address)
     cards = runtime.cards
     with transaction(runtime.sessions) as session:
         order = sales.get_order(session, order_id, principal.address)
         if order.status not in sales.OPEN_STATUSES:
             raise OrderNotPayable(order.id, order.status)
+        if order.payment_provider == sales.CRYPTO:
+            raise PaymentMethodConflict(order.id, sales.CRYPTO, "card")
         amount, currency = order.quantity * order.unit_price_cents, order.currency
     # The provider is called outside our transaction (it is another system); the idempotency
     # key makes a retried checkout return the same intent instead of charging twice.
-    intent = cards.create_payment_intent(
+    intent = cards.create_payment(
         amount, currency, {"order_id": str(order_id)}, idempotency_key=f"fairtix-order-{order_id}"
     )
     with transaction(runtime.sessions) as session:
         order = sales.get_order(session, order_id, principal.address, for_update=True)
         if order.status not in sales.OPEN_STATUSES:
             raise OrderNotPayable(order.id, order.status)
+        if order.payment_provider == sales.CRYPTO:
+            raise PaymentMethodConflict(order.id, sales.CRYPTO, "card")
         sales.start_payment(session, order, cards.name, intent.id)
         status = order.status
     confirm_url = None
@@ -129,5 +151,40 @@ def checkout(
             currency=intent.currency,
             status=intent.status,
             confirm_url=confirm_url,
+            approve_url=intent.approve_url,
         ),
     )
+
+
+def _crypto_checkout(order_id: int, runtime: RuntimeDep, buyer: str) -> CheckoutOut:
+    with transaction(runtime.sessions) as session:
+        order = sales.get_order(session, order_id, buyer, for_update=True)
+        if order.status not in sales.OPEN_STATUSES:
+            raise OrderNotPayable(order.id, order.status)
+        if order.payment_provider not in (None, sales.CRYPTO):
+            raise PaymentMethodConflict(order.id, order.payment_provider, sales.CRYPTO)
+        payment = crypto.checkout(session, runtime.chain, order)
+        status = order.status
+    tx = payment.transaction
+    return CheckoutOut(
+        order_id=order_id,
+        status=status,
+        crypto=CryptoPaymentOut(
+            typed_data=_jsonable(payment.typed_data),
+            signature=payment.signature,
+            transaction=UnsignedTransactionOut(
+                to=tx["to"], data=tx["data"], value=hex(tx["value"]), chainId=tx["chainId"]
+            ),
+            total_wei=str(tx["value"]),
+            deadline=payment.deadline,
+        ),
+    )
+
+
+def _jsonable(typed_data: dict[str, Any]) -> dict[str, Any]:
+    # uint256 values as decimal strings: JavaScript numbers lose wei amounts past 2**53.
+    message = {
+        key: str(value) if isinstance(value, int) else value
+        for key, value in typed_data["message"].items()
+    }
+    return {**typed_data, "message": message}

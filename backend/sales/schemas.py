@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,25 +21,51 @@ class OrderCreate(BaseModel):
 class CheckoutRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    method: Literal["card"]
+    method: Literal["card", "crypto"]
 
 
 class PaymentIntentOut(BaseModel):
     provider: str
     id: str
-    client_secret: str
+    client_secret: str | None = Field(
+        default=None, description="Card form secret (sandbox, Stripe); none for PayPal"
+    )
     amount: int
     currency: str
     status: str
     confirm_url: str | None = Field(
         default=None, description="Sandbox only: where a client confirms the card payment"
     )
+    approve_url: str | None = Field(
+        default=None, description="PayPal only: where the buyer approves the payment at PayPal"
+    )
+
+
+class UnsignedTransactionOut(BaseModel):
+    """For the wallet's eth_sendTransaction; it adds gas, fees and its nonce."""
+
+    to: str
+    data: str
+    value: str = Field(description="Wei, 0x hex")
+    chainId: int
+
+
+class CryptoPaymentOut(BaseModel):
+    typed_data: dict[str, Any] = Field(
+        description="The EIP-712 purchase permit (eth_signTypedData_v4 shape); uint256 values "
+        "are decimal strings"
+    )
+    signature: str = Field(description="fairtix's signature over the permit")
+    transaction: UnsignedTransactionOut
+    total_wei: str = Field(description="The exact ether to send, decimal")
+    deadline: int = Field(description="Unix seconds; the permit is void after it")
 
 
 class CheckoutOut(BaseModel):
     order_id: int
     status: str
-    payment_intent: PaymentIntentOut
+    payment_intent: PaymentIntentOut | None = Field(default=None, description="card only")
+    crypto: CryptoPaymentOut | None = Field(default=None, description="crypto only")
 
 
 class TransitionOut(BaseModel):

@@ -41,9 +41,12 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     CREATED: frozenset({HELD, CANCELLED, FAILED}),
     HELD: frozenset({AWAITING_PAYMENT, EXPIRED, CANCELLED}),
     AWAITING_PAYMENT: frozenset({PAID, FAILED, EXPIRED, CANCELLED}),
-    PAID: frozenset({MINTING, REFUNDED}),
+    # A crypto purchase mints as it pays: the indexer takes the order from paid to fulfilled.
+    PAID: frozenset({MINTING, FULFILLED, REFUNDED}),
     MINTING: frozenset({FULFILLED, PAID}),
-    FULFILLED: frozenset({REFUNDED}),
+    # A reorg that orphans the block of a crypto purchase takes its payment back: the order waits
+    # for payment again while its hold lasts, else it expires.
+    FULFILLED: frozenset({REFUNDED, AWAITING_PAYMENT, EXPIRED}),
     # A retried card (Stripe lets a PaymentIntent succeed after a decline) or a payment that lands
     # after the hold expired is honoured if the seats can be taken again.
     # Money that arrived for an order that can no longer be served goes back: refunded.
@@ -57,6 +60,8 @@ OPEN_STATUSES = (HELD, AWAITING_PAYMENT)
 PAYMENT_GRACE = timedelta(minutes=15)
 
 MINT_ORDER = "mint_order"
+CRYPTO = "crypto"
+"""``payment_provider`` of orders paid on chain with a purchase permit."""
 REFUND_ORDER = "refund_order"
 
 
@@ -189,11 +194,20 @@ def order_for_intent(session: Session, provider: str, intent_id: str) -> Order |
     )
 
 
-def mark_paid(session: Session, order: Order, amount: int, currency: str, cause: str) -> bool:
+def mark_paid(
+    session: Session,
+    order: Order,
+    amount: int,
+    currency: str,
+    cause: str,
+    *,
+    queue_mint: bool = True,
+) -> bool:
     """Record a successful payment and queue the mint, in this one transaction.
 
     Returns False when no tickets will come of it: already paid, or the money must go back
     (wrong total, cancelled order, seats gone), in which case its refund is queued here.
+    ``queue_mint=False`` for a payment that minted the tickets itself (a crypto purchase).
     """
     if order.status in (PAID, MINTING, FULFILLED, REFUNDED):
         return False
@@ -223,12 +237,35 @@ def mark_paid(session: Session, order: Order, amount: int, currency: str, cause:
     assert tier is not None
     order.first_seat = tier.seats_assigned + 1
     tier.seats_assigned += order.quantity
-    outbox.enqueue(session, MINT_ORDER, {"order_id": order.id})
+    if queue_mint:
+        outbox.enqueue(session, MINT_ORDER, {"order_id": order.id})
     return True
+
+
+def undo_payment(session: Session, order: Order, cause: str, now: datetime | None = None) -> None:
+    """Take back a crypto payment whose block a reorg orphaned (its tickets are the caller's to
+    delete): the order waits for payment again while its hold lasts, else it expires and gives
+    its seats back. The permit stays valid, so the same purchase may be mined again."""
+    now = now or utcnow()
+    if order.hold_expires_at is not None and order.hold_expires_at > now:
+        transition(session, order, AWAITING_PAYMENT, cause)
+    else:
+        transition(session, order, EXPIRED, cause)
+        _release(session, order)
+    order.first_seat = None
+    order.mint_tx_hash = None
 
 
 def _refund_due(session: Session, order: Order, reason: str) -> None:
     """Money arrived that we will not turn into tickets: queue its refund in this transaction."""
+    if order.payment_provider == CRYPTO:
+        # Ether paid on chain can't be pushed back by us: the contract holds it in escrow, and
+        # the buyer claims it there if the event is cancelled.
+        log.warning(
+            "crypto payment not turned into tickets", extra={"order_id": order.id, "reason": reason}
+        )
+        order.failure_reason = f"{reason}: paid on chain, refundable on chain only"
+        return
     log.warning("payment will be refunded", extra={"order_id": order.id, "reason": reason})
     order.failure_reason = f"{reason}: refund queued"
     outbox.enqueue(session, REFUND_ORDER, {"order_id": order.id})

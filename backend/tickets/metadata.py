@@ -12,14 +12,11 @@ def seat_label_text(tier_name: str, seat_number: int) -> str:
     return f"{tier_name} {seat_number}"
 
 
-def seat_label(tier: Tier, seat_number: int) -> str:
-    return seat_label_text(tier.name, seat_number)
-
-
-def ticket_metadata(event: Event, tier: Tier, seat_number: int) -> dict[str, Any]:
-    seat = seat_label(tier, seat_number)
+def tier_metadata(event: Event, tier: Tier) -> dict[str, Any]:
+    """What every ticket of ``tier`` points at on chain (tokenURI): the contract stores one
+    metadata digest per tier, so seat labels live off chain (GET /me/tickets)."""
     return {
-        "name": f"{event.name} - {seat}",
+        "name": f"{event.name} - {tier.name}",
         "description": event.description or f"Ticket for {event.name}",
         "image": f"ipfs://{event.image_cid}",
         "attributes": [
@@ -27,7 +24,6 @@ def ticket_metadata(event: Event, tier: Tier, seat_number: int) -> dict[str, Any
             {"trait_type": "Event ID", "value": event.id},
             {"trait_type": "Venue", "value": event.venue},
             {"trait_type": "Tier", "value": tier.name},
-            {"trait_type": "Seat", "value": seat},
             {
                 "display_type": "date",
                 "trait_type": "Starts",

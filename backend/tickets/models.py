@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db.base import Base, UTCDateTime, utcnow
@@ -18,7 +18,8 @@ class Ticket(Base):
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
     tier_id: Mapped[int] = mapped_column(ForeignKey("tiers.id"))
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
-    token_id: Mapped[int] = mapped_column(Integer)
+    # order id * 256 + index: past 32 bits once order ids pass about 8.4 million.
+    token_id: Mapped[int] = mapped_column(BigInteger)
     owner_address: Mapped[str] = mapped_column(String(42), index=True)
     seat: Mapped[str] = mapped_column(String(100))
     metadata_cid: Mapped[str] = mapped_column(String(100))

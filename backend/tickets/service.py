@@ -10,9 +10,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.catalog.models import Event, Tier
 from backend.chain.client import ChainClient
 from backend.chain.errors import OrderAlreadyMinted
+from backend.chain.protocol import CardMint
 from backend.chain.types import MintResult
 from backend.db.engine import transaction
 from backend.ipfs.blockstore import Blockstore
+from backend.notify import service as notify
 from backend.queue import service as queue
 from backend.sales import service as sales
 from backend.sales.models import Order
@@ -41,23 +43,28 @@ def fulfil_order(
         tier = session.get(Tier, order.tier_id)
         assert event is not None and tier is not None and order.first_seat is not None
         seats = [order.first_seat + offset for offset in range(order.quantity)]
-        # Content addresses are fixed before the mint: tokenURI never points at a missing file.
-        cids = [
-            blockstore.put(metadata.encode(metadata.ticket_metadata(event, tier, seat)))
-            for seat in seats
-        ]
-        contract, buyer, since = event.contract_address, order.buyer_address, event.deploy_block
+        # The tier's metadata was pinned when the event was created; make sure this node's
+        # blockstore still serves it before the chain points wallets at it.
+        cid = tier.metadata_cid
+        if not blockstore.has(cid):
+            cid = blockstore.put(metadata.encode(metadata.tier_metadata(event, tier)))
+        contract, since = event.contract_address, event.deploy_block
+        mint = CardMint(
+            order_id=order_id,
+            tier=tier.chain_tier,
+            recipients=(order.buyer_address,) * order.quantity,
+        )
 
     try:
-        result = chain.mint_batch(contract, order_id, [buyer] * len(cids), cids)
+        result = chain.mint_batch(contract, [mint])
     except OrderAlreadyMinted:
         # Search from the event's deployment only: public RPCs refuse whole-chain log queries.
-        recovered = chain.find_order_mint(contract, order_id, from_block=since)
+        recovered = chain.find_order_mint(contract, order_id, len(seats), from_block=since)
         if recovered is None:
             raise
         log.info("mint recovered from chain", extra={"order_id": order_id})
         result = recovered
-    _record(sessions, order_id, result, seats, cids, tier.name)
+    _record(sessions, order_id, result, seats, [cid] * len(seats), tier.name)
 
 
 def _record(
@@ -89,6 +96,16 @@ def _record(
         order.mint_tx_hash = result.tx_hash
         sales.transition(session, order, sales.FULFILLED, f"minted in {result.tx_hash}")
         queue.finish(session, order.event_id, order.buyer_address)
+        # Same transaction as the status change: organizers' webhooks and the buyer's receipt.
+        notify.order_fulfilled(
+            session,
+            order_id=order.id,
+            event_id=order.event_id,
+            tier_id=order.tier_id,
+            buyer_address=order.buyer_address,
+            token_ids=list(result.token_ids),
+            tx_hash=result.tx_hash,
+        )
     log.info(
         "order fulfilled",
         extra={"order_id": order_id, "token_ids": list(result.token_ids), "tx": result.tx_hash},

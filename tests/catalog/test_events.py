@@ -92,6 +92,13 @@ def test_only_admins_grant_roles(client: TestClient) -> None:
         ({"tiers": [{"name": "A", "price_cents": -1, "supply": 1}]}, 422),
         ({"starts_at": "2030-01-01T00:00:00"}, 422),  # no timezone: ambiguous
         ({"symbol": "lower"}, 422),
+        # On-chain terms the contract would refuse are refused before any deployment.
+        ({"tiers": [{"name": "A", "price_cents": 1, "supply": 1, "price_wei": 10**9 + 1}]}, 422),
+        ({"tiers": [{"name": "A", "price_cents": 1, "supply": 1, "price_wei": 2**72}]}, 422),
+        ({"tiers": [{"name": "A", "price_cents": 1, "supply": 1, "per_wallet_limit": 256}]}, 422),
+        ({"tiers": [{"name": f"T{i}", "price_cents": 1, "supply": 1} for i in range(17)]}, 422),
+        ({"royalty_bps": 10_001}, 422),
+        ({"ends_at": (datetime.now(UTC) + timedelta(days=9)).isoformat()}, 422),
     ],
 )
 def test_invalid_events_are_refused_and_nothing_is_deployed(
@@ -134,3 +141,41 @@ def test_a_failed_deployment_does_not_block_the_next_event(
     monkeypatch.setattr(runtime.chain, "create_event", real_create)
     created = client.post("/admin/events", json=event_body(), headers=headers)
     assert created.status_code == 201, created.text
+
+
+def test_event_terms_reach_the_contract(
+    client: TestClient, admin: LocalAccount, chain: ChainClient
+) -> None:
+    headers = {"Authorization": f"Bearer {signed_in(client, admin).token}"}
+    body = event_body(
+        resale_cap_bps=12_000,
+        royalty_bps=250,
+        transfers_locked=True,
+        tiers=[
+            {"name": "GA", "price_cents": 1500, "supply": 10},
+            {
+                "name": "VIP",
+                "price_cents": 9000,
+                "supply": 2,
+                "price_wei": 5 * 10**16,
+                "per_wallet_limit": 1,
+            },
+        ],
+    )
+
+    created = client.post("/admin/events", json=body, headers=headers)
+
+    assert created.status_code == 201, created.text
+    event = created.json()
+    contract = chain._ticket_event(event["contract_address"])
+    info = contract.functions.eventInfo().call()
+    assert info[0] == event["chain_event_id"]
+    assert (info[5], info[6], info[7], info[11]) == (12_000, 250, 2, True)
+    ga, vip = event["tiers"]
+    assert ga["price_wei"] == 1500 * 3_000_000_000_000  # FAIRTIX_WEI_PER_CENT default
+    assert vip["price_wei"] == 5 * 10**16 and vip["per_wallet_limit"] == 1
+    on_chain_vip = contract.functions.tier(1).call()
+    assert (on_chain_vip[0], on_chain_vip[1], on_chain_vip[3]) == (5 * 10**16, 2, 1)
+    # Each tier's metadata is pinned and served, and is what tokenURI will point at.
+    metadata = client.get("/ipfs/" + vip["metadata_uri"].removeprefix("ipfs://"))
+    assert metadata.status_code == 200 and metadata.json()["name"] == "Catalog night - VIP"

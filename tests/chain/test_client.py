@@ -15,16 +15,20 @@ from web3 import HTTPProvider, Web3
 from backend.chain.artifacts import load_artifact
 from backend.chain.client import ChainClient, connect_rpc
 from backend.chain.errors import (
+    ERROR_FAMILIES,
     ChainUnavailable,
-    ContractRevert,
     EventAlreadyCreated,
+    InvalidChainInput,
+    NotAuthorized,
     OrderAlreadyMinted,
     RevertDecoder,
+    SoldOut,
     TransactionFailed,
 )
+from backend.chain.protocol import CardMint, encode_mint_batch
 from backend.chain.testing import eth_tester_web3
+from tests.chain.terms import TIER_CID, create_event, tier_terms
 
-CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
 BUYER = Web3.to_checksum_address("0x" + "ab" * 20)
 
 
@@ -42,7 +46,7 @@ def client_and_event() -> tuple[ChainClient, str]:
     w3, signer = eth_tester_web3()
     client = ChainClient(w3, signer)
     client.deploy_factory()
-    return client, client.create_event(1, "Show", "SHOW", signer.address).address
+    return client, create_event(client, 1, signer.address).address
 
 
 def closed_port() -> int:
@@ -84,7 +88,7 @@ def test_decode_inherited_openzeppelin_error(decoder: RevertDecoder) -> None:
 
     error = decoder.decode(data)
 
-    assert type(error) is ContractRevert
+    assert type(error) is NotAuthorized
     assert (error.name, error.error_args) == ("AccessControlUnauthorizedAccount", (BUYER, role))
 
 
@@ -106,9 +110,9 @@ def test_mined_revert_is_decoded_with_its_tx_hash(
     client_and_event: tuple[ChainClient, str],
 ) -> None:
     client, event = client_and_event
-    client.mint_batch(event, 5, [BUYER], [CID])
+    client.mint_batch(event, [CardMint(5, 0, (BUYER,))])
     contract = client._ticket_event(event)
-    data = contract.encode_abi("mintBatch", args=[5, [BUYER], [CID]])
+    data = contract.encode_abi("mintBatch", args=[encode_mint_batch([CardMint(5, 0, (BUYER,))])])
 
     # A fixed gas limit skips estimation, so the revert happens in a mined transaction (status 0)
     # and must be recovered by replaying it.
@@ -126,7 +130,7 @@ def test_out_of_gas_transaction_fails_with_its_tx_hash(
 ) -> None:
     client, event = client_and_event
     contract = client._ticket_event(event)
-    data = contract.encode_abi("mintBatch", args=[6, [BUYER], [CID]])
+    data = contract.encode_abi("mintBatch", args=[encode_mint_batch([CardMint(6, 0, (BUYER,))])])
 
     with pytest.raises(TransactionFailed) as raised:
         client._transact({"to": contract.address, "data": data}, gas=40_000)
@@ -170,13 +174,13 @@ def test_concurrent_mints_from_threads_all_succeed_with_distinct_token_ids(
 
     def mint(order_id: int) -> tuple[int, ...]:
         start.wait()  # release all threads at once to maximise contention on the nonce
-        return client.mint_batch(event, order_id, [BUYER], [CID]).token_ids
+        return client.mint_batch(event, [CardMint(order_id, 0, (BUYER,))]).token_ids
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(mint, range(1000, 1008)))
 
     token_ids = sorted(t for ids in results for t in ids)
-    assert token_ids == list(range(1, 9))
+    assert token_ids == [order_id * 256 for order_id in range(1000, 1008)]
     assert all(client.order_minted(event, order_id) for order_id in range(1000, 1008))
 
 
@@ -186,8 +190,75 @@ def test_two_clients_sharing_a_key_do_not_reuse_nonces(
     client, event = client_and_event
     other = ChainClient(client._w3, client._signer)
 
-    first = client.mint_batch(event, 1, [BUYER], [CID])
-    second = other.mint_batch(event, 2, [BUYER], [CID])
-    third = client.mint_batch(event, 3, [BUYER], [CID])
+    first = client.mint_batch(event, [CardMint(1, 0, (BUYER,))])
+    second = other.mint_batch(event, [CardMint(2, 0, (BUYER,))])
+    third = client.mint_batch(event, [CardMint(3, 0, (BUYER,))])
 
-    assert (first.token_ids, second.token_ids, third.token_ids) == ((1,), (2,), (3,))
+    assert (first.token_ids, second.token_ids, third.token_ids) == ((256,), (512,), (768,))
+
+
+# -- the ticket protocol through the client -------------------------------------------------------
+
+
+def test_every_contract_error_decodes_to_a_domain_error() -> None:
+    names = {
+        entry["name"]
+        for artifact in ("TicketEvent", "TicketFactory")
+        for entry in load_artifact(artifact).abi
+        if entry["type"] == "error"
+    }
+
+    unmapped = names - set(ERROR_FAMILIES) - {"OrderAlreadyMinted", "EventAlreadyCreated"}
+
+    assert unmapped == set()
+
+
+def test_create_event_twice_raises_event_already_created(
+    client_and_event: tuple[ChainClient, str],
+) -> None:
+    client, event = client_and_event
+
+    with pytest.raises(EventAlreadyCreated) as raised:
+        create_event(client, 1, BUYER)
+
+    assert (raised.value.event_id, raised.value.address) == (1, event)
+
+
+def test_mint_batch_issues_order_token_ids_and_find_order_mint_reads_them_back(
+    client_and_event: tuple[ChainClient, str],
+) -> None:
+    client, event = client_and_event
+    other = Web3.to_checksum_address("0x" + "cd" * 20)
+
+    minted = client.mint_batch(event, [CardMint(7, 0, (BUYER, other)), CardMint(8, 0, (BUYER,))])
+
+    assert minted.token_ids == (7 * 256, 7 * 256 + 1, 8 * 256)
+    assert client.owner_of(event, 7 * 256 + 1) == other
+    assert client.token_uri(event, 8 * 256) == f"ipfs://{TIER_CID}"
+    recovered = client.find_order_mint(event, 7, 2)
+    assert recovered is not None
+    assert (recovered.tx_hash, recovered.token_ids) == (minted.tx_hash, (7 * 256, 7 * 256 + 1))
+    assert client.find_order_mint(event, 9, 1) is None
+
+
+def test_mint_of_an_unknown_tier_raises_invalid_chain_input(
+    client_and_event: tuple[ChainClient, str],
+) -> None:
+    client, event = client_and_event
+
+    with pytest.raises(InvalidChainInput) as raised:
+        client.mint_batch(event, [CardMint(9, 3, (BUYER,))])
+
+    assert (raised.value.name, raised.value.error_args) == ("UnknownTier", (3,))
+
+
+def test_mint_beyond_supply_raises_sold_out() -> None:
+    w3, signer = eth_tester_web3()
+    client = ChainClient(w3, signer)
+    client.deploy_factory()
+    event = create_event(client, 2, signer.address, [tier_terms(supply=2)]).address
+
+    with pytest.raises(SoldOut) as raised:
+        client.mint_batch(event, [CardMint(1, 0, (BUYER,) * 3)])
+
+    assert raised.value.error_args == (0, 2)

@@ -19,11 +19,13 @@ from backend.chain.devnet import (
     is_listening,
 )
 from backend.chain.errors import DevnetError
+from backend.chain.protocol import CardMint
+from tests.chain.terms import TIER_CID, create_event
 
 pytestmark = pytest.mark.anvil
 
 ROOT = Path(__file__).resolve().parents[2]
-CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+CID = TIER_CID
 
 
 def free_port() -> int:
@@ -65,8 +67,8 @@ def test_devnet_state_survives_a_restart(tmp_path: Path) -> None:
         assert w3.eth.chain_id == DEVNET_CHAIN_ID
         client = ChainClient(w3, devnet_account(0))
         factory = client.deploy_factory()
-        event = client.create_event(1, "Devnet Show", "DEV", devnet_account(1).address)
-        minted = client.mint_batch(event.address, 77, [buyer], [CID])
+        event = create_event(client, 1, devnet_account(1).address)
+        minted = client.mint_batch(event.address, [CardMint(77, 0, (buyer,))])
         assert client.token_uri(event.address, minted.token_ids[0]) == f"ipfs://{CID}"
     assert not is_listening(f"http://127.0.0.1:{port}")
     assert state.is_file(), "anvil should dump --state on SIGTERM"
@@ -78,7 +80,7 @@ def test_devnet_state_survives_a_restart(tmp_path: Path) -> None:
         assert client.event_address(1) == event.address
         assert client.owner_of(event.address, minted.token_ids[0]) == buyer
         assert client.token_uri(event.address, minted.token_ids[0]) == f"ipfs://{CID}"
-        assert client.find_order_mint(event.address, 77) == minted
+        assert client.find_order_mint(event.address, 77, 1) == minted
 
 
 def test_devnet_reuses_a_running_anvil_and_leaves_it_running(devnet: Devnet) -> None:

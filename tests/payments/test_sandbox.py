@@ -51,9 +51,9 @@ def test_luhn_check(number: str, valid: bool) -> None:
 
 
 def test_same_idempotency_key_returns_the_same_intent(sandbox: SandboxProvider) -> None:
-    first = sandbox.create_payment_intent(2500, "EUR", {"order_id": "1"}, "key-1")
-    again = sandbox.create_payment_intent(2500, "EUR", {"order_id": "1"}, "key-1")
-    other = sandbox.create_payment_intent(2500, "EUR", {"order_id": "2"}, "key-2")
+    first = sandbox.create_payment(2500, "EUR", {"order_id": "1"}, "key-1")
+    again = sandbox.create_payment(2500, "EUR", {"order_id": "1"}, "key-1")
+    other = sandbox.create_payment(2500, "EUR", {"order_id": "2"}, "key-2")
     assert first == again
     assert other.id != first.id
     assert first.currency == "eur" and first.status == "requires_payment_method"
@@ -62,7 +62,7 @@ def test_same_idempotency_key_returns_the_same_intent(sandbox: SandboxProvider) 
 def test_success_card_queues_a_signed_succeeded_event(
     sandbox: SandboxProvider, sessions: sessionmaker[Session]
 ) -> None:
-    intent = sandbox.create_payment_intent(2500, "eur", {"order_id": "7"}, "k")
+    intent = sandbox.create_payment(2500, "eur", {"order_id": "7"}, "k")
     result = sandbox.confirm(intent.id, intent.client_secret, "4242 4242 4242 4242")
     assert result.status == "succeeded"
     [event] = queued_events(sessions)
@@ -77,7 +77,7 @@ def test_success_card_queues_a_signed_succeeded_event(
 def test_declined_card_queues_payment_failed_and_allows_a_retry(
     sandbox: SandboxProvider, sessions: sessionmaker[Session]
 ) -> None:
-    intent = sandbox.create_payment_intent(2500, "eur", {}, "k")
+    intent = sandbox.create_payment(2500, "eur", {}, "k")
     declined = sandbox.confirm(intent.id, intent.client_secret, "4000000000009995")
     assert declined.status == "requires_payment_method"
     [event] = queued_events(sessions)
@@ -93,14 +93,14 @@ def test_declined_card_queues_payment_failed_and_allows_a_retry(
 def test_cards_that_are_not_stripe_test_cards_are_refused(
     sandbox: SandboxProvider, sessions: sessionmaker[Session], number: str
 ) -> None:
-    intent = sandbox.create_payment_intent(100, "eur", {}, "k")
+    intent = sandbox.create_payment(100, "eur", {}, "k")
     with pytest.raises(CardRejected):
         sandbox.confirm(intent.id, intent.client_secret, number)
     assert queued_events(sessions) == []
 
 
 def test_wrong_client_secret_looks_like_an_unknown_intent(sandbox: SandboxProvider) -> None:
-    intent = sandbox.create_payment_intent(100, "eur", {}, "k")
+    intent = sandbox.create_payment(100, "eur", {}, "k")
     with pytest.raises(PaymentIntentNotFound):
         sandbox.confirm(intent.id, "pi_other_secret_x", "4242424242424242")
     with pytest.raises(PaymentIntentNotFound):
@@ -110,7 +110,7 @@ def test_wrong_client_secret_looks_like_an_unknown_intent(sandbox: SandboxProvid
 def test_delivered_webhook_verifies_with_the_stripe_library(
     sandbox: SandboxProvider, sessions: sessionmaker[Session]
 ) -> None:
-    intent = sandbox.create_payment_intent(100, "eur", {}, "k")
+    intent = sandbox.create_payment(100, "eur", {}, "k")
     sandbox.confirm(intent.id, intent.client_secret, "4242424242424242")
     [event] = queued_events(sessions)
     seen: list[httpx.Request] = []
@@ -126,9 +126,13 @@ def test_delivered_webhook_verifies_with_the_stripe_library(
     # Stripe's own parser accepts it: the sandbox really speaks Stripe's format.
     parsed = stripe.Webhook.construct_event(request.content, header, SECRET)
     assert parsed["id"] == event["id"] and parsed["type"] == "payment_intent.succeeded"
-    assert sandbox.verify_webhook(request.content, header)["id"] == event["id"]
+    verified = sandbox.verify_webhook(request.content, {"Stripe-Signature": header})
+    assert verified.id == event["id"] and verified.kind == "succeeded"
+    assert verified.payment_id == intent.id and verified.amount == 100
     with pytest.raises(WebhookRejected):
-        sandbox.verify_webhook(request.content.replace(b"succeeded", b"failed"), header)
+        sandbox.verify_webhook(
+            request.content.replace(b"succeeded", b"failed"), {"Stripe-Signature": header}
+        )
     assert json.loads(request.content) == event
 
 
@@ -161,10 +165,7 @@ def test_api_and_separate_worker_derive_the_same_sandbox_secret(
     with httpx.Client(transport=httpx.MockTransport(shop)) as client:
         worker.deliver({"id": "evt_shared", "type": "ping"}, client)
     [request] = captured
-    assert (
-        api.verify_webhook(request.content, request.headers["Stripe-Signature"])["id"]
-        == "evt_shared"
-    )
+    assert api.verify_webhook(request.content, request.headers).id == "evt_shared"
     other_install = build_cards(Settings(var_dir=tmp_path / "elsewhere"), sessions)
     with pytest.raises(WebhookRejected):
-        other_install.verify_webhook(request.content, request.headers["Stripe-Signature"])
+        other_install.verify_webhook(request.content, request.headers)

@@ -1,171 +1,110 @@
-"""The thin waiting room: durable places, ordered admission under a cap, expiring admissions."""
+"""The waiting room's own rules: measured ETA, token checks, the calls other domains make."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from backend.catalog.models import Event
-from backend.db.engine import make_engine, make_session_factory, transaction
-from backend.db.migrate import upgrade_to_head
-from backend.queue import service as queue
-from backend.queue import tokens
-from backend.queue.errors import InvalidQueueToken, NotAdmitted, NotInQueue, QueueClosed
-from backend.queue.models import QueueEntry
+from backend.db.engine import transaction
+from backend.queue import service, tokens
+from backend.queue.errors import (
+    ForeignQueueToken,
+    InvalidQueueToken,
+    NotAdmitted,
+    QueueClosed,
+    QueueTokenExpired,
+)
+from backend.queue.store import Place
 from tests.helpers import insert_event, wallet
+from tests.queue.conftest import T0, make_config
 
-pytestmark = pytest.mark.db
-
-SECRET = b"queue-test-secret"
-T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def session(database_url: str) -> Iterator[Session]:
-    engine = make_engine(database_url)
-    upgrade_to_head(engine)
-    with Session(engine) as session:
-        yield session
-    engine.dispose()
-
-
-def make_event(session: Session, *, max_admitted: int = 2, supply: int = 10) -> Event:
-    event = insert_event(session, sale_opens_at=T0, max_admitted=max_admitted, supply=supply)
-    session.commit()
-    return event
+SECRET = b"queue-service-secret"
+CONFIG = make_config(event_id=7)
+WAITING_PLACE = Place(
+    wallet=wallet(1),
+    seq=5,
+    state="waiting",
+    presale=False,
+    rank=2**40 + 5,
+    joined_at=T0,
+    last_seen_at=T0,
+    admitted_at=None,
+    admission_expires_at=None,
+    position=4,
+    recent_admissions=12,
+    paused=False,
+)
 
 
-def test_join_twice_returns_the_same_place(session: Session) -> None:
-    event = make_event(session)
-    before_open = T0 - timedelta(hours=1)
-    first = queue.join(session, event, wallet(1), SECRET, before_open)
-    queue.join(session, event, wallet(2), SECRET, before_open)
-    again = queue.join(session, event, wallet(1), SECRET, before_open)
-    assert first.state == again.state == "waiting"
-    assert tokens.verify(first.token, SECRET).seq == tokens.verify(again.token, SECRET).seq == 1
-    assert queue.status(session, event, wallet(2), SECRET, before_open).position == 1
+def test_eta_comes_from_the_measured_outflow_not_the_configured_rate() -> None:
+    now = T0 + timedelta(minutes=10)
+    # 12 admissions in the last 2 minutes: 0.1 a second, so 5 places take 50 s, although the
+    # event is configured for 600 a minute.
+    assert service.eta_seconds(WAITING_PLACE, CONFIG, now) == 50
+    # Shortly after the start the window is the time since the start (at least 10 s).
+    assert service.eta_seconds(WAITING_PLACE, CONFIG, T0 + timedelta(seconds=30)) == 12
+    assert service.eta_seconds(replace(WAITING_PLACE, recent_admissions=0), CONFIG, now) is None
+    assert service.eta_seconds(replace(WAITING_PLACE, paused=True), CONFIG, now) is None
+    assert service.eta_seconds(replace(WAITING_PLACE, position=None), CONFIG, now) is None
+    assert service.eta_seconds(WAITING_PLACE, CONFIG, T0 - timedelta(seconds=1)) is None
 
 
-def test_nobody_is_admitted_before_the_sale_opens(session: Session) -> None:
-    event = make_event(session)
-    status = queue.join(session, event, wallet(1), SECRET, T0 - timedelta(seconds=1))
-    assert status.state == "waiting" and status.eta_seconds is None
-    with pytest.raises(NotAdmitted):
-        queue.require_admission(session, event, wallet(1), T0 - timedelta(seconds=1))
-
-
-def test_admission_follows_arrival_order_under_the_cap(session: Session) -> None:
-    event = make_event(session, max_admitted=2)
-    for n in range(1, 5):
-        queue.join(session, event, wallet(n), SECRET, T0 - timedelta(minutes=5 - n))
-    states = [queue.status(session, event, wallet(n), SECRET, T0).state for n in range(1, 5)]
-    assert states == ["admitted", "admitted", "waiting", "waiting"]
-    assert queue.status(session, event, wallet(4), SECRET, T0).position == 1
-    # Finishing frees a slot for the next in line, not for a later arrival.
-    queue.finish(session, event.id, wallet(1))
-    assert queue.status(session, event, wallet(3), SECRET, T0).state == "admitted"
-    assert queue.status(session, event, wallet(4), SECRET, T0).state == "waiting"
-
-
-def test_expired_admissions_free_their_slot(session: Session) -> None:
-    event = make_event(session, max_admitted=1)
-    queue.join(session, event, wallet(1), SECRET, T0)
-    queue.join(session, event, wallet(2), SECRET, T0)
-    later = T0 + timedelta(seconds=event.admission_ttl_seconds + 1)
-    assert queue.status(session, event, wallet(1), SECRET, later).state == "expired"
-    assert queue.status(session, event, wallet(2), SECRET, later).state == "admitted"
-    with pytest.raises(NotAdmitted):
-        queue.require_admission(session, event, wallet(1), later)
-
-
-def test_eta_comes_from_measured_admissions(session: Session) -> None:
-    event = make_event(session, max_admitted=1)
-    for n in range(1, 4):
-        queue.join(session, event, wallet(n), SECRET, T0)
-    status = queue.status(session, event, wallet(3), SECRET, T0 + timedelta(seconds=1))
-    assert status.position == 1
-    # One admission in the 5-minute window: 1/300 per second, two places to go.
-    assert status.eta_seconds == 600
-
-
-def test_join_is_refused_after_sell_out_or_start(session: Session) -> None:
-    event = make_event(session, supply=1)
-    event.tiers[0].reserved = 1
-    session.commit()
-    with pytest.raises(QueueClosed, match="sold out"):
-        queue.join(session, event, wallet(1), SECRET, T0)
-    with pytest.raises(QueueClosed, match="started"):
-        queue.join(session, event, wallet(2), SECRET, event.starts_at)
-
-
-def test_status_of_a_stranger_is_not_in_queue(session: Session) -> None:
-    event = make_event(session)
-    with pytest.raises(NotInQueue):
-        queue.status(session, event, wallet(9), SECRET, T0)
-
-
-def test_queue_token_from_another_wallet_or_forged_is_rejected(session: Session) -> None:
-    event = make_event(session)
-    mine = queue.join(session, event, wallet(1), SECRET, T0).token
-    queue.join(session, event, wallet(2), SECRET, T0)
-    with pytest.raises(InvalidQueueToken, match="another event or wallet"):
-        queue.status(session, event, wallet(2), SECRET, T0, token=mine)
-    forged = mine[:-4] + ("AAAA" if not mine.endswith("AAAA") else "BBBB")
+def test_tokens_are_checked_for_forgery_owner_event_and_age() -> None:
+    claims = tokens.QueueTokenClaims(7, wallet(1), 5, int(T0.timestamp()))
+    token = tokens.sign(claims, SECRET)
+    ttl = timedelta(hours=1)
+    assert service.check_token(token, 7, None, SECRET, ttl, T0) == wallet(1)
+    assert service.check_token(token, 7, wallet(1).upper(), SECRET, ttl, T0) == wallet(1)
+    with pytest.raises(ForeignQueueToken):
+        service.check_token(token, 7, wallet(2), SECRET, ttl, T0)
+    with pytest.raises(ForeignQueueToken):
+        service.check_token(token, 8, None, SECRET, ttl, T0)
+    with pytest.raises(QueueTokenExpired):
+        service.check_token(token, 7, None, SECRET, ttl, T0 + timedelta(hours=2))
     with pytest.raises(InvalidQueueToken, match="signature"):
-        queue.status(session, event, wallet(1), SECRET, T0, token=forged)
+        service.check_token(token, 7, None, b"another secret", ttl, T0)
     with pytest.raises(InvalidQueueToken, match="malformed"):
-        tokens.verify("q1.nope", SECRET)
-    assert queue.status(session, event, wallet(1), SECRET, T0, token=mine).state == "admitted"
+        service.check_token("q1.nope", 7, None, SECRET, ttl, T0)
 
 
-def test_concurrent_joins_get_unique_places_with_no_gaps(database_url: str) -> None:
-    engine = make_engine(database_url)
-    upgrade_to_head(engine)
-    sessions = make_session_factory(engine)
-    try:
-        with transaction(sessions) as session:
-            event_id = insert_event(session, sale_opens_at=T0, max_admitted=5, supply=10).id
-        wallets = [wallet(n) for n in range(100, 130)]
-        start = threading.Barrier(len(wallets))
-        errors: list[BaseException] = []
+@pytest.mark.db
+def test_sales_calls_admit_extend_and_finish_in_their_transaction(
+    sessions: sessionmaker[Session],
+) -> None:
+    with transaction(sessions) as session:
+        event_id = insert_event(session, sale_opens_at=T0, max_admitted=1, supply=5).id
 
-        def join(address: str) -> None:
-            start.wait()
-            try:
-                with transaction(sessions) as session:
-                    event = session.get(Event, event_id)
-                    assert event is not None
-                    queue.join(session, event, address, SECRET, T0 - timedelta(minutes=1))
-            except BaseException as exc:  # surfaced below; a thread can't fail the test itself
-                errors.append(exc)
+    def event(session: Session) -> Event:
+        found = session.get(Event, event_id)
+        assert found is not None
+        return found
 
-        threads = [threading.Thread(target=join, args=(address,)) for address in wallets]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-        assert errors == []
-        with transaction(sessions) as session:
-            seqs = sorted(session.scalars(select(QueueEntry.seq)))
-            owners = list(session.scalars(select(QueueEntry.wallet)))
-        assert seqs == list(range(1, len(wallets) + 1))
-        assert sorted(owners) == sorted(wallets)
-    finally:
-        engine.dispose()
-
-
-def test_lapsed_admission_can_join_again_at_the_back(session: Session) -> None:
-    event = make_event(session, max_admitted=1)
-    queue.join(session, event, wallet(1), SECRET, T0)
-    queue.join(session, event, wallet(2), SECRET, T0)
-    later = T0 + timedelta(seconds=event.admission_ttl_seconds + 1)
-    assert queue.status(session, event, wallet(1), SECRET, later).state == "expired"
-    again = queue.join(session, event, wallet(1), SECRET, later)
-    assert again.state == "waiting" and again.position == 0
-    assert tokens.verify(again.token, SECRET).seq == 3  # behind everyone who joined before
-    assert queue.status(session, event, wallet(2), SECRET, later).state == "admitted"
+    now = T0 + timedelta(seconds=1)
+    with transaction(sessions) as session:
+        first = service.join(session, event(session), wallet(1), SECRET, now)
+        second = service.join(session, event(session), wallet(2), SECRET, now)
+    assert (first.state, second.state, second.position) == ("admitted", "waiting", 0)
+    with transaction(sessions) as session, pytest.raises(NotAdmitted):
+        service.require_admission(session, event(session), wallet(2), now)
+    until = now + timedelta(hours=1)
+    with transaction(sessions) as session:
+        admission = service.require_admission(session, event(session), wallet(1), now)
+        assert admission.admission_expires_at == now + timedelta(seconds=600)
+        service.extend_admission(session, event_id, wallet(1), until)
+    later = now + timedelta(minutes=30)  # past the 10-minute session, inside the extension
+    with transaction(sessions) as session:
+        assert (
+            service.require_admission(session, event(session), wallet(1), later).state == "admitted"
+        )
+        service.finish(session, event_id, wallet(1), later)
+    with transaction(sessions) as session:
+        assert (
+            service.require_admission(session, event(session), wallet(2), later).state == "admitted"
+        )
+        event(session).tiers[0].reserved = 5
+    with transaction(sessions) as session, pytest.raises(QueueClosed, match="sold out"):
+        service.join(session, event(session), wallet(3), SECRET, later)

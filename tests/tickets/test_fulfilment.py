@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session
 
 from backend.catalog.models import Event, Tier
 from backend.chain.client import ChainClient
+from backend.chain.protocol import CardMint
 from backend.demo import SUCCESS_CARD
 from backend.outbox import OutboxMessage
 from backend.payments.models import SandboxPaymentIntent
 from backend.runtime import Runtime
 from backend.sales.models import Order
-from backend.tickets import metadata
 from backend.tickets.models import Ticket
 from backend.tickets.service import fulfil_order
 from backend.worker import Worker
@@ -45,15 +45,10 @@ def test_mint_that_landed_before_a_crash_is_recovered_not_repeated(
         assert order is not None and order.status == "paid"
         event = session.get(Event, order.event_id)
         tier = session.get(Tier, order.tier_id)
-        assert event is not None and tier is not None and order.first_seat is not None
-        cids = [
-            runtime.blockstore.put(
-                metadata.encode(metadata.ticket_metadata(event, tier, order.first_seat + i))
-            )
-            for i in range(order.quantity)
-        ]
+        assert event is not None and tier is not None
         landed = chain.mint_batch(
-            event.contract_address, order_id, [order.buyer_address] * order.quantity, cids
+            event.contract_address,
+            [CardMint(order_id, tier.chain_tier, (order.buyer_address,) * order.quantity)],
         )
     drain(worker)
 

@@ -1,0 +1,208 @@
+"""The indexer: follows the chain's ``Purchased`` logs at a confirmation depth and hands each one,
+once, to an applier; after a reorg it takes back what it applied from orphaned blocks.
+
+Each pass reads the head, then processes blocks up to ``head - confirmations`` in ranges of at
+most ``max_blocks``, one database transaction per range: the applied logs, their effects and the
+advanced cursor commit together, so a crash anywhere leaves either all of a range or none of it.
+
+Before a range, the cursor's stored block hash is compared with the chain's. If they differ, the
+blocks it stood on were replaced: the indexer walks its checkpoints (the blocks earlier ranges
+ended at) back to the newest one still on the chain, rolls back every log applied after it, newest
+first, and reads forward again from there.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.chain.client import ChainClient
+from backend.chain.models import AppliedLog, ChainCheckpoint, ChainCursor
+from backend.chain.types import PurchaseLog
+from backend.db.engine import transaction
+
+log = logging.getLogger("fairtix.indexer")
+
+MAX_BLOCKS = 1_000
+"""Blocks per range: public RPCs cap eth_getLogs ranges (often at 1,000 to 10,000)."""
+MAX_RANGES_PER_PASS = 20
+"""A pass stops after this many ranges, so catching up on a long chain doesn't hold up the rest
+of the worker's loop; the next pass carries on."""
+KEEP_CHECKPOINTS = 128
+"""How many range ends are kept to rewind to; a reorg deeper than all of them rewinds to the
+first watched contract's deployment."""
+
+
+class Applier(Protocol):
+    """What the indexer's logs do (backend.payments.crypto.PurchaseApplier)."""
+
+    def watched(self, session: Session, chain_id: int) -> tuple[list[str], int | None]:
+        """The contracts to read and the first block any of them exists in (None: none yet)."""
+        ...
+
+    def apply(self, session: Session, purchase: PurchaseLog) -> str:
+        """Act on one log; returns the outcome to record."""
+        ...
+
+    def rollback(self, session: Session, applied: AppliedLog) -> None:
+        """Undo what ``apply`` did for a log whose block was orphaned."""
+        ...
+
+
+class Indexer:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        chain: ChainClient,
+        applier: Applier,
+        *,
+        max_blocks: int = MAX_BLOCKS,
+    ) -> None:
+        self._sessions = sessions
+        self._chain = chain
+        self._applier = applier
+        self._max_blocks = max_blocks
+
+    def run_once(self) -> int:
+        """Process confirmed blocks not yet processed (up to ``MAX_RANGES_PER_PASS`` ranges);
+        returns the number of logs applied (rolled-back ones not counted)."""
+        safe = self._chain.block_number() - self._chain.confirmations
+        applied = 0
+        for _ in range(MAX_RANGES_PER_PASS):
+            with transaction(self._sessions) as session:
+                progress = self._advance(session, safe)
+            if progress is None:
+                break
+            applied += progress
+        return applied
+
+    def _advance(self, session: Session, safe: int) -> int | None:
+        """One range in one transaction; None when there is nothing (left) to do."""
+        chain_id = self._chain.chain_id
+        addresses, first_block = self._applier.watched(session, chain_id)
+        cursor = session.get(ChainCursor, chain_id, with_for_update=True)
+        if cursor is None:
+            if first_block is None:
+                return None  # nothing deployed yet: nothing can have been bought
+            cursor = self._start(session, chain_id, max(first_block - 1, 0))
+        if self._chain.block_hash(cursor.block_number) != cursor.block_hash:
+            self._rewind(session, cursor, first_block or 0)
+            return 0
+        if cursor.block_number >= safe:
+            return None
+        start = cursor.block_number + 1
+        end = min(safe, cursor.block_number + self._max_blocks)
+        # The end's hash is read before the logs: if a reorg lands in between, the logs may come
+        # from the new branch while the hash is the old one's, and the next pass rewinds; the
+        # other order could bind old-branch logs to a new-branch hash and never notice.
+        end_hash = self._chain.block_hash(end)
+        purchases = self._chain.purchases(addresses, start, end)
+        if end_hash is None or any(
+            p.block_number == end and p.block_hash != end_hash for p in purchases
+        ):
+            log.info("chain moved while reading; retrying", extra={"block": end})
+            return None
+        applied = 0
+        for purchase in purchases:
+            applied += self._apply(session, chain_id, purchase)
+        cursor.block_number, cursor.block_hash = end, end_hash
+        session.merge(ChainCheckpoint(chain_id=chain_id, block_number=end, block_hash=end_hash))
+        self._prune(session, chain_id)
+        return applied
+
+    def _start(self, session: Session, chain_id: int, number: int) -> ChainCursor:
+        block_hash = self._chain.block_hash(number)
+        assert block_hash is not None, "the first watched block is above the head"
+        cursor = ChainCursor(chain_id=chain_id, block_number=number, block_hash=block_hash)
+        session.add(cursor)
+        session.merge(
+            ChainCheckpoint(chain_id=chain_id, block_number=number, block_hash=block_hash)
+        )
+        session.flush()
+        return cursor
+
+    def _apply(self, session: Session, chain_id: int, purchase: PurchaseLog) -> int:
+        seen = session.scalar(
+            select(AppliedLog.id).where(
+                AppliedLog.block_hash == purchase.block_hash,
+                AppliedLog.log_index == purchase.log_index,
+            )
+        )
+        if seen is not None:
+            return 0
+        outcome = self._applier.apply(session, purchase)
+        session.add(
+            AppliedLog(
+                chain_id=chain_id,
+                address=purchase.address,
+                block_number=purchase.block_number,
+                block_hash=purchase.block_hash,
+                log_index=purchase.log_index,
+                tx_hash=purchase.tx_hash,
+                nonce=purchase.nonce,
+                outcome=outcome,
+            )
+        )
+        return 1
+
+    def _rewind(self, session: Session, cursor: ChainCursor, first_block: int) -> None:
+        """Move the cursor back to the newest checkpoint still on the chain, undoing every log
+        applied after it."""
+        chain_id = cursor.chain_id
+        checkpoints = session.scalars(
+            select(ChainCheckpoint)
+            .where(ChainCheckpoint.chain_id == chain_id)
+            .order_by(ChainCheckpoint.block_number.desc())
+        ).all()
+        base: tuple[int, str] | None = None
+        for checkpoint in checkpoints:
+            if self._chain.block_hash(checkpoint.block_number) == checkpoint.block_hash:
+                base = (checkpoint.block_number, checkpoint.block_hash)
+                break
+            session.delete(checkpoint)
+        session.flush()
+        if base is None:
+            number = max(first_block - 1, 0)
+            block_hash = self._chain.block_hash(number)
+            assert block_hash is not None
+            base = (number, block_hash)
+            session.merge(
+                ChainCheckpoint(chain_id=chain_id, block_number=number, block_hash=block_hash)
+            )
+        orphaned = session.scalars(
+            select(AppliedLog)
+            .where(AppliedLog.chain_id == chain_id, AppliedLog.block_number > base[0])
+            .order_by(AppliedLog.block_number.desc(), AppliedLog.log_index.desc())
+        ).all()
+        for applied in orphaned:
+            self._applier.rollback(session, applied)
+            session.delete(applied)
+        log.warning(
+            "chain reorganised: rewound",
+            extra={
+                "from_block": cursor.block_number,
+                "to_block": base[0],
+                "rolled_back": len(orphaned),
+            },
+        )
+        cursor.block_number, cursor.block_hash = base
+        session.flush()
+
+    def _prune(self, session: Session, chain_id: int) -> None:
+        oldest_kept = session.scalar(
+            select(ChainCheckpoint.block_number)
+            .where(ChainCheckpoint.chain_id == chain_id)
+            .order_by(ChainCheckpoint.block_number.desc())
+            .offset(KEEP_CHECKPOINTS - 1)
+            .limit(1)
+        )
+        if oldest_kept is not None:
+            session.execute(
+                delete(ChainCheckpoint).where(
+                    ChainCheckpoint.chain_id == chain_id,
+                    ChainCheckpoint.block_number < oldest_kept,
+                )
+            )

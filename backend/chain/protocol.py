@@ -1,0 +1,114 @@
+"""Pure encodings of the ticket protocol (no web3 calls): token ids, packed card-mint batches,
+EIP-712 typed data for purchase permits and sell orders.
+
+The Solidity side of each lives in contracts/TicketEvent.sol and contracts/TicketTypes.sol; the
+tests in tests/contracts pin both sides to each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils.address import to_canonical_address
+
+MAX_ORDER_QUANTITY = 255
+"""Tickets in one order or permit: token ids are ``order_id * 256 + index``."""
+MAX_ORDER_ID = 2**64 - 1
+DOMAIN_NAME = "fairtix TicketEvent"
+DOMAIN_VERSION = "1"
+
+PERMIT_TYPES: dict[str, list[dict[str, str]]] = {
+    "PurchasePermit": [
+        {"name": "buyer", "type": "address"},
+        {"name": "tier", "type": "uint256"},
+        {"name": "quantity", "type": "uint256"},
+        {"name": "unitPrice", "type": "uint256"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ]
+}
+SELL_ORDER_TYPES: dict[str, list[dict[str, str]]] = {
+    "SellOrder": [
+        {"name": "tokenId", "type": "uint256"},
+        {"name": "price", "type": "uint256"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ]
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CardMint:
+    """One card order to mint: ``recipients[i]`` receives token ``order_id * 256 + i``."""
+
+    order_id: int
+    tier: int
+    recipients: tuple[str, ...]
+
+
+def token_ids(order_id: int, quantity: int) -> tuple[int, ...]:
+    """The token ids an order (card) or permit nonce (crypto) issues."""
+    _check_order(order_id, quantity)
+    return tuple((order_id << 8) + i for i in range(quantity))
+
+
+def order_of(token_id: int) -> int:
+    """The order id (or permit nonce) that issued ``token_id``."""
+    return token_id >> 8
+
+
+def encode_mint_batch(orders: Iterable[CardMint]) -> bytes:
+    """``mintBatch``'s packed argument: per order ``order_id`` (8 bytes) | ``tier`` (1 byte) |
+    ``count`` (1 byte) | ``count`` 20-byte recipients."""
+    out = bytearray()
+    for order in orders:
+        _check_order(order.order_id, len(order.recipients))
+        if not 0 <= order.tier < 16:
+            raise ValueError(f"tier {order.tier} is out of range (0-15)")
+        out += order.order_id.to_bytes(8, "big")
+        out += bytes([order.tier, len(order.recipients)])
+        for recipient in order.recipients:
+            out += to_canonical_address(recipient)
+    return bytes(out)
+
+
+def domain(chain_id: int, event_address: str) -> dict[str, Any]:
+    """The EIP-712 domain of one event's contract: permits and orders bind chain and contract."""
+    return {
+        "name": DOMAIN_NAME,
+        "version": DOMAIN_VERSION,
+        "chainId": chain_id,
+        "verifyingContract": event_address,
+    }
+
+
+def permit_message(
+    buyer: str, tier: int, quantity: int, unit_price: int, nonce: int, deadline: int
+) -> dict[str, Any]:
+    _check_order(nonce, quantity)
+    return {
+        "buyer": buyer,
+        "tier": tier,
+        "quantity": quantity,
+        "unitPrice": unit_price,
+        "nonce": nonce,
+        "deadline": deadline,
+    }
+
+
+def sell_order_message(token_id: int, price: int, nonce: int, deadline: int) -> dict[str, Any]:
+    return {"tokenId": token_id, "price": price, "nonce": nonce, "deadline": deadline}
+
+
+def _check_order(order_id: int, quantity: int) -> None:
+    if not 0 <= order_id <= MAX_ORDER_ID:
+        raise ValueError(f"order id {order_id} doesn't fit in 64 bits")
+    if not 1 <= quantity <= MAX_ORDER_QUANTITY:
+        raise ValueError(f"an order holds 1-{MAX_ORDER_QUANTITY} tickets, not {quantity}")
+
+
+def as_tuple(message: dict[str, Any], types: Sequence[dict[str, str]]) -> tuple[Any, ...]:
+    """A typed-data message as the ABI tuple the contract takes."""
+    return tuple(message[field["name"]] for field in types)

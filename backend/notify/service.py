@@ -1,0 +1,328 @@
+"""Webhook endpoints, publishing notifications, contact e-mails. No HTTP here.
+
+Publishing is transactional: :func:`publish` writes one delivery row per subscribed endpoint and
+one outbox message each in the caller's session, so a notification exists exactly when the state
+change it reports was committed. Other domains call it from their own transaction::
+
+    from backend.notify import service as notify
+
+    notify.publish(session, notify.EVENT_CANCELLED, event.id, {"event_id": event.id, ...})
+    notify.publish(session, notify.TICKET_TRANSFERRED, event.id, {"token_id": 1, "from": ...,
+                                                                   "to": ..., "tx_hash": ...})
+
+Payloads carry ids, wallet addresses and transaction hashes only: never e-mails or names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import re
+import secrets
+import socket
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from backend import outbox
+from backend.auth.service import Principal, Role
+from backend.catalog.models import Event
+from backend.catalog.service import get_event
+from backend.config import Settings
+from backend.db.base import utcnow
+from backend.notify.errors import (
+    ContactNotFound,
+    InvalidContact,
+    InvalidWebhook,
+    InvalidWebhookUrl,
+    UnknownNotification,
+    WebhookEventForbidden,
+    WebhookNotFound,
+)
+from backend.notify.models import ContactEmail, WebhookDelivery, WebhookEndpoint
+from backend.notify.schemas import WebhookCreate
+
+ORDER_FULFILLED = "order.fulfilled"
+TICKET_TRANSFERRED = "ticket.transferred"
+EVENT_CANCELLED = "event.cancelled"
+KINDS = frozenset({ORDER_FULFILLED, TICKET_TRANSFERRED, EVENT_CANCELLED})
+
+# Outbox message kinds the worker hands to backend.notify.delivery.
+DELIVER_WEBHOOK = "notify.webhook"
+SEND_RECEIPT = "notify.receipt"
+
+PENDING, DELIVERED, FAILED, CANCELLED = "pending", "delivered", "failed", "cancelled"
+# Every publish fans out to each endpoint; a bound keeps one event from queueing unbounded work.
+MAX_ENDPOINTS_PER_OWNER = 20
+
+# ASCII only (RFC 5321 dot-atom local part): an SMTPUTF8 address would be refused by many relays.
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$"
+)
+
+
+def endpoint_secret(service_secret: bytes, salt: str) -> str:
+    """The signing secret of an endpoint, derived rather than stored.
+
+    We must sign every later delivery, so the secret can't be hashed away like a password; keeping
+    it in the table would hand it to anyone who reads a backup. HMAC(service secret, random
+    per-endpoint salt) needs both the table and FAIRTIX_SECRET_KEY to rebuild. The price: rotating
+    FAIRTIX_SECRET_KEY changes every endpoint's secret, so organizers must register again.
+    """
+    digest = hmac.new(service_secret, b"fairtix-webhook:" + salt.encode(), hashlib.sha256)
+    return "whsec_" + digest.hexdigest()
+
+
+def private_hosts_allowed(host: str, settings: Settings) -> bool:
+    allowed = {entry.lower().strip("[]") for entry in settings.webhook_allowed_hosts}
+    return settings.env == "development" or host.lower() in allowed
+
+
+def check_url(url: str, settings: Settings) -> str:
+    """Return ``url`` if we are willing to POST to it, else raise InvalidWebhookUrl.
+
+    Outside development, hosts that are or resolve to private, loopback, link-local or otherwise
+    non-public addresses are refused (the worker would otherwise probe the internal network for
+    anyone with an organizer role) unless FAIRTIX_WEBHOOK_ALLOWED_HOSTS names them. The worker
+    checks again before each attempt, as DNS answers change.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidWebhookUrl(url, f"it can't be parsed ({exc})") from None
+    if parts.scheme not in ("http", "https"):
+        raise InvalidWebhookUrl(url, "only http and https URLs are supported")
+    host = parts.hostname
+    if not host:
+        raise InvalidWebhookUrl(url, "it names no host")
+    if any(ch.isspace() for ch in url):
+        raise InvalidWebhookUrl(url, "it contains whitespace")
+    if private_hosts_allowed(host, settings):
+        return url
+    for address in _addresses(url, host, port or (443 if parts.scheme == "https" else 80)):
+        if not address.is_global or address.is_multicast:
+            raise InvalidWebhookUrl(
+                url,
+                f"{host} is a non-public address ({address}); list it in "
+                "FAIRTIX_WEBHOOK_ALLOWED_HOSTS to allow it",
+            )
+    return url
+
+
+def _addresses(
+    url: str, host: str, port: int
+) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        mapped = getattr(literal, "ipv4_mapped", None)
+        return [mapped or literal]
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise InvalidWebhookUrl(url, f"{host} does not resolve ({exc})") from None
+    found: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        mapped = getattr(address, "ipv4_mapped", None)
+        found.append(mapped or address)
+    return found
+
+
+def create_endpoint(
+    session: Session, settings: Settings, owner: Principal, spec: WebhookCreate
+) -> tuple[WebhookEndpoint, str]:
+    """Register an endpoint; returns it with its signing secret (which is not stored)."""
+    if spec.event_id is not None:
+        event = get_event(session, spec.event_id)
+        if not (owner.has(Role.ADMIN) or event.organizer_address == owner.address):
+            raise WebhookEventForbidden(spec.event_id, owner.address)
+    check_url(spec.url, settings)
+    if len(list_endpoints(session, owner.address)) >= MAX_ENDPOINTS_PER_OWNER:
+        raise InvalidWebhook(
+            f"you already have {MAX_ENDPOINTS_PER_OWNER} webhook endpoints; delete one first"
+        )
+    endpoint = WebhookEndpoint(
+        owner_address=owner.address,
+        event_id=spec.event_id,
+        url=spec.url,
+        events=list(dict.fromkeys(spec.events)),
+        secret_salt=secrets.token_hex(16),
+        created_at=utcnow(),
+    )
+    session.add(endpoint)
+    session.flush()
+    return endpoint, endpoint_secret(settings.signing_secret, endpoint.secret_salt)
+
+
+def list_endpoints(session: Session, owner_address: str) -> list[WebhookEndpoint]:
+    return list(
+        session.scalars(
+            select(WebhookEndpoint)
+            .where(
+                WebhookEndpoint.owner_address == owner_address,
+                WebhookEndpoint.deleted_at.is_(None),
+            )
+            .order_by(WebhookEndpoint.id)
+        )
+    )
+
+
+def owned_endpoint(session: Session, owner_address: str, endpoint_id: int) -> WebhookEndpoint:
+    """The caller's live endpoint; someone else's is reported as missing, not as forbidden."""
+    endpoint = session.get(WebhookEndpoint, endpoint_id)
+    if endpoint is None or endpoint.owner_address != owner_address or endpoint.deleted_at:
+        raise WebhookNotFound(endpoint_id)
+    return endpoint
+
+
+def delete_endpoint(session: Session, owner_address: str, endpoint_id: int) -> None:
+    endpoint = owned_endpoint(session, owner_address, endpoint_id)
+    now = utcnow()
+    endpoint.deleted_at = now
+    session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.status == PENDING)
+        .values(status=CANCELLED, finished_at=now, last_error="endpoint deleted")
+    )
+
+
+def deliveries_of(
+    session: Session, owner_address: str, endpoint_id: int, limit: int, offset: int
+) -> list[WebhookDelivery]:
+    endpoint = owned_endpoint(session, owner_address, endpoint_id)
+    return list(
+        session.scalars(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.endpoint_id == endpoint.id)
+            .order_by(WebhookDelivery.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+
+
+def publish(session: Session, kind: str, event_id: int, payload: dict[str, Any]) -> int:
+    """Queue ``kind`` for every endpoint subscribed to it for this event, in the caller's
+    transaction. Returns how many deliveries were queued (0 when nobody listens)."""
+    if kind not in KINDS:
+        raise UnknownNotification(kind)
+    event = session.get(Event, event_id)
+    if event is None:
+        raise LookupError(f"notification {kind} for event {event_id}, which does not exist")
+    endpoints = session.scalars(
+        select(WebhookEndpoint)
+        .where(
+            WebhookEndpoint.deleted_at.is_(None),
+            or_(
+                WebhookEndpoint.event_id == event_id,
+                (WebhookEndpoint.event_id.is_(None))
+                & (WebhookEndpoint.owner_address == event.organizer_address),
+            ),
+        )
+        .order_by(WebhookEndpoint.id)
+    )
+    now = utcnow()
+    queued = 0
+    for endpoint in endpoints:
+        if kind not in endpoint.events:
+            continue
+        delivery_id = "evt_" + uuid.uuid4().hex
+        body = json.dumps(
+            {
+                "id": delivery_id,
+                "type": kind,
+                "created": now.isoformat(),
+                "event_id": event_id,
+                "data": payload,
+            },
+            separators=(",", ":"),
+            sort_keys=True,
+        )
+        session.add(
+            WebhookDelivery(
+                endpoint_id=endpoint.id,
+                delivery_id=delivery_id,
+                kind=kind,
+                body=body,
+                status=PENDING,
+                attempts=0,
+                created_at=now,
+            )
+        )
+        outbox.enqueue(session, DELIVER_WEBHOOK, {"delivery_id": delivery_id})
+        queued += 1
+    return queued
+
+
+def order_fulfilled(
+    session: Session,
+    *,
+    order_id: int,
+    event_id: int,
+    tier_id: int,
+    buyer_address: str,
+    token_ids: list[int],
+    tx_hash: str,
+) -> None:
+    """Called in the transaction that marks an order fulfilled: webhooks and the receipt."""
+    publish(
+        session,
+        ORDER_FULFILLED,
+        event_id,
+        {
+            "order_id": order_id,
+            "event_id": event_id,
+            "tier_id": tier_id,
+            "buyer_address": buyer_address,
+            "token_ids": token_ids,
+            "tx_hash": tx_hash,
+        },
+    )
+    # The recipient is looked up when sending, so the outbox never holds an e-mail address.
+    outbox.enqueue(session, SEND_RECEIPT, {"order_id": order_id})
+
+
+def normalise_email(email: str) -> str:
+    email = email.strip()
+    # CR/LF would let an address inject headers into the receipt.
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in email):
+        raise InvalidContact("the e-mail address contains control characters")
+    local = email.rpartition("@")[0]
+    if len(email) > 254 or len(local) > 64 or not _EMAIL.match(email):
+        raise InvalidContact(f"{email!r} is not an e-mail address like name@example.org")
+    local, _, domain = email.rpartition("@")
+    if "." not in domain or ".." in domain or any(len(label) > 63 for label in domain.split(".")):
+        raise InvalidContact(f"{domain!r} is not a mail domain")
+    return f"{local}@{domain.lower()}"
+
+
+def set_contact(session: Session, address: str, email: str) -> ContactEmail:
+    normalised = normalise_email(email)
+    contact = session.get(ContactEmail, address)
+    if contact is None:
+        contact = ContactEmail(address=address, email=normalised, updated_at=utcnow())
+        session.add(contact)
+    else:
+        contact.email = normalised
+    return contact
+
+
+def get_contact(session: Session, address: str) -> ContactEmail:
+    contact = session.get(ContactEmail, address)
+    if contact is None:
+        raise ContactNotFound(address)
+    return contact
+
+
+def delete_contact(session: Session, address: str) -> None:
+    session.delete(get_contact(session, address))
