@@ -22,11 +22,10 @@ from backend.chain.models import AppliedLog
 from backend.chain.protocol import PERMIT_TYPES, domain, token_ids
 from backend.chain.types import PurchaseLog, UnsignedTx
 from backend.db.base import utcnow
-from backend.notify import service as notify
-from backend.queue import service as queue
 from backend.sales import service as sales
 from backend.sales.models import Order
 from backend.tickets import metadata
+from backend.tickets import service as tickets
 from backend.tickets.models import Ticket
 
 log = logging.getLogger("fairtix.payments.crypto")
@@ -150,19 +149,18 @@ class PurchaseApplier:
         )
         if not paid:
             return PAID_LATE
-        self._record_tickets(session, order, tier, purchase)
-        sales.transition(session, order, sales.FULFILLED, f"minted by {cause}")
-        queue.finish(session, order.event_id, order.buyer_address)
+        assert order.first_seat is not None
+        seats = range(order.first_seat, order.first_seat + order.quantity)
         # Only applied at the configured confirmation depth: a webhook can't be unsent if a
         # deeper reorganisation later undoes this.
-        notify.order_fulfilled(
+        tickets.record_fulfilment(
             session,
-            order_id=order.id,
-            event_id=order.event_id,
-            tier_id=order.tier_id,
-            buyer_address=order.buyer_address,
-            token_ids=list(token_ids(order.id, order.quantity)),
-            tx_hash=purchase.tx_hash,
+            order,
+            list(token_ids(order.id, order.quantity)),
+            [metadata.seat_label_text(tier.name, seat) for seat in seats],
+            tier.metadata_cid,
+            purchase.tx_hash,
+            f"minted by {cause}",
         )
         log.info("crypto order fulfilled", extra={"order_id": order.id, "tx": purchase.tx_hash})
         return FULFILLED
@@ -194,22 +192,3 @@ class PurchaseApplier:
         if event.contract_address.lower() != purchase.address.lower():
             return None
         return order
-
-    def _record_tickets(
-        self, session: Session, order: Order, tier: Tier, purchase: PurchaseLog
-    ) -> None:
-        assert order.first_seat is not None
-        for offset, token_id in enumerate(token_ids(order.id, order.quantity)):
-            session.add(
-                Ticket(
-                    event_id=order.event_id,
-                    tier_id=order.tier_id,
-                    order_id=order.id,
-                    token_id=token_id,
-                    owner_address=order.buyer_address,
-                    seat=metadata.seat_label_text(tier.name, order.first_seat + offset),
-                    metadata_cid=tier.metadata_cid,
-                    tx_hash=purchase.tx_hash,
-                )
-            )
-        order.mint_tx_hash = purchase.tx_hash

@@ -15,6 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -61,6 +62,15 @@ MIN_OUTFLOW_SPAN = timedelta(seconds=10)
 ADVANCE_EVERY_SECONDS = 1.0
 # Event facts used by status polls are cached this long per process (events are not edited).
 CONFIG_CACHE_SECONDS = 5.0
+# A join is the busiest write at on-sale time. These two answers are cached per process for a
+# moment so a join usually costs no database round trip at all:
+# - who a bearer token belongs to (a sign-out or a session's expiry reaches queue joins up to
+#   this much later; every other route still checks the database on each request);
+# - that an event still has seats (a "sold out" answer is never cached; a join in the second
+#   the last seat goes gets a place, and the order step says sold out).
+BEARER_CACHE_SECONDS = 5.0
+SEATS_LEFT_CACHE_SECONDS = 1.0
+_CACHE_LIMIT = 100_000
 
 
 @dataclass(frozen=True)
@@ -233,6 +243,8 @@ class WaitingRoom:
     secret: bytes
     defaults: QueueDefaults = field(default_factory=QueueDefaults)
     _configs: dict[int, _CachedConfig] = field(default_factory=dict)
+    _bearers: dict[str, tuple[str, float]] = field(default_factory=dict)
+    _seats_left_until: dict[int, float] = field(default_factory=dict)
     _next_advance: dict[int, float] = field(default_factory=dict)
     _next_sweep: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -262,6 +274,7 @@ class WaitingRoom:
                     wallet = auth.resolve_token(own, credentials.bearer)
             else:
                 wallet = auth.resolve_token(session, credentials.bearer)
+            self._remember(self._bearers, credentials.bearer, BEARER_CACHE_SECONDS, wallet)
         if credentials.queue_token is not None:
             return self.wallet_for_token(credentials.queue_token, event_id, wallet)
         if wallet is None:
@@ -270,6 +283,27 @@ class WaitingRoom:
                 "or present your queue token as X-Queue-Token"
             )
         return wallet
+
+    def _cached_identity(self, event_id: int, credentials: Credentials) -> str | None:
+        """``identify`` from the per-process cache, or None when the database must be asked."""
+        if credentials.bearer is None:
+            return None
+        cached = self._bearers.get(credentials.bearer)
+        if cached is None or cached[1] <= time.monotonic():
+            return None
+        if credentials.queue_token is not None:
+            return self.wallet_for_token(credentials.queue_token, event_id, cached[0])
+        return cached[0]
+
+    def _seats_left_recently(self, event_id: int) -> bool:
+        return self._seats_left_until.get(event_id, 0.0) > time.monotonic()
+
+    def _remember(self, cache: dict[Any, Any], key: Any, seconds: float, value: Any = None) -> None:
+        with self._lock:
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()  # crude but bounded: a burst of distinct tokens can't grow it
+            until = time.monotonic() + seconds
+            cache[key] = until if value is None else (value, until)
 
     def can_answer_inline(self, event_id: int, credentials: Credentials) -> bool:
         """True when a status read needs neither the database nor an outflow step right now.
@@ -293,12 +327,18 @@ class WaitingRoom:
         """Take or find the place of ``who`` (a wallet, or the credentials naming one)."""
         now = now or utcnow()
         config = self.config(event_id)
-        # One transaction for who is asking and whether seats remain: a join is one round of
-        # database work, the rest is the queue store.
-        with transaction(self.sessions) as session:
-            wallet = who if isinstance(who, str) else self.identify(event_id, who, session)
-            wallet = wallet.lower()
-            refusal = refusal_for(config, is_sold_out(session, event_id), now)
+        wallet_known = who if isinstance(who, str) else self._cached_identity(event_id, who)
+        if wallet_known is not None and self._seats_left_recently(event_id):
+            wallet, sold_out = wallet_known.lower(), False
+        else:
+            # One transaction for who is asking and whether seats remain.
+            with transaction(self.sessions) as session:
+                wallet = who if isinstance(who, str) else self.identify(event_id, who, session)
+                wallet = wallet.lower()
+                sold_out = is_sold_out(session, event_id)
+            if not sold_out:
+                self._remember(self._seats_left_until, event_id, SEATS_LEFT_CACHE_SECONDS)
+        refusal = refusal_for(config, sold_out, now)
         with self.stores.unit() as store:
             place = store.join(config, wallet, now, refusal)
         if place.state == WAITING and self.advance_if_due(config, now).admitted:

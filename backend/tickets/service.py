@@ -64,7 +64,7 @@ def fulfil_order(
             raise
         log.info("mint recovered from chain", extra={"order_id": order_id})
         result = recovered
-    _record(sessions, order_id, result, seats, [cid] * len(seats), tier.name)
+    _record(sessions, order_id, result, seats, cid, tier.name)
 
 
 def _record(
@@ -72,7 +72,7 @@ def _record(
     order_id: int,
     result: MintResult,
     seats: list[int],
-    cids: list[str],
+    cid: str,
     tier_name: str,
 ) -> None:
     with transaction(sessions) as session:
@@ -80,35 +80,57 @@ def _record(
         assert order is not None
         if order.status == sales.FULFILLED:
             return
-        for token_id, seat, cid in zip(result.token_ids, seats, cids, strict=True):
-            session.add(
-                Ticket(
-                    event_id=order.event_id,
-                    tier_id=order.tier_id,
-                    order_id=order.id,
-                    token_id=token_id,
-                    owner_address=order.buyer_address,
-                    seat=metadata.seat_label_text(tier_name, seat),
-                    metadata_cid=cid,
-                    tx_hash=result.tx_hash,
-                )
-            )
-        order.mint_tx_hash = result.tx_hash
-        sales.transition(session, order, sales.FULFILLED, f"minted in {result.tx_hash}")
-        queue.finish(session, order.event_id, order.buyer_address)
-        # Same transaction as the status change: organizers' webhooks and the buyer's receipt.
-        notify.order_fulfilled(
+        record_fulfilment(
             session,
-            order_id=order.id,
-            event_id=order.event_id,
-            tier_id=order.tier_id,
-            buyer_address=order.buyer_address,
-            token_ids=list(result.token_ids),
-            tx_hash=result.tx_hash,
+            order,
+            list(result.token_ids),
+            [metadata.seat_label_text(tier_name, seat) for seat in seats],
+            cid,
+            result.tx_hash,
+            f"minted in {result.tx_hash}",
         )
     log.info(
         "order fulfilled",
         extra={"order_id": order_id, "token_ids": list(result.token_ids), "tx": result.tx_hash},
+    )
+
+
+def record_fulfilment(
+    session: Session,
+    order: Order,
+    token_ids: list[int],
+    seat_labels: list[str],
+    metadata_cid: str,
+    tx_hash: str,
+    cause: str,
+) -> None:
+    """Records an order's tickets and marks it fulfilled, in the caller's transaction: the one
+    ending of both a card mint and a crypto purchase, with the queue slot freed and the
+    organizers' webhooks and the buyer's receipt queued alongside."""
+    for token_id, seat in zip(token_ids, seat_labels, strict=True):
+        session.add(
+            Ticket(
+                event_id=order.event_id,
+                tier_id=order.tier_id,
+                order_id=order.id,
+                token_id=token_id,
+                owner_address=order.buyer_address,
+                seat=seat,
+                metadata_cid=metadata_cid,
+                tx_hash=tx_hash,
+            )
+        )
+    order.mint_tx_hash = tx_hash
+    sales.transition(session, order, sales.FULFILLED, cause)
+    queue.finish(session, order.event_id, order.buyer_address)
+    notify.order_fulfilled(
+        session,
+        order_id=order.id,
+        event_id=order.event_id,
+        tier_id=order.tier_id,
+        buyer_address=order.buyer_address,
+        token_ids=token_ids,
+        tx_hash=tx_hash,
     )
 
 
