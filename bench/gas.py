@@ -1148,15 +1148,16 @@ def render_markdown_section(results: Results, meta: Mapping[str, Any]) -> str:
 
 
 def write_markdown(path: Path, section: str) -> None:
-    """Replaces the "## Gas" section of ``path`` (up to the next "## " heading), or appends it;
-    every other section is left untouched."""
+    """Replaces the "## Gas" section of ``path`` (up to the next "## " heading or another
+    benchmark's "<!-- ... -->" section marker), or appends it; every other section is left
+    untouched."""
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
     if not text:
         text = (
             "# Benchmark results\n\nDated results of `make bench-*`; each section is rewritten "
             "by its benchmark. Raw figures are in results/.\n"
         )
-    pattern = re.compile(r"^## Gas\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    pattern = re.compile(r"^## Gas\n.*?(?=^## |^<!-- |\Z)", re.MULTILINE | re.DOTALL)
     if pattern.search(text):
         text = pattern.sub(lambda _: section + "\n", text, count=1)
     else:
