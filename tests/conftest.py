@@ -4,6 +4,7 @@ set), one in-process eth-tester chain per session, and an API client wired to bo
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,11 +14,14 @@ from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+import backend.db.models  # noqa: F401  (every table on Base.metadata, for TRUNCATE)
 from backend.app import create_app
 from backend.chain.client import ChainClient
 from backend.chain.testing import eth_tester_web3
 from backend.config import Settings
+from backend.db.base import Base
 from backend.db.engine import make_engine
+from backend.db.migrate import upgrade_to_head
 from backend.runtime import Runtime
 from backend.worker import Worker
 
@@ -40,14 +44,55 @@ def _reset_postgres(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """A fresh, empty database for one test."""
+def _migrate(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        upgrade_to_head(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Migrated once per session: PostgreSQL in place, SQLite as a template file to copy.
+
+    Running every migration for each of a thousand tests was a large share of `make test`.
+    """
     url = os.environ.get("FAIRTIX_TEST_DATABASE_URL")
     if url:
         _reset_postgres(url)
-        return url
-    return f"sqlite:///{tmp_path / 'fairtix.db'}"
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('template') / 'fairtix.db'}"
+    _migrate(url)
+    return url
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, migrated_database: str) -> str:
+    """A migrated database with no rows in it, for one test."""
+    if migrated_database.startswith("postgresql"):
+        engine = make_engine(migrated_database)
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        with engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+        return migrated_database
+    path = tmp_path / "fairtix.db"
+    shutil.copyfile(migrated_database.removeprefix("sqlite:///"), path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def empty_database_url(tmp_path: Path, migrated_database: str) -> Iterator[str]:
+    """A database with no schema at all, for tests of the migrations themselves."""
+    if not migrated_database.startswith("postgresql"):
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    _reset_postgres(migrated_database)
+    yield migrated_database
+    # The session's migrated schema lives in this database: leave it as the next test expects.
+    _reset_postgres(migrated_database)
+    _migrate(migrated_database)
 
 
 @pytest.fixture(scope="session")

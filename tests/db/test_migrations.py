@@ -13,8 +13,8 @@ from backend.db.models import Base
 pytestmark = pytest.mark.db
 
 
-def test_migrations_match_the_models(database_url: str) -> None:
-    engine = make_engine(database_url)
+def test_migrations_match_the_models(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
     try:
         upgrade_to_head(engine)
         upgrade_to_head(engine)  # idempotent: a restart applies nothing
