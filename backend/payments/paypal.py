@@ -34,6 +34,7 @@ from backend.payments.provider import (
     EventSource,
     PaymentEvent,
     PaymentSession,
+    event_id_and_type,
     lower_keys,
 )
 
@@ -167,12 +168,7 @@ def _order_id_of_capture(resource: Mapping[str, Any]) -> str | None:
 
 def parse_paypal_event(event: dict[str, Any]) -> PaymentEvent:
     """A verified PayPal webhook event as a PaymentEvent; a handled type must name its order."""
-    event_id = event["id"]
-    event_type = event.get("event_type")
-    if not isinstance(event_type, str):
-        raise WebhookRejected("the event has no event_type")
-    if len(event_id) > 100 or len(event_type) > 100:
-        raise WebhookRejected("the event id or type is too long")
+    event_id, event_type = event_id_and_type(event, "event_type")
     kind = PAYPAL_KINDS.get(event_type, "other")
     if kind == "other":
         return PaymentEvent(id=event_id, type=event_type, kind="other")

@@ -122,15 +122,21 @@ STRIPE_KINDS: dict[str, EventKind] = {
 }
 
 
-def parse_stripe_event(event: dict[str, Any]) -> PaymentEvent:
-    """A verified Stripe-format event as a PaymentEvent; a handled type must carry its intent."""
-    event_id = event["id"]
-    event_type = event.get("type")
-    if not isinstance(event_type, str):
-        raise WebhookRejected("the event has no type")
+def event_id_and_type(event: dict[str, Any], type_field: str) -> tuple[str, str]:
+    """The id and type of a verified provider event, or WebhookRejected: a signature vouches for
+    who sent a body, not that its fields have the shape the idempotency record needs."""
+    event_id, event_type = event.get("id"), event.get(type_field)
+    if not isinstance(event_id, str) or not isinstance(event_type, str):
+        raise WebhookRejected(f"the event has no id or no {type_field}")
     # The idempotency record's columns are bounded; an oversized id or type is not an event.
     if len(event_id) > 100 or len(event_type) > 100:
         raise WebhookRejected("the event id or type is too long")
+    return event_id, event_type
+
+
+def parse_stripe_event(event: dict[str, Any]) -> PaymentEvent:
+    """A verified Stripe-format event as a PaymentEvent; a handled type must carry its intent."""
+    event_id, event_type = event_id_and_type(event, "type")
     kind = STRIPE_KINDS.get(event_type, "other")
     if kind == "other":
         return PaymentEvent(id=event_id, type=event_type, kind="other")

@@ -19,7 +19,12 @@ from backend.payments.errors import (
     ProviderUnavailable,
     WebhookRejected,
 )
-from backend.payments.paypal import PayPalProvider, from_paypal_value, to_paypal_value
+from backend.payments.paypal import (
+    PayPalProvider,
+    from_paypal_value,
+    parse_paypal_event,
+    to_paypal_value,
+)
 from tests.payments.paypal_fake import FakePayPal, running_fake_paypal
 
 CLIENT_ID = "AfairtixClientId"
@@ -339,3 +344,19 @@ def test_production_with_paypal_needs_every_paypal_setting(tmp_path: Path) -> No
         "production needs these environment variables: FAIRTIX_PAYPAL_CLIENT_SECRET, "
         "FAIRTIX_PAYPAL_WEBHOOK_ID, FAIRTIX_PAYPAL_API_BASE"
     )
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"id": 42, "event_type": "PAYMENT.CAPTURE.COMPLETED"},
+        {"event_type": "PAYMENT.CAPTURE.COMPLETED"},
+        {"id": "WH-1", "event_type": None},
+        {"id": "WH-" + "x" * 200, "event_type": "PAYMENT.CAPTURE.COMPLETED"},
+    ],
+)
+def test_verified_event_of_the_wrong_shape_is_rejected_not_a_crash(
+    event: dict[str, object],
+) -> None:
+    with pytest.raises(WebhookRejected):
+        parse_paypal_event(event)
