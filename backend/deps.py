@@ -15,7 +15,9 @@ from backend.runtime import Runtime
 _bearer = HTTPBearer(auto_error=False, description="Session token from POST /auth/verify")
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async on purpose: FastAPI runs a plain-def dependency in the thread pool, a hop that cost
+    # the waiting room's hot endpoints more CPU than their own work.
     runtime: Runtime = request.app.state.runtime
     return runtime
 

@@ -23,6 +23,7 @@ Our exception hierarchy:
     - NonceExpired
   + NotAuthenticated
   + RoleMissing
+* SessionStoreUnavailable (not an AuthError: the client did nothing wrong)
 
 None of these know about HTTP: the auth router maps them to problem+json responses.
 """
@@ -224,3 +225,11 @@ class RoleMissing(AuthError):
         super().__init__(f"wallet {address} does not hold the {role} role")
         self.address = address
         self.role = role
+
+
+class SessionStoreUnavailable(Exception):
+    """Raised when a sign-out can't reach the session copy in Redis; nothing was revoked."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"sign-out could not reach the session store ({reason}); try again")
+        self.reason = reason

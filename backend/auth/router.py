@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Request, Response
+from redis import RedisError
 
 from backend.auth import service as auth
 from backend.auth.errors import (
@@ -13,6 +14,7 @@ from backend.auth.errors import (
     NonceError,
     NotAuthenticated,
     RoleMissing,
+    SessionStoreUnavailable,
     SiweError,
     SiweParseError,
 )
@@ -21,7 +23,7 @@ from backend.db.engine import transaction
 from backend.deps import PrincipalDep, RuntimeDep
 from backend.problems import problem_responses, register_problem
 
-router = APIRouter(tags=["auth"], responses=problem_responses(400, 401, 403, 422))
+router = APIRouter(tags=["auth"], responses=problem_responses(400, 401, 403, 422, 503))
 
 register_problem(AuthError, 401, "auth-failed", "Authentication failed")
 register_problem(SiweError, 401, "siwe-rejected", "Sign-in message rejected")
@@ -29,6 +31,9 @@ register_problem(SiweParseError, 400, "siwe-malformed", "Sign-in message is malf
 register_problem(NonceError, 401, "nonce-rejected", "Sign-in nonce rejected")
 register_problem(NotAuthenticated, 401, "not-authenticated", "Sign-in required")
 register_problem(RoleMissing, 403, "forbidden", "Role required")
+register_problem(
+    SessionStoreUnavailable, 503, "session-store-unavailable", "Sign-out briefly unavailable"
+)
 
 STATEMENT = "Sign in to fairtix to queue for and buy tickets."
 
@@ -61,12 +66,20 @@ def verify(body: VerifyIn, runtime: RuntimeDep) -> SessionOut:
     )
     with transaction(runtime.sessions) as session:
         issued = auth.sign_in(session, body.message, body.signature, policy)
+    # After the commit: the copy never holds a session the database doesn't.
+    runtime.queue.session_cache.remember(issued.token, issued.address, issued.expires_at)
     return SessionOut(token=issued.token, address=issued.address, expires_at=issued.expires_at)
 
 
 @router.post("/auth/logout", status_code=204)
 def logout(request: Request, runtime: RuntimeDep, principal: PrincipalDep) -> Response:
     token = request.headers["authorization"].split(" ", 1)[1].strip()
+    # Tombstone first: if Redis can't take it the logout fails (503) and the session stays
+    # whole, rather than live on in the copy after the database revoked it.
+    try:
+        runtime.queue.session_cache.forget(token)
+    except RedisError as exc:
+        raise SessionStoreUnavailable(type(exc).__name__) from exc
     with transaction(runtime.sessions) as session:
         auth.sign_out(session, token)
     return Response(status_code=204)

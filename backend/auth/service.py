@@ -122,6 +122,11 @@ def sign_in(
 
 def resolve_token(session: Session, token: str, now: datetime | None = None) -> str:
     """Return the wallet address behind a bearer token, or raise NotAuthenticated."""
+    return resolve_session(session, token, now).address
+
+
+def resolve_session(session: Session, token: str, now: datetime | None = None) -> IssuedSession:
+    """The live session behind a bearer token, or raise NotAuthenticated."""
     now = now or utcnow()
     if not token.startswith(TOKEN_PREFIX):
         raise NotAuthenticated("the bearer token is not a fairtix session token")
@@ -130,7 +135,7 @@ def resolve_token(session: Session, token: str, now: datetime | None = None) -> 
         raise NotAuthenticated("the session is unknown or was signed out")
     if record.expires_at <= now:
         raise NotAuthenticated("the session has expired; sign in again")
-    return record.address
+    return IssuedSession(token=token, address=record.address, expires_at=record.expires_at)
 
 
 def sign_out(session: Session, token: str, now: datetime | None = None) -> None:

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from backend.auth.session_cache import NoSessionCache, RedisSessionCache, SessionCache
 from backend.config import Settings
 from backend.queue.redis_store import RedisQueueStores
 from backend.queue.service import SESSION_INFO_KEY, QueueDefaults, WaitingRoom
@@ -15,14 +16,18 @@ from backend.queue.store import QueueStores
 
 def build_waiting_room(settings: Settings, sessions: sessionmaker[Session]) -> WaitingRoom:
     stores: QueueStores
+    session_cache: SessionCache
     if settings.queue_store == "redis":
-        stores = RedisQueueStores(settings.redis_url, settings.queue_redis_prefix)
+        redis_stores = RedisQueueStores(settings.redis_url, settings.queue_redis_prefix)
+        session_cache = RedisSessionCache(redis_stores.client, settings.queue_redis_prefix)
+        stores = redis_stores
     else:
-        stores = SqlQueueStores(sessions)
+        stores, session_cache = SqlQueueStores(sessions), NoSessionCache()
     room = WaitingRoom(
         stores=stores,
         sessions=sessions,
         secret=settings.signing_secret,
+        session_cache=session_cache,
         defaults=QueueDefaults(
             admissions_per_minute=settings.admissions_per_minute,
             grace=timedelta(seconds=settings.queue_grace_seconds),

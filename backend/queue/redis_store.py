@@ -267,6 +267,10 @@ class RedisQueueStores:
         )
         self.store = RedisQueueStore(self._client, prefix)
 
+    @property
+    def client(self) -> redis.Redis:
+        return self._client
+
     @contextmanager
     def unit(self) -> Iterator[RedisQueueStore]:
         yield self.store

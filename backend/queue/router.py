@@ -83,9 +83,12 @@ def _json(status: QueueStatus) -> Response:
 
 
 @router.post("/events/{event_id}/queue", response_model=QueueStatusOut)
-def join(event_id: IdPath, runtime: RuntimeDep, credentials: CredentialsDep) -> Response:
+async def join(event_id: IdPath, runtime: RuntimeDep, credentials: CredentialsDep) -> Response:
     """Take a place in the event's queue; joining again returns the same place."""
-    return _json(runtime.queue.join(event_id, credentials))
+    status = runtime.queue.join_inline(event_id, credentials)
+    if status is None:
+        status = await run_in_threadpool(runtime.queue.join, event_id, credentials)
+    return _json(status)
 
 
 @router.get("/events/{event_id}/queue/me", response_model=QueueStatusOut)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.auth import service as auth
 from backend.auth.errors import NotAuthenticated
+from backend.auth.session_cache import NoSessionCache, SessionCache
 from backend.catalog.models import Event, Tier
 from backend.catalog.service import get_event
 from backend.db.base import utcnow
@@ -242,6 +243,9 @@ class WaitingRoom:
     sessions: sessionmaker[Session]
     secret: bytes
     defaults: QueueDefaults = field(default_factory=QueueDefaults)
+    # Bearer sessions as Redis knows them (backend.auth.session_cache): with the Redis store a
+    # new wallet's join then needs no database at all.
+    session_cache: SessionCache = field(default_factory=NoSessionCache)
     _configs: dict[int, _CachedConfig] = field(default_factory=dict)
     _bearers: dict[str, tuple[str, float]] = field(default_factory=dict)
     _seats_left_until: dict[int, float] = field(default_factory=dict)
@@ -271,10 +275,12 @@ class WaitingRoom:
         if credentials.bearer is not None:
             if session is None:
                 with transaction(self.sessions) as own:
-                    wallet = auth.resolve_token(own, credentials.bearer)
+                    issued = auth.resolve_session(own, credentials.bearer)
             else:
-                wallet = auth.resolve_token(session, credentials.bearer)
+                issued = auth.resolve_session(session, credentials.bearer)
+            wallet = issued.address
             self._remember(self._bearers, credentials.bearer, BEARER_CACHE_SECONDS, wallet)
+            self.session_cache.remember(credentials.bearer, wallet, issued.expires_at)
         if credentials.queue_token is not None:
             return self.wallet_for_token(credentials.queue_token, event_id, wallet)
         if wallet is None:
@@ -289,11 +295,21 @@ class WaitingRoom:
         if credentials.bearer is None:
             return None
         cached = self._bearers.get(credentials.bearer)
-        if cached is None or cached[1] <= time.monotonic():
-            return None
+        if cached is not None and cached[1] > time.monotonic():
+            wallet = cached[0]
+        else:
+            shared = self.session_cache.lookup(credentials.bearer)
+            if shared is None:
+                return None
+            if shared.revoked:
+                raise NotAuthenticated("the session is unknown or was signed out")
+            if shared.expires_at <= time.time():
+                raise NotAuthenticated("the session has expired; sign in again")
+            wallet = shared.address
+            self._remember(self._bearers, credentials.bearer, BEARER_CACHE_SECONDS, wallet)
         if credentials.queue_token is not None:
-            return self.wallet_for_token(credentials.queue_token, event_id, cached[0])
-        return cached[0]
+            return self.wallet_for_token(credentials.queue_token, event_id, wallet)
+        return wallet
 
     def _seats_left_recently(self, event_id: int) -> bool:
         return self._seats_left_until.get(event_id, 0.0) > time.monotonic()
@@ -321,6 +337,33 @@ class WaitingRoom:
             utcnow() < cached.config.sale_opens_at
         )
 
+    def join_inline(
+        self, event_id: int, credentials: Credentials, now: datetime | None = None
+    ) -> QueueStatus | None:
+        """``join`` when it is one or two Redis round trips and no database: the Redis store,
+        the event's config and "seats left" fresh in this process, the bearer known here or to
+        the session cache, and no outflow step due. None: take ``join`` in a worker thread.
+
+        This is the on-sale's hot path; on the event loop it skips the thread-pool hop."""
+        if self.stores.name != "redis":
+            return None
+        now = now or utcnow()
+        cached = self._configs.get(event_id)
+        if cached is None or cached.until <= time.monotonic():
+            return None
+        config = cached.config
+        step_due = now >= config.sale_opens_at and time.monotonic() >= self._next_advance.get(
+            event_id, 0.0
+        )
+        if step_due or not self._seats_left_recently(event_id):
+            return None
+        wallet = self._cached_identity(event_id, credentials)
+        if wallet is None:
+            return None
+        with self.stores.unit() as store:
+            place = store.join(config, wallet.lower(), now, refusal_for(config, False, now))
+        return to_status(place, config, self.secret, now, event_id)
+
     def join(
         self, event_id: int, who: str | Credentials, now: datetime | None = None
     ) -> QueueStatus:
@@ -333,7 +376,12 @@ class WaitingRoom:
         else:
             # One transaction for who is asking and whether seats remain.
             with transaction(self.sessions) as session:
-                wallet = who if isinstance(who, str) else self.identify(event_id, who, session)
+                if wallet_known is not None:
+                    wallet = wallet_known
+                elif isinstance(who, str):
+                    wallet = who
+                else:
+                    wallet = self.identify(event_id, who, session)
                 wallet = wallet.lower()
                 sold_out = is_sold_out(session, event_id)
             if not sold_out:

@@ -1,0 +1,99 @@
+"""A write-through copy of bearer sessions in Redis, so the waiting room's hot path (a wallet's
+first join) can tell who is asking without a database round trip.
+
+The database stays the record: every session is written there first and this copy only ever
+answers for sessions the database issued. Sign-in writes the copy after its transaction commits;
+sign-out writes a tombstone *before* revoking in the database, so once a logout has answered, no
+replica can accept the token from the copy. A miss (Redis flushed, a session older than the copy)
+falls back to the database, which refills the copy with SET NX: a fill can never overwrite a
+tombstone, so a sign-out that races a fill still wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import redis
+
+log = logging.getLogger("fairtix.auth")
+
+_REVOKED = "revoked"
+# A tombstone outlives any session it could shadow (sessions last hours, not days).
+TOMBSTONE_SECONDS = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class CachedSession:
+    address: str
+    expires_at: float  # unix seconds
+    revoked: bool = False
+
+
+_TOMBSTONE = CachedSession(address="", expires_at=0.0, revoked=True)
+
+
+class SessionCache(Protocol):
+    def remember(self, token: str, address: str, expires_at: datetime) -> None:
+        """A session the database just issued (or was asked about and confirmed)."""
+
+    def forget(self, token: str) -> None:
+        """A session about to be revoked. Raises if the copy can't be updated, so the caller
+        refuses the sign-out rather than leave the copy accepting a dead token."""
+
+    def lookup(self, token: str) -> CachedSession | None:
+        """The session (``revoked`` if signed out), or None when only the database knows."""
+
+
+class NoSessionCache:
+    """The embedded profile: the SQL waiting room asks the database anyway."""
+
+    def remember(self, token: str, address: str, expires_at: datetime) -> None:
+        return None
+
+    def forget(self, token: str) -> None:
+        return None
+
+    def lookup(self, token: str) -> CachedSession | None:
+        return None
+
+
+class RedisSessionCache:
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self._client = client
+        self._prefix = prefix
+
+    def _key(self, token: str) -> str:
+        # Only the token's hash is stored, as in the database: a Redis dump leaks no session.
+        return f"{self._prefix}:session:{hashlib.sha256(token.encode()).hexdigest()}"
+
+    def remember(self, token: str, address: str, expires_at: datetime) -> None:
+        ttl = int(expires_at.timestamp() - datetime.now(expires_at.tzinfo).timestamp())
+        if ttl <= 0:
+            return
+        try:
+            # NX: a tombstone written by a sign-out is never overwritten.
+            value = f"{address}|{expires_at.timestamp()}"
+            self._client.set(self._key(token), value, ex=ttl, nx=True)
+        except redis.RedisError as exc:
+            # The copy is an optimisation: a miss falls back to the database.
+            log.warning("session cache write failed", extra={"error": str(exc)})
+
+    def forget(self, token: str) -> None:
+        self._client.set(self._key(token), _REVOKED, ex=TOMBSTONE_SECONDS)
+
+    def lookup(self, token: str) -> CachedSession | None:
+        try:
+            value = self._client.get(self._key(token))
+        except redis.RedisError as exc:
+            log.warning("session cache read failed", extra={"error": str(exc)})
+            return None
+        if value is None:
+            return None
+        if value == _REVOKED:
+            return _TOMBSTONE
+        address, _, expires = str(value).partition("|")
+        return CachedSession(address=address, expires_at=float(expires))
