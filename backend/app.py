@@ -23,6 +23,7 @@ from backend.chain.devnet import DEVNET_CHAIN_ID, devnet_account
 from backend.config import ConfigError, Settings
 from backend.db.engine import make_engine, make_session_factory
 from backend.db.migrate import upgrade_to_head
+from backend.fulfilment.nonces import NonceFloor
 from backend.ipfs.blockstore import make_blockstore
 from backend.ipfs.router import router as ipfs_router
 from backend.notify.router import router as notify_router
@@ -130,11 +131,14 @@ def build_runtime(settings: Settings, chain: ChainClient | None = None) -> Runti
     upgrade_to_head(engine)
     sessions = make_session_factory(engine)
     assert settings.ipfs_dir is not None
+    chain = chain or build_chain(settings)
+    # Nonces of mint batches stored but maybe not yet sent are taken, for every sender.
+    chain.use_nonce_floor(NonceFloor(engine, chain))
     return Runtime(
         settings=settings,
         engine=engine,
         sessions=sessions,
-        chain=chain or build_chain(settings),
+        chain=chain,
         blockstore=make_blockstore(settings.ipfs_dir, settings.ipfs_api),
         cards=build_cards(settings, sessions),
         queue=build_waiting_room(settings, sessions),
@@ -167,6 +171,8 @@ def create_app(settings: Settings | None = None, *, chain: ChainClient | None = 
         finally:
             worker.stop()
             runtime.queue.close()
+            # A client handed in (tests share one) must not read a database that is gone.
+            runtime.chain.use_nonce_floor(None)
             runtime.engine.dispose()
 
     app = FastAPI(

@@ -108,6 +108,18 @@ class Settings(BaseSettings):
     run_worker: bool = True
     worker_poll_seconds: float = 0.2
     outbox_max_attempts: int = 20
+    # Card mints: paid orders of one event go out in one mintBatch transaction of up to this many
+    # tickets. About 50,000 gas a ticket plus the estimate's 20% margin: 400 is 24M gas, inside a
+    # 30M block gas limit.
+    mint_batch_max_recipients: int = Field(default=100, ge=1, le=400)
+    # A mint transaction not mined this long after it was signed is signed again with the same
+    # nonce and fees raised by mint_fee_bump_percent (nodes want at least +10% or +12.5%).
+    mint_replace_after_seconds: float = Field(default=60, gt=0)
+    mint_fee_bump_percent: float = Field(default=25, ge=12.5, le=1_000)
+    # How long claimed mint messages stay leased to a worker: they are in a stored batch within
+    # seconds, so a worker that died holding some frees them soon. Shorter only costs work: a
+    # second worker that takes one finds its order locked or minting and leaves it.
+    mint_lease_seconds: float = Field(default=30, gt=0)
 
     # Outgoing webhooks (backend.notify): deliveries are retried up to outbox_max_attempts.
     webhook_timeout_seconds: float = Field(default=10, gt=0)

@@ -7,6 +7,7 @@ when its lease runs out, so every handler must be idempotent.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,8 +17,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from backend.db.base import Base, UTCDateTime, utcnow
 
-# Longer than the slowest handler (a mint waits up to 60 s for its receipt and as long again for
-# confirmations), so a second worker never takes a message the first is still working on.
+# Longer than the slowest handler (a webhook delivery or a refund call, bounded by their
+# timeouts; a mint only stores and sends its batch, and backend.fulfilment follows it from
+# there), so a second worker never takes a message the first is still working on.
 LEASE = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(seconds=60)
 
@@ -48,21 +50,33 @@ def enqueue(session: Session, kind: str, payload: dict[str, Any]) -> None:
     session.add(OutboxMessage(kind=kind, payload=payload))
 
 
-def claim(session: Session, limit: int, now: datetime | None = None) -> list[Claimed]:
-    """Lease up to ``limit`` due messages to the caller."""
+def claim(
+    session: Session,
+    limit: int,
+    now: datetime | None = None,
+    *,
+    kinds: Collection[str] | None = None,
+    other_than: Collection[str] = (),
+    lease: timedelta = LEASE,
+) -> list[Claimed]:
+    """Lease up to ``limit`` due messages to the caller for ``lease``: of ``kinds`` only if
+    given, and none of ``other_than`` (mints are claimed apart, many at once, to be batched)."""
     now = now or utcnow()
+    query = select(OutboxMessage).where(
+        OutboxMessage.done_at.is_(None), OutboxMessage.available_at <= now
+    )
+    if kinds is not None:
+        query = query.where(OutboxMessage.kind.in_(list(kinds)))
+    if other_than:
+        query = query.where(OutboxMessage.kind.not_in(list(other_than)))
     rows = list(
         session.scalars(
-            select(OutboxMessage)
-            .where(OutboxMessage.done_at.is_(None), OutboxMessage.available_at <= now)
-            .order_by(OutboxMessage.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+            query.order_by(OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)
         )
     )
     for row in rows:
         row.attempts += 1
-        row.available_at = now + LEASE
+        row.available_at = now + lease
     return [Claimed(row.id, row.kind, dict(row.payload), row.attempts) for row in rows]
 
 

@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -17,16 +18,20 @@ from backend import outbox
 from backend.auth import service as auth
 from backend.chain.indexer import Indexer
 from backend.db.engine import transaction
+from backend.fulfilment.sender import BatchSender
+from backend.fulfilment.tracker import BatchTracker
 from backend.notify import service as notify
 from backend.notify.delivery import Notifier
-from backend.payments.crypto import PurchaseApplier
 from backend.payments.sandbox import DELIVER_WEBHOOK, SandboxProvider
 from backend.runtime import Runtime
+from backend.sales import cancellation, refunds
 from backend.sales import service as sales
-from backend.tickets.service import fulfil_order
+from backend.tickets.chain_logs import TicketLogApplier
 
 log = logging.getLogger("fairtix.worker")
 BATCH = 20
+# Mint messages claimed per pass, in batches' worth: enough to keep several transactions in flight.
+MINT_BATCHES_PER_PASS = 4
 HOUSEKEEPING_SECONDS = 300
 
 
@@ -41,20 +46,25 @@ class Worker:
         self.indexer = Indexer(
             runtime.sessions,
             runtime.chain,
-            PurchaseApplier(),
+            TicketLogApplier(),
             max_blocks=runtime.settings.indexer_max_blocks,
         )
         self._notifier = Notifier(runtime.sessions, runtime.settings)
+        # Mint messages skip _handlers: they are claimed many at a time and minted in batches.
+        self._mints = BatchSender(
+            runtime.sessions, runtime.chain, runtime.blockstore, runtime.settings
+        )
+        self._batches = BatchTracker(runtime.sessions, runtime.chain, runtime.settings)
         self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {
-            sales.MINT_ORDER: self._mint,
             sales.REFUND_ORDER: self._refund,
+            cancellation.CANCEL_ON_CHAIN: self._cancel_on_chain,
             DELIVER_WEBHOOK: self._deliver_webhook,
             notify.DELIVER_WEBHOOK: self._notifier.deliver_webhook,
             notify.SEND_RECEIPT: self._notifier.send_receipt,
         }
 
     def run_once(self) -> int:
-        """One pass; returns how many outbox messages it completed."""
+        """One pass; returns how many outbox messages and mint batches it completed."""
         # Each step stands alone: a failing sweep must not stop mints and deliveries.
         # Crypto payments first, so a purchase mined in time is seen before its hold expires.
         self._step("follow the chain", self.indexer.run_once)
@@ -63,7 +73,9 @@ class Worker:
         if time.monotonic() >= self._next_housekeeping:
             self._next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
             self._step("purge expired sign-ins", self._purge)
-        return self._step("work the outbox", self._work_outbox) or 0
+        # Batches already under way (a restart's leftovers first of all) before new ones start.
+        ended = self._step("advance mint batches", self._batches.advance) or 0
+        return ended + (self._step("work the outbox", self._work_outbox) or 0)
 
     def _step(self, name: str, step: Callable[[], int]) -> int | None:
         try:
@@ -88,9 +100,16 @@ class Worker:
 
     def _work_outbox(self) -> int:
         sessions = self._runtime.sessions
+        mint_claim = self._runtime.settings.mint_batch_max_recipients * MINT_BATCHES_PER_PASS
         with transaction(sessions) as session:
-            claimed = outbox.claim(session, BATCH)
-        done = 0
+            mints = outbox.claim(
+                session,
+                mint_claim,
+                kinds=[sales.MINT_ORDER],
+                lease=timedelta(seconds=self._runtime.settings.mint_lease_seconds),
+            )
+            claimed = outbox.claim(session, BATCH, other_than=[sales.MINT_ORDER])
+        done = self._mint(mints) if mints else 0
         for message in claimed:
             handler = self._handlers.get(message.kind)
             try:
@@ -98,42 +117,55 @@ class Worker:
                     raise LookupError(f"no handler for outbox kind {message.kind!r}")
                 handler(message.payload)
             except Exception as exc:
-                # Never give up on a paid order; past the threshold, shout so an operator looks.
-                stuck = message.attempts >= self._runtime.settings.outbox_max_attempts
-                log.log(
-                    logging.ERROR if stuck else logging.WARNING,
-                    "outbox message failed; will retry",
-                    extra={
-                        "id": message.id,
-                        "kind": message.kind,
-                        "attempts": message.attempts,
-                        "error": f"{type(exc).__name__}: {exc}",
-                        "needs_attention": stuck,
-                    },
-                )
-                with transaction(sessions) as session:
-                    outbox.retry_later(session, message.id, f"{type(exc).__name__}: {exc}")
+                self._retry(message, exc)
                 continue
             with transaction(sessions) as session:
                 outbox.complete(session, message.id)
             done += 1
         return done
 
-    def _mint(self, payload: dict[str, Any]) -> None:
-        rt = self._runtime
-        fulfil_order(rt.sessions, rt.chain, rt.blockstore, int(payload["order_id"]))
+    def _retry(self, message: outbox.Claimed, exc: Exception) -> None:
+        # Never give up on a paid order; past the threshold, shout so an operator looks.
+        stuck = message.attempts >= self._runtime.settings.outbox_max_attempts
+        log.log(
+            logging.ERROR if stuck else logging.WARNING,
+            "outbox message failed; will retry",
+            extra={
+                "id": message.id,
+                "kind": message.kind,
+                "attempts": message.attempts,
+                "error": f"{type(exc).__name__}: {exc}",
+                "needs_attention": stuck,
+            },
+        )
+        with transaction(self._runtime.sessions) as session:
+            outbox.retry_later(session, message.id, f"{type(exc).__name__}: {exc}")
+
+    def _mint(self, messages: list[outbox.Claimed]) -> int:
+        """Starts mint batches for claimed ``mint_order`` messages; returns how many messages
+        are done (their orders taken by a batch, or needing no mint)."""
+        try:
+            report = self._mints.send(messages)
+        except Exception as exc:
+            log.exception("mint batches not started")
+            for message in messages:
+                self._retry(message, exc)
+            return 0
+        for message in messages:
+            if message.id not in report.completed:
+                self._retry(message, report.failed.get(message.id) or LookupError("not minted"))
+        if report.batches:
+            # On an instant-mining chain the receipts are already there: record them now.
+            self._step("advance mint batches", self._batches.advance)
+        return len(report.completed)
 
     def _refund(self, payload: dict[str, Any]) -> None:
         rt = self._runtime
-        order_id = int(payload["order_id"])
-        with transaction(rt.sessions) as session:
-            intent_id = sales.refund_target(session, order_id)
-        if intent_id is None:
-            return
-        # The idempotency key makes a retried refund (crash after the provider answered) a no-op.
-        rt.cards.refund(intent_id, idempotency_key=f"fairtix-refund-{order_id}")
-        with transaction(rt.sessions) as session:
-            sales.mark_refunded(session, order_id)
+        refunds.refund_card_payment(rt.sessions, rt.chain, rt.cards, int(payload["order_id"]))
+
+    def _cancel_on_chain(self, payload: dict[str, Any]) -> None:
+        rt = self._runtime
+        cancellation.cancel_on_chain(rt.sessions, rt.chain, rt.queue, int(payload["event_id"]))
 
     def _deliver_webhook(self, payload: dict[str, Any]) -> None:
         cards = self._runtime.cards

@@ -4,9 +4,13 @@
   + EventNotFound
   + InvalidEvent
   + EventDeploymentFailed
+  + EventCancelled
+  + EventOver
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 
 class CatalogError(Exception):
@@ -35,3 +39,26 @@ class EventDeploymentFailed(CatalogError):
     def __init__(self, reason: str) -> None:
         super().__init__(f"the event's ticket contract could not be deployed: {reason}")
         self.reason = reason
+
+
+class EventCancelled(CatalogError):
+    """Raised when something needs an event that is not cancelled: buying its tickets, paying
+    for them, or cancelling it again."""
+
+    def __init__(self, event_id: int, reason: str | None) -> None:
+        why = f" ({reason})" if reason else ""
+        super().__init__(f"event {event_id} was cancelled{why}; its tickets are not on sale")
+        self.event_id = event_id
+        self.reason = reason
+
+
+class EventOver(CatalogError):
+    """Raised when an event that has already ended is to be cancelled."""
+
+    def __init__(self, event_id: int, ended_at: datetime) -> None:
+        super().__init__(
+            f"event {event_id} ended at {ended_at.isoformat()}; an event that took place "
+            "can't be cancelled"
+        )
+        self.event_id = event_id
+        self.ended_at = ended_at

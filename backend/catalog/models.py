@@ -50,6 +50,13 @@ class Event(Base):
     royalty_bps: Mapped[int] = mapped_column(Integer)
     transfers_locked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Cancellation (backend.sales.cancellation): decided here at cancelled_at; the contract is
+    # cancelled afterwards by the worker, which records when and in which transaction.
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    cancel_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    cancelled_by: Mapped[str | None] = mapped_column(String(42), nullable=True)
+    chain_cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    chain_cancel_tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
 
     tiers: Mapped[list[Tier]] = relationship(
         back_populates="event", order_by="Tier.id", lazy="selectin"

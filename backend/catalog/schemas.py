@@ -59,6 +59,26 @@ class EventCreate(BaseModel):
     tiers: list[TierCreate] = Field(min_length=1, max_length=16)
 
 
+class EventCancel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(
+        min_length=1,
+        max_length=500,
+        description="Why, in words for the ticket holders (it is sent in webhooks)",
+    )
+
+
+class CancellationOut(BaseModel):
+    cancelled_at: datetime
+    reason: str
+    cancelled_by: str
+    on_chain: bool = Field(
+        description="Whether the contract is cancelled (crypto buyers can claim refunds then)"
+    )
+    tx_hash: str | None = Field(default=None, description="The cancelEvent transaction")
+
+
 class TierOut(BaseModel):
     id: int
     name: str
@@ -94,6 +114,10 @@ class EventOut(BaseModel):
     royalty_bps: int
     transfers_locked: bool
     tiers: list[TierOut]
+    cancelled: bool = False
+    cancellation: CancellationOut | None = Field(
+        default=None, description="When, why and by whom, once the event is cancelled"
+    )
 
 
 class TierAvailability(BaseModel):

@@ -14,6 +14,7 @@ from backend.catalog.errors import EventDeploymentFailed, EventNotFound, Invalid
 from backend.catalog.models import Event, Tier
 from backend.catalog.schemas import (
     Availability,
+    CancellationOut,
     EventCreate,
     EventOut,
     TierAvailability,
@@ -209,7 +210,7 @@ def availability(session: Session, event_id: int, now: datetime | None = None) -
     ]
     return Availability(
         event_id=event.id,
-        on_sale=event.sale_opens_at <= now < event.starts_at,
+        on_sale=event.cancelled_at is None and event.sale_opens_at <= now < event.starts_at,
         sold_out=all(tier.sold_out for tier in tiers),
         tiers=tiers,
     )
@@ -252,4 +253,18 @@ def to_out(event: Event) -> EventOut:
             )
             for tier in event.tiers
         ],
+        cancelled=event.cancelled_at is not None,
+        cancellation=_cancellation_out(event),
+    )
+
+
+def _cancellation_out(event: Event) -> CancellationOut | None:
+    if event.cancelled_at is None:
+        return None
+    return CancellationOut(
+        cancelled_at=event.cancelled_at,
+        reason=event.cancel_reason or "",
+        cancelled_by=event.cancelled_by or "",
+        on_chain=event.chain_cancelled_at is not None,
+        tx_hash=event.chain_cancel_tx_hash,
     )

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, cast
 
 from eth_abi.abi import encode as abi_encode
@@ -35,6 +35,7 @@ from backend.chain.errors import (
     ChainUnavailable,
     ContractRevert,
     RevertDecoder,
+    SalesClosed,
     TransactionFailed,
 )
 from backend.chain.protocol import (
@@ -47,12 +48,22 @@ from backend.chain.protocol import (
     token_ids,
 )
 from backend.chain.types import (
+    LOG_KINDS,
+    PURCHASE,
+    REFUND,
+    TRANSFER,
     Address,
+    ChainLog,
     Deployment,
     EventTerms,
+    Fees,
+    MinedTx,
     MintResult,
     PurchaseLog,
+    RefundLog,
+    SignedTx,
     TierTerms,
+    TransferLog,
     TxHash,
     UnsignedTx,
     Wei,
@@ -62,6 +73,9 @@ from backend.chain.types import (
 # the transaction is mined (e.g. a storage slot another transaction writes first).
 GAS_MARGIN_PERCENT = 20
 ZERO_ADDRESS = "0x" + "00" * 20
+ORGANIZER_ROLE = Web3.keccak(text="ORGANIZER_ROLE")
+# A log topic holding the zero address: the ``from`` of a mint, the ``to`` of a burn.
+_ZERO_TOPIC = HexBytes(b"\x00" * 32)
 
 
 def connect_rpc(rpc_url: str, timeout: float = 10) -> Web3:
@@ -109,6 +123,7 @@ class ChainClient:
         )
         self._send_lock = threading.Lock()
         self._next_nonce: int | None = None
+        self._nonce_floor: Callable[[], AbstractContextManager[int]] | None = None
         self._chain_id: int | None = None
         self._supports_1559: bool | None = None
 
@@ -252,6 +267,147 @@ class ChainClient:
             gas_used=int(receipt["gasUsed"]),
         )
 
+    # -- write-ahead transactions -----------------------------------------------------------
+    # The fulfilment worker records each mint transaction before it sends it (backend.fulfilment),
+    # so signing, sending and finding out what happened are separate steps here, where
+    # ``_transact`` does them in one go.
+
+    def use_nonce_floor(self, floor: Callable[[], AbstractContextManager[int]] | None) -> None:
+        """Makes ``_transact`` choose nonces at or above the entered context's value: nonces of
+        mint transactions written ahead (by this or another process) that the node may not have
+        seen yet. The context stays entered until the transaction is sent, so a floor that also
+        locks keeps another process from choosing the same nonce meanwhile."""
+        self._nonce_floor = floor
+
+    @contextmanager
+    def next_nonce(self, floor: int = 0) -> Iterator[Nonce]:
+        """Holds the send lock and yields the signer's next nonce, at least ``floor``, for a
+        transaction the caller signs and records inside the block. The local counter moves past
+        it only if the block ends normally; if it raises, the nonce was never used."""
+        with self._send_lock:
+            with self._rpc():
+                pending = self._w3.eth.get_transaction_count(self._signer.address, "pending")
+            nonce = max(pending, self._next_nonce or 0, floor)
+            yield Nonce(nonce)
+            self._next_nonce = nonce + 1
+
+    def suggested_fees(self) -> Fees:
+        """What a transaction sent now should offer per gas (see ``_fee_fields``)."""
+        with self._rpc():
+            fields = self._fee_fields()
+        return _fees_of(fields)
+
+    def estimate_mint_batch(self, event_address: str, orders: Sequence[CardMint]) -> int:
+        """The gas limit for minting ``orders`` in one transaction: the node's estimate plus a
+        margin. Sends nothing; raises the decoded revert (e.g. ``OrderAlreadyMinted``) if the
+        batch would fail now."""
+        with self._rpc():
+            estimate = self._w3.eth.estimate_gas(self._mint_call(event_address, orders))
+        return estimate * (100 + GAS_MARGIN_PERCENT) // 100
+
+    def sign_mint_batch(
+        self,
+        event_address: str,
+        orders: Sequence[CardMint],
+        *,
+        nonce: int,
+        gas: int,
+        fees: Fees,
+    ) -> SignedTx:
+        """``mintBatch(orders)`` signed with ``nonce``, ready to store and to send (again). The
+        same arguments with higher ``fees`` make its replacement."""
+        tx: TxParams = {
+            **self._mint_call(event_address, orders),
+            "chainId": self.chain_id,
+            "gas": gas,
+            "nonce": Nonce(nonce),
+            **_fee_params(fees),
+        }
+        signed = self._signer.sign_transaction(cast(dict[str, Any], tx))
+        return SignedTx(
+            tx_hash=_hex(signed.hash),
+            raw=HexBytes(signed.raw_transaction).to_0x_hex(),
+            nonce=nonce,
+            gas=gas,
+            fees=fees,
+        )
+
+    def broadcast(self, raw: str) -> str | None:
+        """Sends a signed transaction: None if the node took it, else the node's reason for
+        refusing it (already known, nonce too low, underpriced ...). Refusals are expected when a
+        stored transaction is sent again; what happened is then learnt from receipts and nonces,
+        never from these messages. Raises ``ChainUnavailable`` if the node does not answer."""
+        try:
+            with self._rpc():
+                self._w3.eth.send_raw_transaction(HexBytes(raw))
+        except TransactionFailed as exc:
+            return exc.reason
+        except (ChainUnavailable, ContractRevert):
+            raise
+        except Exception as exc:  # in-process chains raise their own validation errors
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    def transaction_receipt(self, tx_hash: str) -> MinedTx | None:
+        """The receipt of ``tx_hash``, or None while it is pending or unknown to the node."""
+        with self._rpc():
+            try:
+                receipt = self._w3.eth.get_transaction_receipt(HexStr(tx_hash))
+            except TransactionNotFound:
+                return None
+        if receipt.get("blockNumber") is None:
+            return None
+        return MinedTx(
+            tx_hash=_hex(receipt["transactionHash"]),
+            succeeded=receipt["status"] == 1,
+            block_number=int(receipt["blockNumber"]),
+            gas_used=int(receipt["gasUsed"]),
+        )
+
+    def knows_transaction(self, tx_hash: str) -> bool:
+        """Whether the node has ``tx_hash``, pending or mined."""
+        with self._rpc():
+            try:
+                self._w3.eth.get_transaction(HexStr(tx_hash))
+            except TransactionNotFound:
+                return False
+        return True
+
+    def mined_nonce_count(self, *, confirmed: bool = False) -> int:
+        """How many of the signer's transactions are mined: its next nonce as of the latest
+        block, or with ``confirmed`` as of the block ``confirmations`` below it."""
+        with self._rpc():
+            if confirmed and self._confirmations > 0:
+                block = max(int(self._w3.eth.block_number) - self._confirmations, 0)
+                return int(self._w3.eth.get_transaction_count(self._signer.address, block))
+            return int(self._w3.eth.get_transaction_count(self._signer.address, "latest"))
+
+    def pending_nonce_count(self) -> int:
+        """The signer's next nonce counting the transactions the node holds unmined."""
+        with self._rpc():
+            return int(self._w3.eth.get_transaction_count(self._signer.address, "pending"))
+
+    def explain_mint_failure(
+        self, event_address: str, orders: Sequence[CardMint], mined: MinedTx, gas: int
+    ) -> ChainError:
+        """Why a mined ``mintBatch`` failed: the decoded revert of its replay on the parent
+        block (e.g. ``OrderAlreadyMinted``), or ``TransactionFailed`` if there is none."""
+        tx: TxParams = {**self._mint_call(event_address, orders), "gas": gas}
+        with self._rpc():
+            return self._replay_failure(tx, mined.tx_hash, mined.block_number, mined.gas_used)
+
+    def _mint_call(self, event_address: str, orders: Sequence[CardMint]) -> TxParams:
+        ticket_event = self._ticket_event(event_address)
+        return {
+            "from": self._signer.address,
+            "to": ticket_event.address,
+            "data": ticket_event.encode_abi("mintBatch", args=[encode_mint_batch(orders)]),
+            "value": Wei(0),
+        }
+
+    def _reserved_nonces(self) -> AbstractContextManager[int]:
+        return nullcontext(0) if self._nonce_floor is None else self._nonce_floor()
+
     # -- reads ------------------------------------------------------------------------------
 
     def find_order_mint(
@@ -316,39 +472,104 @@ class ChainClient:
     ) -> list[PurchaseLog]:
         """The ``Purchased`` logs of one or more TicketEvents in blocks ``from_block`` to
         ``to_block`` (inclusive), in chain order."""
+        logs = self.ticket_logs(event_address, from_block, to_block, frozenset({PURCHASE}))
+        return [entry for entry in logs if isinstance(entry, PurchaseLog)]
+
+    def ticket_logs(
+        self,
+        event_address: str | Sequence[str],
+        from_block: int,
+        to_block: int,
+        kinds: frozenset[str] = LOG_KINDS,
+    ) -> list[ChainLog]:
+        """The TicketEvent logs the indexer follows, of the given ``kinds``, in blocks
+        ``from_block`` to ``to_block`` (inclusive), in chain order: purchases, refund claims,
+        and transfers between two wallets (mints and burns are left out; the purchase, mint or
+        refund that caused them is what counts)."""
         addresses = [event_address] if isinstance(event_address, str) else list(event_address)
-        if not addresses or to_block < from_block:
+        if not addresses or to_block < from_block or not kinds:
             return []
-        decoder = self._w3.eth.contract(abi=self._event_artifact.abi).events.Purchased()
+        events = self._w3.eth.contract(abi=self._event_artifact.abi).events
+        decoders = {
+            kind: decoder
+            for kind, decoder in (
+                (PURCHASE, events.Purchased()),
+                (REFUND, events.RefundClaimed()),
+                (TRANSFER, events.Transfer()),
+            )
+            if kind in kinds
+        }
+        by_topic = {HexBytes(d.topic): (kind, d) for kind, d in decoders.items()}
         with self._rpc():
             raw = self._w3.eth.get_logs(
                 {
                     "address": [Web3.to_checksum_address(a) for a in addresses],
                     "fromBlock": from_block,
                     "toBlock": to_block,
-                    "topics": [HexStr(decoder.topic)],
+                    # One list in the first position: any of these events.
+                    "topics": [[HexStr(d.topic) for d in decoders.values()]],
                 }
             )
-        records = []
+        records: list[ChainLog] = []
         for log in raw:
-            event = decoder.process_log(log)
-            args = event["args"]
-            records.append(
-                PurchaseLog(
-                    address=Address(Web3.to_checksum_address(event["address"])),
-                    block_number=int(event["blockNumber"]),
-                    block_hash=_hex(event["blockHash"]),
-                    tx_hash=_hex(event["transactionHash"]),
-                    log_index=int(event["logIndex"]),
-                    nonce=int(args["nonce"]),
-                    buyer=Address(Web3.to_checksum_address(args["buyer"])),
-                    tier=int(args["tierId"]),
-                    quantity=int(args["quantity"]),
-                    paid=int(args["paid"]),
-                )
-            )
+            topics = log["topics"]
+            kind, decoder = by_topic[HexBytes(topics[0])]
+            # Mints and burns are most Transfer logs of a sale: drop them before decoding.
+            if kind == TRANSFER and _ZERO_TOPIC in (HexBytes(topics[1]), HexBytes(topics[2])):
+                continue
+            records.append(_chain_log(kind, decoder.process_log(log)))
         records.sort(key=lambda r: (r.block_number, r.log_index))
         return records
+
+    # -- cancellation -----------------------------------------------------------------------
+
+    def event_cancelled(self, event_address: str) -> bool:
+        """Whether the TicketEvent is cancelled on chain (at the node's latest block)."""
+        info = self._call(self._ticket_event(event_address), "eventInfo")
+        return bool(info[9])
+
+    def cancel_event(self, event_address: str, *, from_block: int = 0) -> TxHash | None:
+        """Cancels the event on chain and returns the transaction that did, waiting for the
+        client's confirmations. Idempotent: an event already cancelled (by us or by its
+        organizer) returns the earlier ``EventCancelled`` transaction, found from
+        ``from_block`` on (None if the node no longer serves that log).
+
+        ``cancelEvent`` is the organizer's; the signer is each event's admin but not its
+        organizer (granting that at creation would cost every event about 24,000 gas), so it
+        first grants itself ORGANIZER_ROLE when it lacks it. A grant that landed before a
+        crash is seen by ``hasRole`` on the retry, never sent twice.
+        """
+        ticket_event = self._ticket_event(event_address)
+        if self.event_cancelled(event_address):
+            return self.find_cancellation(event_address, from_block=from_block)
+        signer = self._signer.address
+        if not self._call(ticket_event, "hasRole", ORGANIZER_ROLE, signer):
+            data = ticket_event.encode_abi("grantRole", args=[ORGANIZER_ROLE, signer])
+            self._transact({"to": ticket_event.address, "data": data})
+        try:
+            receipt = self._transact(
+                {"to": ticket_event.address, "data": ticket_event.encode_abi("cancelEvent")}
+            )
+        except SalesClosed as exc:
+            # Someone (the organizer's own wallet, or our earlier attempt) got there first.
+            if exc.name != "EventIsCancelled":
+                raise
+            return self.find_cancellation(event_address, from_block=from_block)
+        return _hex(receipt["transactionHash"])
+
+    def find_cancellation(self, event_address: str, *, from_block: int = 0) -> TxHash | None:
+        """The transaction of the event's ``EventCancelled`` log, or None if there is none."""
+        ticket_event = self._ticket_event(event_address)
+        with self._rpc():
+            logs = list(ticket_event.events.EventCancelled().get_logs(from_block=from_block))
+        return _hex(logs[-1]["transactionHash"]) if logs else None
+
+    def claim_refund_transaction(self, event_address: str, token_id: int) -> UnsignedTx:
+        """The unsigned ``claimRefund(tokenId)`` call for the ticket's holder to send once the
+        event is cancelled; the wallet adds gas, fees and its nonce."""
+        ticket_event = self._ticket_event(event_address)
+        data = ticket_event.encode_abi("claimRefund", args=[token_id])
+        return UnsignedTx(to=ticket_event.address, data=str(data), value=0, chainId=self.chain_id)
 
     def is_contract(self, address: str) -> bool:
         with self._rpc():
@@ -415,7 +636,9 @@ class ChainClient:
     def _transact(self, params: TxParams, *, gas: int | None = None) -> TxReceipt:
         """Signs and sends ``params`` from the signer, waits for the receipt and confirmations,
         and raises the decoded domain error if it reverts. ``gas`` skips estimation."""
-        with self._rpc(), self._send_lock:
+        # The floor is entered before the send lock, as the fulfilment worker does (its database
+        # transaction, then ``next_nonce``): one order, so the two can never wait on each other.
+        with self._rpc(), self._reserved_nonces() as floor, self._send_lock:
             tx: TxParams = {
                 **params,
                 "from": self._signer.address,
@@ -430,8 +653,9 @@ class ChainClient:
             tx["gas"] = gas
             # The node's pending count catches transactions sent by another process with the
             # same key; the local counter covers ours that the node has not yet seen as pending.
+            # The floor covers mint batches a worker wrote ahead but may not have sent yet.
             pending = self._w3.eth.get_transaction_count(self._signer.address, "pending")
-            nonce = max(pending, self._next_nonce or 0)
+            nonce = max(pending, self._next_nonce or 0, floor)
             tx["nonce"] = Nonce(nonce)
             signed = self._signer.sign_transaction(cast(dict[str, Any], tx))
             try:
@@ -479,17 +703,77 @@ class ChainClient:
     def _explain_failure(self, tx: TxParams, tx_hash: TxHash, receipt: TxReceipt) -> ChainError:
         """Replays a failed transaction as a call on the parent block to recover its revert data
         (receipts do not carry it)."""
+        return self._replay_failure(tx, tx_hash, int(receipt["blockNumber"]), receipt["gasUsed"])
+
+    def _replay_failure(
+        self, tx: TxParams, tx_hash: TxHash, block_number: int, gas_used: int
+    ) -> ChainError:
         replay: TxParams = {k: v for k, v in tx.items() if k in ("from", "to", "data", "value")}  # type: ignore[assignment]
         replay["gas"] = tx["gas"]
         try:
-            self._w3.eth.call(replay, block_identifier=receipt["blockNumber"] - 1)
+            self._w3.eth.call(replay, block_identifier=block_number - 1)
         except ContractLogicError as exc:
             return self._revert_from(exc, tx_hash=tx_hash)
         except Exception:  # the replay only diagnoses; the failure stands either way
             pass
         return TransactionFailed(
-            tx_hash, f"status 0 after using {receipt['gasUsed']} of {tx['gas']} gas (out of gas?)"
+            tx_hash, f"status 0 after using {gas_used} of {tx['gas']} gas (out of gas?)"
         )
+
+
+def _chain_log(kind: str, event: EventData) -> ChainLog:
+    args = event["args"]
+    base: dict[str, Any] = {
+        "address": Address(Web3.to_checksum_address(event["address"])),
+        "block_number": int(event["blockNumber"]),
+        "block_hash": _hex(event["blockHash"]),
+        "tx_hash": _hex(event["transactionHash"]),
+        "log_index": int(event["logIndex"]),
+    }
+    if kind == PURCHASE:
+        return PurchaseLog(
+            **base,
+            nonce=int(args["nonce"]),
+            buyer=Address(Web3.to_checksum_address(args["buyer"])),
+            tier=int(args["tierId"]),
+            quantity=int(args["quantity"]),
+            paid=int(args["paid"]),
+        )
+    if kind == REFUND:
+        return RefundLog(
+            **base,
+            token_id=int(args["tokenId"]),
+            owner=Address(Web3.to_checksum_address(args["owner"])),
+            amount=int(args["amount"]),
+        )
+    return TransferLog(
+        **base,
+        token_id=int(args["tokenId"]),
+        sender=Address(Web3.to_checksum_address(args["from"])),
+        recipient=Address(Web3.to_checksum_address(args["to"])),
+    )
+
+
+def _fees_of(fields: TxParams) -> Fees:
+    def wei(name: str) -> Wei | None:
+        value = fields.get(name)
+        return None if value is None else Wei(int(cast(int, value)))
+
+    return Fees(
+        max_fee_per_gas=wei("maxFeePerGas"),
+        max_priority_fee_per_gas=wei("maxPriorityFeePerGas"),
+        gas_price=wei("gasPrice"),
+    )
+
+
+def _fee_params(fees: Fees) -> TxParams:
+    if fees.gas_price is not None:
+        return {"gasPrice": fees.gas_price}
+    assert fees.max_fee_per_gas is not None and fees.max_priority_fee_per_gas is not None
+    return {
+        "maxFeePerGas": fees.max_fee_per_gas,
+        "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
+    }
 
 
 def _hex(value: bytes | str) -> TxHash:

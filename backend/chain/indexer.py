@@ -1,5 +1,6 @@
-"""The indexer: follows the chain's ``Purchased`` logs at a confirmation depth and hands each one,
-once, to an applier; after a reorg it takes back what it applied from orphaned blocks.
+"""The indexer: follows the ticket contracts' logs (purchases, refund claims, transfers between
+wallets) at a confirmation depth and hands each one, once, to an applier; after a reorg it takes
+back what it applied from orphaned blocks.
 
 Each pass reads the head, then processes blocks up to ``head - confirmations`` in ranges of at
 most ``max_blocks``, one database transaction per range: the applied logs, their effects and the
@@ -21,7 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.chain.client import ChainClient
 from backend.chain.models import AppliedLog, ChainCheckpoint, ChainCursor
-from backend.chain.types import PurchaseLog
+from backend.chain.protocol import order_of
+from backend.chain.types import ChainLog, PurchaseLog, TransferLog
 from backend.db.engine import transaction
 
 log = logging.getLogger("fairtix.indexer")
@@ -36,14 +38,24 @@ KEEP_CHECKPOINTS = 128
 first watched contract's deployment."""
 
 
+class ApplyLater(Exception):
+    """Raised by an applier when a log refers to something another part of the backend is
+    still recording (a card mint's tickets): the indexer stops the pass without applying the
+    range and reads it again on the next one."""
+
+
 class Applier(Protocol):
-    """What the indexer's logs do (backend.payments.crypto.PurchaseApplier)."""
+    """What the indexer's logs do (backend.tickets.chain_logs.TicketLogApplier; its purchase
+    part alone is backend.payments.crypto.PurchaseApplier)."""
+
+    kinds: frozenset[str]
+    """The log kinds (backend.chain.types) it acts on; the indexer reads only these."""
 
     def watched(self, session: Session, chain_id: int) -> tuple[list[str], int | None]:
         """The contracts to read and the first block any of them exists in (None: none yet)."""
         ...
 
-    def apply(self, session: Session, purchase: PurchaseLog) -> str:
+    def apply(self, session: Session, log: ChainLog) -> str:
         """Act on one log; returns the outcome to record."""
         ...
 
@@ -72,8 +84,13 @@ class Indexer:
         safe = self._chain.block_number() - self._chain.confirmations
         applied = 0
         for _ in range(MAX_RANGES_PER_PASS):
-            with transaction(self._sessions) as session:
-                progress = self._advance(session, safe)
+            try:
+                with transaction(self._sessions) as session:
+                    progress = self._advance(session, safe)
+            except ApplyLater as exc:
+                # The range's transaction rolled back whole; it is read again next pass.
+                log.info("log not applicable yet; retrying next pass", extra={"reason": str(exc)})
+                break
             if progress is None:
                 break
             applied += progress
@@ -99,15 +116,15 @@ class Indexer:
         # from the new branch while the hash is the old one's, and the next pass rewinds; the
         # other order could bind old-branch logs to a new-branch hash and never notice.
         end_hash = self._chain.block_hash(end)
-        purchases = self._chain.purchases(addresses, start, end)
+        logs = self._chain.ticket_logs(addresses, start, end, self._applier.kinds)
         if end_hash is None or any(
-            p.block_number == end and p.block_hash != end_hash for p in purchases
+            entry.block_number == end and entry.block_hash != end_hash for entry in logs
         ):
             log.info("chain moved while reading; retrying", extra={"block": end})
             return None
         applied = 0
-        for purchase in purchases:
-            applied += self._apply(session, chain_id, purchase)
+        for entry in logs:
+            applied += self._apply(session, chain_id, entry)
         cursor.block_number, cursor.block_hash = end, end_hash
         session.merge(ChainCheckpoint(chain_id=chain_id, block_number=end, block_hash=end_hash))
         self._prune(session, chain_id)
@@ -124,28 +141,33 @@ class Indexer:
         session.flush()
         return cursor
 
-    def _apply(self, session: Session, chain_id: int, purchase: PurchaseLog) -> int:
+    def _apply(self, session: Session, chain_id: int, entry: ChainLog) -> int:
         seen = session.scalar(
             select(AppliedLog.id).where(
-                AppliedLog.block_hash == purchase.block_hash,
-                AppliedLog.log_index == purchase.log_index,
+                AppliedLog.block_hash == entry.block_hash,
+                AppliedLog.log_index == entry.log_index,
             )
         )
         if seen is not None:
             return 0
-        outcome = self._applier.apply(session, purchase)
-        session.add(
-            AppliedLog(
-                chain_id=chain_id,
-                address=purchase.address,
-                block_number=purchase.block_number,
-                block_hash=purchase.block_hash,
-                log_index=purchase.log_index,
-                tx_hash=purchase.tx_hash,
-                nonce=purchase.nonce,
-                outcome=outcome,
-            )
+        outcome = self._applier.apply(session, entry)
+        record = AppliedLog(
+            chain_id=chain_id,
+            address=entry.address,
+            block_number=entry.block_number,
+            block_hash=entry.block_hash,
+            log_index=entry.log_index,
+            tx_hash=entry.tx_hash,
+            kind=entry.kind,
+            outcome=outcome,
         )
+        if isinstance(entry, PurchaseLog):
+            record.nonce = entry.nonce
+        else:
+            record.nonce, record.token_id = order_of(entry.token_id), entry.token_id
+        if isinstance(entry, TransferLog):
+            record.from_address, record.to_address = entry.sender, entry.recipient
+        session.add(record)
         return 1
 
     def _rewind(self, session: Session, cursor: ChainCursor, first_block: int) -> None:

@@ -47,8 +47,15 @@ class AppliedLog(Base):
     block_hash: Mapped[str] = mapped_column(String(66))
     log_index: Mapped[int] = mapped_column(Integer)
     tx_hash: Mapped[str] = mapped_column(String(66))
+    # What kind of log (backend.chain.types: purchase, refund, transfer).
+    kind: Mapped[str] = mapped_column(String(20), default="purchase", server_default="purchase")
     # The permit nonce, i.e. our order id (the order itself may not exist: unknown nonces are
-    # recorded too).
+    # recorded too); for a refund or transfer, the order that issued the token.
     nonce: Mapped[int] = mapped_column(BigInteger, index=True)
+    # Refunds and transfers: the token, and for a transfer who it moved from and to, so that a
+    # reorg can give it back to its previous holder.
+    token_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    from_address: Mapped[str | None] = mapped_column(String(42), nullable=True)
+    to_address: Mapped[str | None] = mapped_column(String(42), nullable=True)
     outcome: Mapped[str] = mapped_column(String(20))
     applied_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -7,7 +7,7 @@ web3 objects, so the rest of the backend does not depend on web3's data structur
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NewType, TypeAlias, TypedDict
+from typing import Any, ClassVar, NewType, TypeAlias, TypedDict
 
 # web3's own NewType, so amounts flow into its TxParams without casts.
 from web3.types import Wei
@@ -19,12 +19,22 @@ Address = NewType("Address", str)
 
 __all__ = [
     "ABI",
+    "LOG_KINDS",
+    "PURCHASE",
+    "REFUND",
+    "TRANSFER",
     "Address",
+    "ChainLog",
     "Deployment",
     "EventTerms",
+    "Fees",
+    "MinedTx",
     "MintResult",
     "PurchaseLog",
+    "RefundLog",
+    "SignedTx",
     "TierTerms",
+    "TransferLog",
     "TxHash",
     "UnsignedTx",
     "Wei",
@@ -49,6 +59,58 @@ class MintResult:
 
     tx_hash: TxHash
     token_ids: tuple[int, ...]
+    block_number: int
+    gas_used: int
+
+
+@dataclass(frozen=True, slots=True)
+class Fees:
+    """What a transaction offers per unit of gas: EIP-1559 caps, or a legacy ``gas_price`` on
+    chains without a base fee (then both caps are None)."""
+
+    max_fee_per_gas: Wei | None = None
+    max_priority_fee_per_gas: Wei | None = None
+    gas_price: Wei | None = None
+
+    def bumped(self, percent: float, floor: Fees | None = None) -> Fees:
+        """Every price raised by at least ``percent`` (rounded up), and never below ``floor``
+        (the market's price now). Nodes accept a replacement for a pending nonce only if it
+        pays more on every price (geth: +10%, others: +12.5%)."""
+
+        def up(value: Wei | None, market: Wei | None) -> Wei | None:
+            if value is None:  # a field this kind of transaction does not carry
+                return None
+            raised = -(-value * int(percent * 100 + 10_000) // 10_000)
+            return Wei(max(raised, value + 1, market or 0))
+
+        market = floor or Fees()
+        return Fees(
+            max_fee_per_gas=up(self.max_fee_per_gas, market.max_fee_per_gas),
+            max_priority_fee_per_gas=up(
+                self.max_priority_fee_per_gas, market.max_priority_fee_per_gas
+            ),
+            gas_price=up(self.gas_price, market.gas_price),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SignedTx:
+    """A transaction signed by the backend's key and not necessarily sent: ``raw`` (0x hex) is
+    what ``eth_sendRawTransaction`` takes, so it can be stored first and broadcast again."""
+
+    tx_hash: TxHash
+    raw: str
+    nonce: int
+    gas: int
+    fees: Fees
+
+
+@dataclass(frozen=True, slots=True)
+class MinedTx:
+    """A transaction's receipt: it is in block ``block_number``; ``succeeded`` is its status."""
+
+    tx_hash: TxHash
+    succeeded: bool
     block_number: int
     gas_used: int
 
@@ -94,11 +156,17 @@ class UnsignedTx(TypedDict):
     chainId: int
 
 
+# The kinds of TicketEvent log the indexer follows (``ChainLog.kind``, ``AppliedLog.kind``).
+PURCHASE, REFUND, TRANSFER = "purchase", "refund", "transfer"
+LOG_KINDS = frozenset({PURCHASE, REFUND, TRANSFER})
+
+
 @dataclass(frozen=True, slots=True)
 class PurchaseLog:
     """One ``Purchased`` log of a TicketEvent: a buyer paid for ``quantity`` tickets with a
     permit whose nonce is our order id."""
 
+    kind: ClassVar[str] = PURCHASE
     address: Address
     """The TicketEvent that emitted it."""
     block_number: int
@@ -112,3 +180,41 @@ class PurchaseLog:
     quantity: int
     paid: int
     """Wei."""
+
+
+@dataclass(frozen=True, slots=True)
+class RefundLog:
+    """One ``RefundClaimed`` log: the holder of a crypto-paid ticket of a cancelled event took
+    back what its buyer paid, and the ticket was burned."""
+
+    kind: ClassVar[str] = REFUND
+    address: Address
+    block_number: int
+    block_hash: str
+    tx_hash: TxHash
+    log_index: int
+    token_id: int
+    owner: Address
+    """Who claimed (the ticket's holder then, not necessarily its buyer)."""
+    amount: int
+    """Wei."""
+
+
+@dataclass(frozen=True, slots=True)
+class TransferLog:
+    """One ERC-721 ``Transfer`` between two wallets (a resale or a direct transfer). Mints and
+    burns are not reported as transfers: their own logs (purchase, mint, refund) cover them."""
+
+    kind: ClassVar[str] = TRANSFER
+    address: Address
+    block_number: int
+    block_hash: str
+    tx_hash: TxHash
+    log_index: int
+    token_id: int
+    sender: Address
+    recipient: Address
+
+
+ChainLog: TypeAlias = PurchaseLog | RefundLog | TransferLog
+"""A TicketEvent log the indexer applies."""

@@ -23,6 +23,7 @@ import re
 import secrets
 import socket
 import uuid
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -290,6 +291,66 @@ def order_fulfilled(
     )
     # The recipient is looked up when sending, so the outbox never holds an e-mail address.
     outbox.enqueue(session, SEND_RECEIPT, {"order_id": order_id})
+
+
+def event_cancelled(
+    session: Session,
+    *,
+    event_id: int,
+    reason: str,
+    cancelled_at: datetime,
+    cancelled_by: str,
+    orders_cancelled: int,
+    card_refunds_queued: int,
+    crypto_orders_claimable: int,
+) -> None:
+    """Called in the transaction that cancels the event. The contract is cancelled afterwards
+    by the worker; crypto refunds can be claimed once GET /events/{id} shows it on chain."""
+    publish(
+        session,
+        EVENT_CANCELLED,
+        event_id,
+        {
+            "event_id": event_id,
+            "reason": reason,
+            "cancelled_at": cancelled_at.isoformat(),
+            "cancelled_by": cancelled_by,
+            "orders_cancelled": orders_cancelled,
+            "card_refunds_queued": card_refunds_queued,
+            "crypto_orders_claimable": crypto_orders_claimable,
+        },
+    )
+
+
+def ticket_transferred(
+    session: Session,
+    *,
+    event_id: int,
+    token_id: int,
+    order_id: int,
+    sender: str,
+    recipient: str,
+    tx_hash: str,
+    block_number: int,
+    reverted: bool = False,
+) -> None:
+    """Called in the transaction that records a ticket's new holder. ``reverted``: a reorg
+    orphaned the transfer in ``tx_hash``, and the ticket is back with ``recipient`` (its holder
+    before that transfer); if the transfer is mined again, another notification follows."""
+    publish(
+        session,
+        TICKET_TRANSFERRED,
+        event_id,
+        {
+            "token_id": token_id,
+            "order_id": order_id,
+            "from": sender,
+            "to": recipient,
+            "tx_hash": tx_hash,
+            "block_number": block_number,
+            "reverted": reverted,
+        },
+    )
 
 
 def normalise_email(email: str) -> str:

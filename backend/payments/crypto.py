@@ -20,7 +20,7 @@ from backend.catalog.models import Event, Tier
 from backend.chain.client import ChainClient
 from backend.chain.models import AppliedLog
 from backend.chain.protocol import PERMIT_TYPES, domain, token_ids
-from backend.chain.types import PurchaseLog, UnsignedTx
+from backend.chain.types import PURCHASE, ChainLog, PurchaseLog, UnsignedTx
 from backend.db.base import utcnow
 from backend.sales import service as sales
 from backend.sales.models import Order
@@ -98,6 +98,8 @@ def checkout(
 class PurchaseApplier:
     """Applies ``Purchased`` logs to orders and takes them back (the indexer's effects)."""
 
+    kinds = frozenset({PURCHASE})
+
     def watched(self, session: Session, chain_id: int) -> tuple[list[str], int | None]:
         """The event contracts on ``chain_id`` and the first block any of them existed in."""
         rows = session.execute(
@@ -109,8 +111,10 @@ class PurchaseApplier:
             return [], None
         return [address for address, _ in rows], min(block for _, block in rows)
 
-    def apply(self, session: Session, purchase: PurchaseLog) -> str:
+    def apply(self, session: Session, purchase: ChainLog) -> str:
         """Pay and fulfil the order the log's permit was for; returns the outcome."""
+        if not isinstance(purchase, PurchaseLog):
+            raise TypeError(f"PurchaseApplier applies purchases, not {purchase.kind} logs")
         order = self._order_of(session, purchase)
         if order is None:
             log.warning(
@@ -167,7 +171,7 @@ class PurchaseApplier:
 
     def rollback(self, session: Session, applied: AppliedLog, now: datetime | None = None) -> None:
         """Undo what ``apply`` did for a log whose block is no longer on the chain."""
-        if applied.outcome not in (FULFILLED, PAID_LATE):
+        if applied.kind != PURCHASE or applied.outcome not in (FULFILLED, PAID_LATE):
             return
         order = session.get(Order, applied.nonce, with_for_update=True)
         if order is None:

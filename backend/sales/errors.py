@@ -10,6 +10,7 @@
   + IllegalTransition
   + OrderNotPayable
   + PaymentMethodConflict
+  + RefundNotYet
 """
 
 from __future__ import annotations
@@ -105,3 +106,14 @@ class PaymentMethodConflict(SalesError):
         self.order_id = order_id
         self.started = started
         self.requested = requested
+
+
+class RefundNotYet(SalesError):
+    """Raised (to the worker, which retries later) when a queued refund must wait: the order's
+    tickets are being minted, and the money goes back once the mint is recorded or proven
+    impossible."""
+
+    def __init__(self, order_id: int, reason: str) -> None:
+        super().__init__(f"order {order_id} can't be refunded yet: {reason}")
+        self.order_id = order_id
+        self.reason = reason

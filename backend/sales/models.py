@@ -34,6 +34,10 @@ class Order(Base):
     permit_unit_price_gwei: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     permit_deadline: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Card money going back through the provider: queued at refund_due_at, confirmed at
+    # refunded_at. A crypto order's refund is claimed on chain (see backend.sales.refunds).
+    refund_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

@@ -7,11 +7,16 @@ from typing import Any
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
+from backend.catalog.errors import EventCancelled, EventOver
+from backend.catalog.schemas import EventCancel
+from backend.catalog.service import get_event, to_out
+from backend.chain.client import ChainClient
 from backend.chain.errors import ChainUnavailable
 from backend.db.engine import transaction
 from backend.deps import PrincipalDep, RuntimeDep
 from backend.payments import crypto
 from backend.problems import problem_responses, register_problem
+from backend.sales import cancellation, refunds
 from backend.sales import service as sales
 from backend.sales.errors import (
     IllegalTransition,
@@ -29,9 +34,12 @@ from backend.sales.schemas import (
     CheckoutOut,
     CheckoutRequest,
     CryptoPaymentOut,
+    EventCancelOut,
     OrderCreate,
     OrderOut,
     PaymentIntentOut,
+    RefundClaimOut,
+    RefundOut,
     TransitionOut,
     UnsignedTransactionOut,
 )
@@ -50,9 +58,11 @@ register_problem(IllegalTransition, 409, "illegal-transition", "Order can't do t
 register_problem(OrderNotPayable, 409, "order-not-payable", "Order can't be paid")
 register_problem(PaymentMethodConflict, 409, "payment-method-conflict", "Order is paid another way")
 register_problem(ChainUnavailable, 503, "chain-unavailable", "Chain node unavailable")
+register_problem(EventCancelled, 409, "event-cancelled", "Event is cancelled")
+register_problem(EventOver, 409, "event-over", "Event has ended")
 
 
-def _out(session: Session, order: Order) -> OrderOut:
+def _out(session: Session, order: Order, chain: ChainClient) -> OrderOut:
     return OrderOut(
         id=order.id,
         event_id=order.event_id,
@@ -73,6 +83,37 @@ def _out(session: Session, order: Order) -> OrderOut:
             TransitionOut(from_status=t.from_status, to_status=t.to_status, cause=t.cause, at=t.at)
             for t in sales.transitions_of(session, order.id)
         ],
+        refund=_refund_out(session, order, chain),
+    )
+
+
+def _refund_out(session: Session, order: Order, chain: ChainClient) -> RefundOut:
+    view = refunds.refund_view(session, order)
+    claims = []
+    if view.claims:
+        contract = get_event(session, order.event_id).contract_address
+        unit_wei = (order.permit_unit_price_gwei or 0) * crypto.GWEI
+        for claim in view.claims:
+            tx = chain.claim_refund_transaction(contract, claim.token_id)
+            claims.append(
+                RefundClaimOut(
+                    token_id=claim.token_id,
+                    holder=claim.holder,
+                    amount_wei=str(unit_wei),
+                    transaction=UnsignedTransactionOut(
+                        to=tx["to"], data=tx["data"], value=hex(tx["value"]), chainId=tx["chainId"]
+                    ),
+                )
+            )
+    return RefundOut(
+        state=view.state,
+        method=view.method,
+        reason=view.reason,
+        requested_at=view.due_at,
+        refunded_at=view.refunded_at,
+        tickets=view.tickets,
+        claimed_token_ids=view.claimed_token_ids,
+        claims=claims,
     )
 
 
@@ -83,13 +124,13 @@ def place_order(body: OrderCreate, runtime: RuntimeDep, principal: PrincipalDep)
         order = sales.place_order(
             session, body.event_id, body.tier_id, body.quantity, principal.address
         )
-        return _out(session, order)
+        return _out(session, order, runtime.chain)
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut)
 def get_order(order_id: IdPath, runtime: RuntimeDep, principal: PrincipalDep) -> OrderOut:
     with transaction(runtime.sessions) as session:
-        return _out(session, sales.get_order(session, order_id, principal.address))
+        return _out(session, sales.get_order(session, order_id, principal.address), runtime.chain)
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut)
@@ -97,7 +138,7 @@ def cancel_order(order_id: IdPath, runtime: RuntimeDep, principal: PrincipalDep)
     with transaction(runtime.sessions) as session:
         order = sales.get_order(session, order_id, principal.address, for_update=True)
         sales.cancel_order(session, order)
-        return _out(session, order)
+        return _out(session, order, runtime.chain)
 
 
 @router.post("/orders/{order_id}/checkout", response_model=CheckoutOut)
@@ -117,6 +158,7 @@ def checkout(
     cards = runtime.cards
     with transaction(runtime.sessions) as session:
         order = sales.get_order(session, order_id, principal.address)
+        sales.require_not_cancelled(get_event(session, order.event_id))
         if order.status not in sales.OPEN_STATUSES:
             raise OrderNotPayable(order.id, order.status)
         if order.payment_provider == sales.CRYPTO:
@@ -129,6 +171,8 @@ def checkout(
     )
     with transaction(runtime.sessions) as session:
         order = sales.get_order(session, order_id, principal.address, for_update=True)
+        # Checked again: the event may have been cancelled while the provider answered.
+        sales.require_not_cancelled(get_event(session, order.event_id))
         if order.status not in sales.OPEN_STATUSES:
             raise OrderNotPayable(order.id, order.status)
         if order.payment_provider == sales.CRYPTO:
@@ -159,6 +203,7 @@ def checkout(
 def _crypto_checkout(order_id: int, runtime: RuntimeDep, buyer: str) -> CheckoutOut:
     with transaction(runtime.sessions) as session:
         order = sales.get_order(session, order_id, buyer, for_update=True)
+        sales.require_not_cancelled(get_event(session, order.event_id))
         if order.status not in sales.OPEN_STATUSES:
             raise OrderNotPayable(order.id, order.status)
         if order.payment_provider not in (None, sales.CRYPTO):
@@ -188,3 +233,25 @@ def _jsonable(typed_data: dict[str, Any]) -> dict[str, Any]:
         for key, value in typed_data["message"].items()
     }
     return {**typed_data, "message": message}
+
+
+@router.post("/events/{event_id}/cancel", response_model=EventCancelOut)
+def cancel_event(
+    event_id: IdPath, body: EventCancel, runtime: RuntimeDep, principal: PrincipalDep
+) -> EventCancelOut:
+    """The event's organizer (or an admin): cancel the event. At once, open orders are cancelled
+    and their seats released, paid card orders' refunds are queued, new orders and checkouts
+    are refused, and the waiting room closes. The worker then cancels the ticket contract
+    (every ticket becomes invalid; crypto buyers can claim their refund from escrow, see the
+    order's ``refund``) and refunds the card payments through their provider. Organizers'
+    ``event.cancelled`` webhooks go out."""
+    with transaction(runtime.sessions) as session:
+        event, settled = cancellation.cancel_event(session, event_id, principal, body.reason)
+        out = to_out(event)
+    cancellation.close_queue_soon(runtime.queue, event_id)
+    return EventCancelOut(
+        event=out,
+        orders_cancelled=settled.orders_cancelled,
+        card_refunds_queued=settled.card_refunds_queued,
+        crypto_orders_claimable=settled.crypto_orders_claimable,
+    )

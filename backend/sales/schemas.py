@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from backend.catalog.schemas import EventOut
 from backend.schemas import IdField
 
 
@@ -75,6 +76,37 @@ class TransitionOut(BaseModel):
     at: datetime
 
 
+class RefundClaimOut(BaseModel):
+    """A crypto ticket whose refund is still to be claimed from the contract's escrow."""
+
+    token_id: int
+    holder: str = Field(
+        description="Its last known holder: only the wallet holding it can claim (and is paid)"
+    )
+    amount_wei: str = Field(description="What claiming pays back, decimal")
+    transaction: UnsignedTransactionOut = Field(
+        description="claimRefund(tokenId), for the holder's wallet to send"
+    )
+
+
+class RefundOut(BaseModel):
+    state: Literal["none", "pending", "refunded", "claimable_on_chain", "claimed"] = Field(
+        description="none: no money to give back. Card: pending (queued with the provider), "
+        "refunded (the provider confirmed). Crypto: pending (the event's cancellation is not "
+        "confirmed on chain yet), claimable_on_chain (each ticket's holder claims with "
+        "claimRefund), claimed (every ticket was claimed)"
+    )
+    method: Literal["card", "crypto"] | None = None
+    reason: str | None = None
+    requested_at: datetime | None = Field(
+        default=None, description="Card: when the refund was queued; crypto: claimable since"
+    )
+    refunded_at: datetime | None = None
+    tickets: int = Field(default=0, description="Tickets whose money can come back")
+    claimed_token_ids: list[int] = Field(default_factory=list)
+    claims: list[RefundClaimOut] = Field(default_factory=list)
+
+
 class OrderOut(BaseModel):
     id: int
     event_id: int
@@ -92,3 +124,14 @@ class OrderOut(BaseModel):
     failure_reason: str | None
     created_at: datetime
     transitions: list[TransitionOut]
+    refund: RefundOut
+
+
+class EventCancelOut(BaseModel):
+    event: EventOut
+    orders_cancelled: int = Field(description="Open orders cancelled, their seats released")
+    card_refunds_queued: int = Field(description="Paid card orders whose refund was queued")
+    crypto_orders_claimable: int = Field(
+        description="Crypto orders whose tickets' holders can claim refunds on chain once the "
+        "contract is cancelled (event.cancellation.on_chain)"
+    )

@@ -9,7 +9,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from backend import outbox
-from backend.catalog.models import Tier
+from backend.catalog.errors import EventCancelled
+from backend.catalog.models import Event, Tier
 from backend.catalog.service import get_event, get_tier
 from backend.db.base import utcnow
 from backend.queue import service as queue
@@ -52,7 +53,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     # Money that arrived for an order that can no longer be served goes back: refunded.
     FAILED: frozenset({PAID, REFUNDED}),
     EXPIRED: frozenset({PAID, REFUNDED}),
-    REFUNDED: frozenset(),
+    # Only for a crypto order whose last refund claim a reorg orphaned: its tickets exist again.
+    REFUNDED: frozenset({FULFILLED}),
     CANCELLED: frozenset({REFUNDED}),
 }
 OPEN_STATUSES = (HELD, AWAITING_PAYMENT)
@@ -92,6 +94,7 @@ def place_order(
     now = now or utcnow()
     buyer = buyer.lower()
     event = get_event(session, event_id)
+    require_not_cancelled(event)
     if now < event.sale_opens_at:
         raise SaleNotOpen(event.id, "the sale has not opened yet")
     if now >= event.starts_at:
@@ -220,6 +223,15 @@ def mark_paid(
             transition(session, order, FAILED, "payment did not match the order total")
             _release(session, order)
         return False
+    event = session.get(Event, order.event_id)
+    assert event is not None
+    if event.cancelled_at is not None:
+        _refund_due(session, order, "paid after the event was cancelled")
+        if order.status in OPEN_STATUSES:
+            # Only an order placed in the instant of the cancellation is still open here.
+            transition(session, order, CANCELLED, "event cancelled")
+            _release(session, order)
+        return False
     if order.status == CANCELLED:
         _refund_due(session, order, "paid after the buyer cancelled")
         return False
@@ -233,10 +245,18 @@ def mark_paid(
             _refund_due(session, order, "paid after the hold was released and the tier sold out")
             return False
     transition(session, order, PAID, cause)
-    tier = session.get(Tier, order.tier_id, with_for_update=True)
-    assert tier is not None
-    order.first_seat = tier.seats_assigned + 1
-    tier.seats_assigned += order.quantity
+    # Seats are numbered in one UPDATE ... RETURNING, the row lock _reserve and _release take.
+    # A SELECT ... FOR UPDATE here is a stronger lock, one that conflicts with the key-share
+    # lock each new order's foreign key holds on its tier: payments deadlocked against holds
+    # in the 500-buyer race (tests/sales/test_onsale_race.py).
+    assigned = session.execute(
+        update(Tier)
+        .where(Tier.id == order.tier_id)
+        .values(seats_assigned=Tier.seats_assigned + order.quantity)
+        .returning(Tier.seats_assigned)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    order.first_seat = assigned - order.quantity + 1
     if queue_mint:
         outbox.enqueue(session, MINT_ORDER, {"order_id": order.id})
     return True
@@ -268,23 +288,23 @@ def _refund_due(session: Session, order: Order, reason: str) -> None:
         return
     log.warning("payment will be refunded", extra={"order_id": order.id, "reason": reason})
     order.failure_reason = f"{reason}: refund queued"
+    order.refund_due_at = utcnow()
     outbox.enqueue(session, REFUND_ORDER, {"order_id": order.id})
 
 
-def refund_target(session: Session, order_id: int) -> str | None:
-    """The payment intent a queued refund is for, or None if there is nothing (left) to refund."""
-    order = session.get(Order, order_id)
-    if order is None or order.status == REFUNDED or order.payment_intent_id is None:
-        return None
-    return order.payment_intent_id
-
-
-def mark_refunded(session: Session, order_id: int) -> None:
+def mark_refunded(session: Session, order_id: int, cause: str = "payment refunded") -> None:
     order = session.get(Order, order_id, with_for_update=True)
     if order is None or order.status == REFUNDED:
         return
-    transition(session, order, REFUNDED, "payment refunded")
+    transition(session, order, REFUNDED, cause)
+    order.refunded_at = utcnow()
     order.failure_reason = (order.failure_reason or "").replace("refund queued", "refunded")
+
+
+def require_not_cancelled(event: Event) -> None:
+    """Raise EventCancelled for a cancelled event: nothing of it can be bought or paid."""
+    if event.cancelled_at is not None:
+        raise EventCancelled(event.id, event.cancel_reason)
 
 
 def mark_payment_failed(session: Session, order: Order, reason: str) -> bool:
@@ -297,11 +317,21 @@ def mark_payment_failed(session: Session, order: Order, reason: str) -> bool:
     return True
 
 
-def cancel_order(session: Session, order: Order) -> None:
+def cancel_order(session: Session, order: Order, cause: str = "cancelled by the buyer") -> None:
     if order.status not in OPEN_STATUSES:
         raise IllegalTransition(order.id, order.status, CANCELLED)
-    transition(session, order, CANCELLED, "cancelled by the buyer")
+    transition(session, order, CANCELLED, cause)
     _release(session, order)
+
+
+def queue_refund(session: Session, order: Order, reason: str) -> bool:
+    """Queue the refund of a card order's payment in the caller's transaction, once; returns
+    False if one was already queued (or the order is paid on chain, where only its holders
+    can claim the money back)."""
+    if order.refund_due_at is not None or order.payment_provider in (None, CRYPTO):
+        return False
+    _refund_due(session, order, reason)
+    return True
 
 
 def release_expired_holds(session: Session, now: datetime | None = None) -> int:

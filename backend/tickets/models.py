@@ -24,4 +24,6 @@ class Ticket(Base):
     seat: Mapped[str] = mapped_column(String(100))
     metadata_cid: Mapped[str] = mapped_column(String(100))
     tx_hash: Mapped[str] = mapped_column(String(66))
+    # The claimRefund that burned it (crypto tickets of a cancelled event); None while it exists.
+    refund_tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -35,6 +35,7 @@ def my_tickets(runtime: RuntimeDep, principal: PrincipalDep) -> TicketList:
                 tx_hash=ticket.tx_hash,
                 metadata_uri=f"ipfs://{ticket.metadata_cid}",
                 metadata_url=f"{base}/ipfs/{ticket.metadata_cid}",
+                event_cancelled=event.cancelled_at is not None,
             )
             for ticket, event in rows
         ]

@@ -16,6 +16,11 @@ class TicketOut(BaseModel):
     tx_hash: str
     metadata_uri: str = Field(description="ipfs://<cid>, the token's tokenURI")
     metadata_url: str = Field(description="The same content over HTTP from this service")
+    event_cancelled: bool = Field(
+        default=False,
+        description="The event was cancelled: the ticket is no longer valid for entry, resale "
+        "or transfer; its order shows the refund",
+    )
 
 
 class TicketList(BaseModel):

@@ -1,0 +1,170 @@
+"""What the end of a mint batch does to its orders, in one database transaction each: every
+order ends fulfilled exactly once (``tickets.service.record_fulfilment``) or goes back to paid
+with its mint queued again. Nothing here talks to the chain; callers bring what it said."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend import outbox
+from backend.catalog.models import Tier
+from backend.chain.protocol import CardMint, token_ids
+from backend.chain.types import MinedTx, MintResult
+from backend.db.base import utcnow
+from backend.db.engine import transaction
+from backend.fulfilment.models import FAILED, MINED, SENT, MintBatch
+from backend.sales import service as sales
+from backend.sales.models import Order
+from backend.tickets import metadata
+from backend.tickets.service import record_fulfilment
+
+log = logging.getLogger("fairtix.fulfilment")
+
+# An order a batch may take: paid, or left minting by a batch that ended (or by a worker from
+# before batches) and not claimed by an unfinished one.
+MINTABLE = (sales.PAID, sales.MINTING)
+
+
+def card_mints(session: Session, order_ids: Sequence[int]) -> list[CardMint]:
+    """The packed orders of a batch, rebuilt from the order rows (which never change once paid)
+    in the batch's order: the same calldata its first signing had."""
+    rows = session.execute(
+        select(Order, Tier).join(Tier, Tier.id == Order.tier_id).where(Order.id.in_(order_ids))
+    )
+    mints = {
+        order.id: CardMint(order.id, tier.chain_tier, (order.buyer_address,) * order.quantity)
+        for order, tier in rows
+    }
+    return [mints[order_id] for order_id in order_ids]
+
+
+def open_batch_orders(session: Session) -> set[int]:
+    """Order ids held by unfinished batches (of any signer): no one else may mint those."""
+    held: set[int] = set()
+    for order_ids in session.scalars(select(MintBatch.order_ids).where(MintBatch.status == SENT)):
+        held.update(int(order_id) for order_id in order_ids)
+    return held
+
+
+def fulfil(session: Session, order: Order, tx_hash: str, cause: str) -> None:
+    """Records ``order``'s tickets as minted by ``tx_hash`` (token ids order id * 256 + i)."""
+    tier = session.get(Tier, order.tier_id)
+    assert tier is not None and order.first_seat is not None
+    seats = range(order.first_seat, order.first_seat + order.quantity)
+    record_fulfilment(
+        session,
+        order,
+        list(token_ids(order.id, order.quantity)),
+        [metadata.seat_label_text(tier.name, seat) for seat in seats],
+        tier.metadata_cid,
+        tx_hash,
+        cause,
+    )
+
+
+def record_mined(sessions: sessionmaker[Session], batch_id: int, mined: MinedTx) -> int:
+    """The batch's transaction succeeded: all its orders are minted. Returns how many orders
+    this call fulfilled (0 if another worker recorded the batch first)."""
+    fulfilled = 0
+    with transaction(sessions) as session:
+        batch = session.get(MintBatch, batch_id, with_for_update=True)
+        if batch is None or batch.status != SENT:
+            return 0
+        for order in _lock_orders(session, batch.order_ids):
+            if order.status not in MINTABLE:
+                # Fulfilled by a recovery in between (it read the same mint from the chain).
+                if order.status != sales.FULFILLED:
+                    log.error(
+                        "minted order is not waiting for its tickets",
+                        extra={"order_id": order.id, "status": order.status, "batch": batch.id},
+                    )
+                continue
+            fulfil(session, order, mined.tx_hash, f"minted in {mined.tx_hash}")
+            fulfilled += 1
+        batch.status = MINED
+        batch.tx_hash = mined.tx_hash
+        batch.block_number = mined.block_number
+        batch.gas_used = mined.gas_used
+        batch.finished_at = utcnow()
+        tickets, order_ids = batch.tickets, list(batch.order_ids)
+    log.info(
+        "mint batch mined",
+        extra={
+            "batch": batch_id,
+            "order_ids": order_ids,
+            "tx": mined.tx_hash,
+            "block": mined.block_number,
+            "orders": fulfilled,
+            "tickets": tickets,
+            "gas_used": mined.gas_used,
+            "gas_per_ticket": mined.gas_used // max(tickets, 1),
+        },
+    )
+    return fulfilled
+
+
+def record_each(
+    sessions: sessionmaker[Session],
+    batch_id: int,
+    minted: Mapping[int, MintResult],
+    reason: str,
+) -> None:
+    """The batch ended without minting (its transaction reverted, or its nonce went to another
+    transaction). ``minted`` holds the orders the chain says were minted anyway, by an earlier
+    transaction: those are fulfilled from it; the rest go back to paid and are queued again."""
+    with transaction(sessions) as session:
+        batch = session.get(MintBatch, batch_id, with_for_update=True)
+        if batch is None or batch.status != SENT:
+            return
+        requeued, recovered = [], []
+        for order in _lock_orders(session, batch.order_ids):
+            result = minted.get(order.id)
+            if order.status not in MINTABLE:
+                continue  # fulfilled meanwhile, or refunded after its event was cancelled
+            if result is not None:
+                fulfil(session, order, result.tx_hash, f"minted in {result.tx_hash} (recovered)")
+                recovered.append(order.id)
+            elif order.status == sales.MINTING:
+                sales.transition(session, order, sales.PAID, f"mint batch {batch.id} failed")
+                outbox.enqueue(session, sales.MINT_ORDER, {"order_id": order.id})
+                requeued.append(order.id)
+        batch.status = FAILED
+        batch.failure = reason[:2000]
+        batch.finished_at = utcnow()
+    log.warning(
+        "mint batch failed",
+        extra={
+            "batch": batch_id,
+            "reason": reason,
+            "recovered_orders": recovered,
+            "requeued_orders": requeued,
+        },
+    )
+
+
+def record_recovered(
+    sessions: sessionmaker[Session], order_id: int, result: MintResult, message_ids: Sequence[int]
+) -> None:
+    """An order found minted before any batch of ours took it (a worker that died after its
+    mint and before recording it): fulfilled from that mint, its outbox messages done."""
+    with transaction(sessions) as session:
+        order = session.get(Order, order_id, with_for_update=True)
+        if order is not None and order.status in MINTABLE:
+            fulfil(session, order, result.tx_hash, f"minted in {result.tx_hash} (recovered)")
+        for message_id in message_ids:
+            outbox.complete(session, message_id)
+    log.info("mint recovered from chain", extra={"order_id": order_id, "tx": result.tx_hash})
+
+
+def _lock_orders(session: Session, order_ids: Sequence[int]) -> list[Order]:
+    rows = {
+        order.id: order
+        for order in session.scalars(
+            select(Order).where(Order.id.in_(order_ids)).order_by(Order.id).with_for_update()
+        )
+    }
+    return [rows[order_id] for order_id in order_ids if order_id in rows]
