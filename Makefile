@@ -17,6 +17,8 @@ help:
 	@echo "make devnet  just the anvil devnet on 127.0.0.1:8545"
 	@echo "make compile recompile contracts/*.sol into contracts/build/"
 	@echo "make bench-gas  gas of fairtix's contracts beside OZ ERC721, ERC721A, PublicLock V14"
+	@echo "make bench-queue  waiting-room join/status throughput and a 100,000-user simulation"
+	@echo "make bench-onsale  2,000 buyers end to end on anvil: tickets/s, payment-to-token time"
 
 $(PY_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -90,6 +92,13 @@ test-postgres:
 .PHONY: bench-queue
 bench-queue: install
 	@$(BIN)/python -m bench.queue
+
+# The whole on-sale on real components (anvil, PostgreSQL, Redis, 2 uvicorn workers, a separate
+# worker): N buyers (default 2,000) from sign-in to minted token. `.venv/bin/python -m
+# bench.onsale --help` lists the knobs. Drops and recreates the local database fairtix_bench.
+.PHONY: bench-onsale
+bench-onsale: install
+	@$(BIN)/python -m bench.onsale
 
 clean:
 	rm -rf var deployments/31337.json .pytest_cache .mypy_cache .ruff_cache

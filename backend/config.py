@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     run_worker: bool = True
     worker_poll_seconds: float = 0.2
     outbox_max_attempts: int = 20
+    # Threads the worker delivers outbox messages on (webhooks, receipts, refunds): each waits
+    # on another system, so a burst of card payments goes out side by side.
+    worker_delivery_threads: int = Field(default=8, ge=1, le=64)
     # Card mints: paid orders of one event go out in one mintBatch transaction of up to this many
     # tickets. About 50,000 gas a ticket plus the estimate's 20% margin: 400 is 24M gas, inside a
     # 30M block gas limit.

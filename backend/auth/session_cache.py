@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 import redis
+
+from backend.auth.errors import NotAuthenticated
 
 log = logging.getLogger("fairtix.auth")
 
@@ -97,3 +100,16 @@ class RedisSessionCache:
             return _TOMBSTONE
         address, _, expires = str(value).partition("|")
         return CachedSession(address=address, expires_at=float(expires))
+
+
+def wallet_from_copy(cache: SessionCache, token: str) -> str | None:
+    """The wallet of a bearer session the copy knows (None: ask the database). A session the
+    copy holds as signed out or expired is refused here, as the database would refuse it."""
+    shared = cache.lookup(token)
+    if shared is None:
+        return None
+    if shared.revoked:
+        raise NotAuthenticated("the session is unknown or was signed out")
+    if shared.expires_at <= time.time():
+        raise NotAuthenticated("the session has expired; sign in again")
+    return shared.address

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.auth import service as auth
 from backend.auth.errors import NotAuthenticated
-from backend.auth.session_cache import NoSessionCache, SessionCache
+from backend.auth.session_cache import NoSessionCache, SessionCache, wallet_from_copy
 from backend.catalog.models import Event, Tier
 from backend.catalog.service import get_event
 from backend.db.base import utcnow
@@ -298,14 +298,10 @@ class WaitingRoom:
         if cached is not None and cached[1] > time.monotonic():
             wallet = cached[0]
         else:
-            shared = self.session_cache.lookup(credentials.bearer)
+            shared = wallet_from_copy(self.session_cache, credentials.bearer)
             if shared is None:
                 return None
-            if shared.revoked:
-                raise NotAuthenticated("the session is unknown or was signed out")
-            if shared.expires_at <= time.time():
-                raise NotAuthenticated("the session has expired; sign in again")
-            wallet = shared.address
+            wallet = shared
             self._remember(self._bearers, credentials.bearer, BEARER_CACHE_SECONDS, wallet)
         if credentials.queue_token is not None:
             return self.wallet_for_token(credentials.queue_token, event_id, wallet)

@@ -13,7 +13,7 @@ from backend.catalog.service import get_event, to_out
 from backend.chain.client import ChainClient
 from backend.chain.errors import ChainUnavailable
 from backend.db.engine import transaction
-from backend.deps import PrincipalDep, RuntimeDep
+from backend.deps import PrincipalDep, RuntimeDep, WalletDep
 from backend.payments import crypto
 from backend.problems import problem_responses, register_problem
 from backend.sales import cancellation, refunds
@@ -118,32 +118,30 @@ def _refund_out(session: Session, order: Order, chain: ChainClient) -> RefundOut
 
 
 @router.post("/orders", response_model=OrderOut, status_code=201)
-def place_order(body: OrderCreate, runtime: RuntimeDep, principal: PrincipalDep) -> OrderOut:
+def place_order(body: OrderCreate, runtime: RuntimeDep, wallet: WalletDep) -> OrderOut:
     """Hold seats (queue admission required). The hold lasts as long as your admission."""
     with transaction(runtime.sessions) as session:
-        order = sales.place_order(
-            session, body.event_id, body.tier_id, body.quantity, principal.address
-        )
+        order = sales.place_order(session, body.event_id, body.tier_id, body.quantity, wallet)
         return _out(session, order, runtime.chain)
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut)
-def get_order(order_id: IdPath, runtime: RuntimeDep, principal: PrincipalDep) -> OrderOut:
+def get_order(order_id: IdPath, runtime: RuntimeDep, wallet: WalletDep) -> OrderOut:
     with transaction(runtime.sessions) as session:
-        return _out(session, sales.get_order(session, order_id, principal.address), runtime.chain)
+        return _out(session, sales.get_order(session, order_id, wallet), runtime.chain)
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut)
-def cancel_order(order_id: IdPath, runtime: RuntimeDep, principal: PrincipalDep) -> OrderOut:
+def cancel_order(order_id: IdPath, runtime: RuntimeDep, wallet: WalletDep) -> OrderOut:
     with transaction(runtime.sessions) as session:
-        order = sales.get_order(session, order_id, principal.address, for_update=True)
+        order = sales.get_order(session, order_id, wallet, for_update=True)
         sales.cancel_order(session, order)
         return _out(session, order, runtime.chain)
 
 
 @router.post("/orders/{order_id}/checkout", response_model=CheckoutOut)
 def checkout(
-    order_id: IdPath, body: CheckoutRequest, runtime: RuntimeDep, principal: PrincipalDep
+    order_id: IdPath, body: CheckoutRequest, runtime: RuntimeDep, wallet: WalletDep
 ) -> CheckoutOut:
     """Start paying. ``card`` returns the configured provider's payment: a payment intent with a
     client secret (sandbox, Stripe), or a PayPal order with the approve_url to send the buyer to.
@@ -154,10 +152,10 @@ def checkout(
     indexer sees the purchase at the configured confirmation depth. Repeating either returns the
     same payment; an order can't switch between them."""
     if body.method == "crypto":
-        return _crypto_checkout(order_id, runtime, principal.address)
+        return _crypto_checkout(order_id, runtime, wallet)
     cards = runtime.cards
     with transaction(runtime.sessions) as session:
-        order = sales.get_order(session, order_id, principal.address)
+        order = sales.get_order(session, order_id, wallet)
         sales.require_not_cancelled(get_event(session, order.event_id))
         if order.status not in sales.OPEN_STATUSES:
             raise OrderNotPayable(order.id, order.status)
@@ -170,7 +168,7 @@ def checkout(
         amount, currency, {"order_id": str(order_id)}, idempotency_key=f"fairtix-order-{order_id}"
     )
     with transaction(runtime.sessions) as session:
-        order = sales.get_order(session, order_id, principal.address, for_update=True)
+        order = sales.get_order(session, order_id, wallet, for_update=True)
         # Checked again: the event may have been cancelled while the provider answered.
         sales.require_not_cancelled(get_event(session, order.event_id))
         if order.status not in sales.OPEN_STATUSES:

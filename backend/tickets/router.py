@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from backend.db.engine import transaction
-from backend.deps import PrincipalDep, RuntimeDep
+from backend.deps import RuntimeDep, WalletDep
 from backend.problems import problem_responses
 from backend.tickets.schemas import TicketList, TicketOut
 from backend.tickets.service import tickets_of
@@ -19,10 +19,10 @@ router = APIRouter(
 
 
 @router.get("/me/tickets", response_model=TicketList)
-def my_tickets(runtime: RuntimeDep, principal: PrincipalDep) -> TicketList:
+def my_tickets(runtime: RuntimeDep, wallet: WalletDep) -> TicketList:
     base = runtime.settings.public_base_url
     with transaction(runtime.sessions) as session:
-        rows = tickets_of(session, principal.address)
+        rows = tickets_of(session, wallet)
         tickets = [
             TicketOut(
                 event_id=event.id,
@@ -39,4 +39,4 @@ def my_tickets(runtime: RuntimeDep, principal: PrincipalDep) -> TicketList:
             )
             for ticket, event in rows
         ]
-    return TicketList(address=principal.address, tickets=tickets)
+    return TicketList(address=wallet, tickets=tickets)

@@ -163,3 +163,22 @@ def test_an_expired_session_in_the_copy_is_refused(
 
     assert_problem(response, 401, "not-authenticated")
     assert "expired" in response.json()["detail"]
+
+
+def test_buyer_routes_read_the_copy_and_refuse_a_signed_out_session(
+    redis_app: TestClient, admin: LocalAccount, settings: Settings, redis_client: redis.Redis
+) -> None:
+    runtime = _runtime(redis_app)
+    buyer = signed_in(redis_app)
+    headers = {"Authorization": f"Bearer {buyer.token}"}
+    statements, record = _database_statements(runtime)
+    try:
+        assert redis_app.get("/me/tickets", headers=headers).status_code == 200
+    finally:
+        sa_event.remove(runtime.engine, "before_cursor_execute", record)
+    # Who is asking came from Redis: the only query is the ticket list itself.
+    assert not [s for s in statements if "auth_sessions" in s]
+
+    assert redis_app.post("/auth/logout", headers=headers).status_code == 204
+    assert_problem(redis_app.get("/me/tickets", headers=headers), 401, "not-authenticated")
+    assert_problem(redis_app.get("/orders/1", headers=headers), 401, "not-authenticated")
