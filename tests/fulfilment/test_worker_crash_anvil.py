@@ -61,6 +61,10 @@ GWEI = 10**9
 def test_worker_killed_at_random_points_fulfils_every_order_exactly_once(
     anvil_runtime: Runtime, anvil_settings: Settings, devnet: Devnet, tmp_path: Path
 ) -> None:
+    if os.environ.get("CI") == "true" and anvil_settings.database_url.startswith("sqlite"):
+        # CI runs it once, in the PostgreSQL pass: production's database, where the nonce lock
+        # is an advisory lock and claims skip locked rows. Locally it runs on either.
+        pytest.skip("under CI the crash test runs in the PostgreSQL pass")
     rng = random.Random(SEED)
     runtime = anvil_runtime
     events = [create_event(runtime, supply=600, name=f"Crash night {n}") for n in (1, 2)]
