@@ -179,14 +179,15 @@ class Buyer:
         self.queue_token = joined["token"]
 
     async def buy(self, event_id: int, tier_id: int, rng: random.Random) -> None:
-        # Poll as the web client does: every 2-3 s (jittered, so 2,000 tabs don't poll in step).
+        # Poll as the web client does: when the answer's poll_after_seconds says, plus up to a
+        # second of jitter so 2,000 tabs don't poll in step.
         await asyncio.sleep(rng.random())
         path = f"/events/{event_id}/queue/me"
         while True:
             status = await self.http.ok("GET", path, {"X-Queue-Token": self.queue_token})
             if status["state"] == "admitted":
                 break
-            await asyncio.sleep(2 + rng.random())
+            await asyncio.sleep((status["poll_after_seconds"] or 2) + rng.random())
         body = {"event_id": event_id, "tier_id": tier_id, "quantity": self.quantity}
         code, placed = await self.http.call("POST", "/orders", self._auth(), body)
         if code == 409:
@@ -525,10 +526,10 @@ def _write(result: dict[str, Any]) -> None:
             "Every component real and on this machine: anvil, PostgreSQL, Redis, the API on "
             "uvicorn with 2 workers, `fairtix worker` as its own process, and the load generator "
             "(one asyncio process). Buyers sign in (SIWE) and join before the sale; from the "
-            "opening each polls the waiting room until admitted, orders 1-4 tickets, checks out "
-            "in the card sandbox and pays. Payment to token id runs from the card confirmation "
-            "answering to the order's token ids being recorded. Oversold and duplicates are "
-            "counted from the chain's Transfer logs.",
+            "opening each polls the waiting room (when `poll_after_seconds` says) until "
+            "admitted, orders 1-4 tickets, checks out in the card sandbox and pays. Payment to "
+            "token id runs from the card confirmation answering to the order's token ids being "
+            "recorded. Oversold and duplicates are counted from the chain's Transfer logs.",
             "",
             "| figure | value |",
             "|---|---|",

@@ -25,6 +25,10 @@ class QueueStatusOut(BaseModel):
     outflow_per_minute: float | None = Field(
         description="Admissions granted per minute, measured over the last two minutes"
     )
+    poll_after_seconds: int | None = Field(
+        description="Ask again in this many seconds (polling sooner gains nothing); always "
+        "inside the grace period that keeps your turn. Null once admitted or done"
+    )
     token: str = Field(
         description="Signed queue token: present it as X-Queue-Token (or ?queue_token= on the "
         "stream) to keep your place on any replica"

@@ -40,6 +40,7 @@ from backend.queue.errors import (
 from backend.queue.sql_store import SqlQueueStore
 from backend.queue.store import (
     ADMITTED,
+    AWAY,
     OUTFLOW_WINDOW,
     WAITING,
     AdmitResult,
@@ -61,6 +62,8 @@ SESSION_INFO_KEY = "fairtix.waiting_room"
 MIN_OUTFLOW_SPAN = timedelta(seconds=10)
 # How often one process advances one event's queue on its own initiative (polls, streams).
 ADVANCE_EVERY_SECONDS = 1.0
+MIN_POLL_SECONDS = 2
+MAX_POLL_SECONDS = 30  # a client far back still sees its position move
 # Event facts used by status polls are cached this long per process (events are not edited).
 CONFIG_CACHE_SECONDS = 5.0
 # A join is the busiest write at on-sale time. These two answers are cached per process for a
@@ -95,6 +98,7 @@ class QueueStatus:
     sale_opens_at: datetime
     paused: bool
     outflow_per_minute: float | None
+    poll_after_seconds: int | None
     token: str
 
 
@@ -194,19 +198,41 @@ def to_status(
 ) -> QueueStatus:
     claims = tokens.QueueTokenClaims(event_id, place.wallet, place.seq, int(now.timestamp()))
     per_second = measured_outflow_per_second(place, config, now)
+    eta = eta_seconds(place, config, now)
     return QueueStatus(
         event_id=event_id,
         wallet=place.wallet,
         state=place.state,
         presale=place.presale,
         position=place.position,
-        eta_seconds=eta_seconds(place, config, now),
+        eta_seconds=eta,
         admission_expires_at=place.admission_expires_at if place.state == ADMITTED else None,
         sale_opens_at=config.sale_opens_at,
         paused=place.paused,
         outflow_per_minute=None if per_second is None else round(per_second * 60, 2),
+        poll_after_seconds=poll_after_seconds(place, config, eta, now),
         token=tokens.sign(claims, secret),
     )
+
+
+def poll_after_seconds(
+    place: Place, config: QueueConfig, eta: int | None, now: datetime
+) -> int | None:
+    """When a waiting client should ask again: a quarter of its ETA (a poll is not free, and
+    thousands of tabs polling every second slow the sale they wait for), never less than
+    MIN_POLL_SECONDS, at most MAX_POLL_SECONDS, and never so late that its grace period could
+    run out in between.
+    None once there is nothing to wait for."""
+    if place.state not in (WAITING, AWAY):
+        return None
+    longest = max(MIN_POLL_SECONDS, min(MAX_POLL_SECONDS, int(config.grace.total_seconds() / 3)))
+    if now < config.sale_opens_at:
+        wait = int((config.sale_opens_at - now).total_seconds())
+    elif eta is None or place.state == AWAY:
+        wait = MIN_POLL_SECONDS
+    else:
+        wait = eta // 4
+    return max(MIN_POLL_SECONDS, min(wait, longest))
 
 
 def check_token(

@@ -53,6 +53,26 @@ def test_eta_comes_from_the_measured_outflow_not_the_configured_rate() -> None:
     assert service.eta_seconds(WAITING_PLACE, CONFIG, T0 - timedelta(seconds=1)) is None
 
 
+def test_clients_are_told_to_poll_by_their_eta_and_always_within_the_grace_period() -> None:
+    now = T0 + timedelta(minutes=10)
+    # ETA 50 s: ask again in 12 s.
+    assert service.poll_after_seconds(WAITING_PLACE, CONFIG, 50, now) == 12
+    # Far back: at most every 30 s, so the position shown still moves.
+    assert service.poll_after_seconds(WAITING_PLACE, CONFIG, 3600, now) == 30
+    # A short grace period caps it lower: a third of it, so a turn is never missed in between.
+    short_grace = replace(CONFIG, grace=timedelta(seconds=15))
+    assert service.poll_after_seconds(WAITING_PLACE, short_grace, 50, now) == 5
+    # Close to the front, no outflow measured yet, or away: the minimum.
+    assert service.poll_after_seconds(WAITING_PLACE, CONFIG, 3, now) == service.MIN_POLL_SECONDS
+    assert service.poll_after_seconds(WAITING_PLACE, CONFIG, None, now) == 2
+    away = replace(WAITING_PLACE, state="away")
+    assert service.poll_after_seconds(away, CONFIG, 50, now) == 2
+    # Before the sale: when it opens.
+    assert service.poll_after_seconds(WAITING_PLACE, CONFIG, None, T0 - timedelta(seconds=5)) == 5
+    admitted = replace(WAITING_PLACE, state="admitted", position=0)
+    assert service.poll_after_seconds(admitted, CONFIG, None, now) is None
+
+
 def test_tokens_are_checked_for_forgery_owner_event_and_age() -> None:
     claims = tokens.QueueTokenClaims(7, wallet(1), 5, int(T0.timestamp()))
     token = tokens.sign(claims, SECRET)
