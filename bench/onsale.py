@@ -56,6 +56,7 @@ from backend.db.migrate import upgrade_to_head
 from backend.demo import FairtixClient
 from backend.sales.models import Order, OrderTransition
 from bench.queue import _free_port, _read_response, _wait_live
+from bench.results_md import replace_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_JSON = ROOT / "bench" / "results" / "onsale.json"
@@ -537,14 +538,7 @@ def _write(result: dict[str, Any]) -> None:
             SECTION_END,
         ]
     )
-    text = RESULTS_MD.read_text() if RESULTS_MD.exists() else "# Benchmark results\n"
-    if SECTION_START in text:
-        before, rest = text.split(SECTION_START, 1)
-        after = rest.split(SECTION_END, 1)[1] if SECTION_END in rest else ""
-        text = before + section + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS_MD.write_text(text)
+    replace_section(SECTION_START, SECTION_END, section, RESULTS_MD)
 
 
 def main() -> int:

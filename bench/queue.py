@@ -54,6 +54,7 @@ from backend.db.migrate import upgrade_to_head
 from backend.queue import service, shuffle
 from backend.queue.redis_store import RedisQueueStores
 from backend.queue.store import ADMITTED, DONE, QueueConfig
+from bench.results_md import replace_section
 from tests.helpers import insert_event
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -486,14 +487,7 @@ def write_report(result: dict[str, Any]) -> None:
             SECTION_END,
         ]
     )
-    text = RESULTS_MD.read_text() if RESULTS_MD.exists() else "# Benchmark results\n"
-    if SECTION_START in text:
-        before, rest = text.split(SECTION_START, 1)
-        after = rest.split(SECTION_END, 1)[1] if SECTION_END in rest else ""
-        text = before + section + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS_MD.write_text(text)
+    replace_section(SECTION_START, SECTION_END, section, RESULTS_MD)
 
 
 def main() -> int:
