@@ -58,9 +58,9 @@ class Event(Base):
     chain_cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     chain_cancel_tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
 
-    tiers: Mapped[list[Tier]] = relationship(
-        back_populates="event", order_by="Tier.id", lazy="selectin"
-    )
+    # Loaded when read (one SELECT), not with every event: the order, checkout and payment paths
+    # read the event for its dates and cancellation only, and selectin cost them a query each.
+    tiers: Mapped[list[Tier]] = relationship(back_populates="event", order_by="Tier.id")
 
 
 class Tier(Base):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from backend.catalog.errors import EventCancelled, EventOver
@@ -16,6 +17,7 @@ from backend.db.engine import transaction
 from backend.deps import PrincipalDep, RuntimeDep, WalletDep
 from backend.payments import crypto
 from backend.problems import problem_responses, register_problem
+from backend.runtime import Runtime
 from backend.sales import cancellation, refunds
 from backend.sales import service as sales
 from backend.sales.errors import (
@@ -29,7 +31,7 @@ from backend.sales.errors import (
     SoldOut,
     TierNotFound,
 )
-from backend.sales.models import Order
+from backend.sales.models import Order, OrderTransition
 from backend.sales.schemas import (
     CheckoutOut,
     CheckoutRequest,
@@ -63,6 +65,20 @@ register_problem(EventOver, 409, "event-over", "Event has ended")
 
 
 def _out(session: Session, order: Order, chain: ChainClient) -> OrderOut:
+    return _order_out(
+        order,
+        token_ids_of(session, order.id),
+        sales.transitions_of(session, order.id),
+        _refund_out(session, order, chain),
+    )
+
+
+def _order_out(
+    order: Order,
+    token_ids: list[int],
+    transitions: list[OrderTransition],
+    refund: RefundOut,
+) -> OrderOut:
     return OrderOut(
         id=order.id,
         event_id=order.event_id,
@@ -76,14 +92,14 @@ def _out(session: Session, order: Order, chain: ChainClient) -> OrderOut:
         hold_expires_at=order.hold_expires_at,
         payment_intent_id=order.payment_intent_id,
         mint_tx_hash=order.mint_tx_hash,
-        token_ids=token_ids_of(session, order.id),
+        token_ids=token_ids,
         failure_reason=order.failure_reason,
         created_at=order.created_at,
         transitions=[
             TransitionOut(from_status=t.from_status, to_status=t.to_status, cause=t.cause, at=t.at)
-            for t in sales.transitions_of(session, order.id)
+            for t in transitions
         ],
-        refund=_refund_out(session, order, chain),
+        refund=refund,
     )
 
 
@@ -105,6 +121,10 @@ def _refund_out(session: Session, order: Order, chain: ChainClient) -> RefundOut
                     ),
                 )
             )
+    return _refund_out_of(view, claims)
+
+
+def _refund_out_of(view: refunds.RefundView, claims: list[RefundClaimOut]) -> RefundOut:
     return RefundOut(
         state=view.state,
         method=view.method,
@@ -118,11 +138,19 @@ def _refund_out(session: Session, order: Order, chain: ChainClient) -> RefundOut
 
 
 @router.post("/orders", response_model=OrderOut, status_code=201)
-def place_order(body: OrderCreate, runtime: RuntimeDep, wallet: WalletDep) -> OrderOut:
+async def place_order(body: OrderCreate, runtime: RuntimeDep, wallet: WalletDep) -> OrderOut:
     """Hold seats (queue admission required). The hold lasts as long as your admission."""
+    # async with one explicit hop: a plain-def route costs the on-sale's hottest request a
+    # second thread-pool hop, for validating its response.
+    return await run_in_threadpool(_hold, body, runtime, wallet)
+
+
+def _hold(body: OrderCreate, runtime: Runtime, wallet: str) -> OrderOut:
     with transaction(runtime.sessions) as session:
-        order = sales.place_order(session, body.event_id, body.tier_id, body.quantity, wallet)
-        return _out(session, order, runtime.chain)
+        order, held = sales.place_order(session, body.event_id, body.tier_id, body.quantity, wallet)
+    # Built after the commit from what this request wrote: a new hold has no tickets, no other
+    # transition and no refund, and the commit releases the tier's lock sooner without queries.
+    return _order_out(order, [], [held], _refund_out_of(refunds.RefundView(refunds.NONE), []))
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut)
@@ -140,7 +168,7 @@ def cancel_order(order_id: IdPath, runtime: RuntimeDep, wallet: WalletDep) -> Or
 
 
 @router.post("/orders/{order_id}/checkout", response_model=CheckoutOut)
-def checkout(
+async def checkout(
     order_id: IdPath, body: CheckoutRequest, runtime: RuntimeDep, wallet: WalletDep
 ) -> CheckoutOut:
     """Start paying. ``card`` returns the configured provider's payment: a payment intent with a
@@ -152,7 +180,11 @@ def checkout(
     indexer sees the purchase at the configured confirmation depth. Repeating either returns the
     same payment; an order can't switch between them."""
     if body.method == "crypto":
-        return _crypto_checkout(order_id, runtime, wallet)
+        return await run_in_threadpool(_crypto_checkout, order_id, runtime, wallet)
+    return await run_in_threadpool(_card_checkout, order_id, runtime, wallet)
+
+
+def _card_checkout(order_id: int, runtime: Runtime, wallet: str) -> CheckoutOut:
     cards = runtime.cards
     with transaction(runtime.sessions) as session:
         order = sales.get_order(session, order_id, wallet)
@@ -198,7 +230,7 @@ def checkout(
     )
 
 
-def _crypto_checkout(order_id: int, runtime: RuntimeDep, buyer: str) -> CheckoutOut:
+def _crypto_checkout(order_id: int, runtime: Runtime, buyer: str) -> CheckoutOut:
     with transaction(runtime.sessions) as session:
         order = sales.get_order(session, order_id, buyer, for_update=True)
         sales.require_not_cancelled(get_event(session, order.event_id))

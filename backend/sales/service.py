@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, Table, Update, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from backend import outbox
@@ -89,8 +90,9 @@ def place_order(
     quantity: int,
     buyer: str,
     now: datetime | None = None,
-) -> Order:
-    """Hold seats for an admitted buyer. Never more held than the tier's supply."""
+) -> tuple[Order, OrderTransition]:
+    """Hold seats for an admitted buyer. Never more held than the tier's supply. Returns the
+    order and its first recorded transition; the caller commits at once."""
     now = now or utcnow()
     buyer = buyer.lower()
     event = get_event(session, event_id)
@@ -114,7 +116,9 @@ def place_order(
     )
     if open_order is not None:
         raise OrderInProgress(open_order)
-    _reserve(session, tier, quantity)
+    if tier.reserved + quantity > tier.supply:
+        # Read in this transaction a moment ago: a sold-out tier answers without taking its lock.
+        raise SoldOut(tier.id, quantity, max(tier.supply - tier.reserved, 0))
     order = Order(
         event_id=event.id,
         tier_id=tier.id,
@@ -128,21 +132,53 @@ def place_order(
     )
     session.add(order)
     session.flush()
-    session.add(
-        OrderTransition(order_id=order.id, from_status=None, to_status=HELD, cause="seats held")
+    held = OrderTransition(order_id=order.id, from_status=None, to_status=HELD, cause="seats held")
+    session.add(held)
+    # Last, so the tier's row lock, which every buyer of the tier queues for, is held only for
+    # the commit that follows: taken before the inserts it made the on-sale one order at a time.
+    # Sold out here rolls the order back with the transaction.
+    _reserve(session, tier, quantity)
+    return order, held
+
+
+# The tier's counters, as Core statements built once: the ORM's UPDATE path rebuilt and
+# re-planned them per call and was most of a hold's CPU in bench-onsale. Run on the session's
+# connection after a flush, since Core statements don't autoflush what the session holds.
+_TIERS: Table = Tier.__table__  # type: ignore[assignment]
+_RESERVE = (
+    update(_TIERS)
+    .where(
+        _TIERS.c.id == bindparam("tier_id"),
+        _TIERS.c.reserved + bindparam("quantity") <= _TIERS.c.supply,
     )
-    return order
+    .values(reserved=_TIERS.c.reserved + bindparam("quantity"))
+)
+_RELEASE = (
+    update(_TIERS)
+    .where(_TIERS.c.id == bindparam("tier_id"))
+    .values(reserved=_TIERS.c.reserved - bindparam("quantity"))
+)
+_NUMBER_SEATS = (
+    update(_TIERS)
+    .where(_TIERS.c.id == bindparam("tier_id"))
+    .values(seats_assigned=_TIERS.c.seats_assigned + bindparam("quantity"))
+    .returning(_TIERS.c.seats_assigned)
+)
+
+
+def _tier_counter(
+    session: Session, statement: Update, tier_id: int, quantity: int
+) -> CursorResult[Any]:
+    session.flush()
+    result: CursorResult[Any] = session.connection().execute(
+        statement, {"tier_id": tier_id, "quantity": quantity}
+    )
+    return result
 
 
 def _reserve(session: Session, tier: Tier, quantity: int) -> None:
     # One conditional UPDATE: the database, not this process, decides who gets the last seat.
-    result = session.execute(
-        update(Tier)
-        .where(Tier.id == tier.id, Tier.reserved + quantity <= Tier.supply)
-        .values(reserved=Tier.reserved + quantity)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if _tier_counter(session, _RESERVE, tier.id, quantity).rowcount != 1:
         session.refresh(tier)
         raise SoldOut(tier.id, quantity, max(tier.supply - tier.reserved, 0))
     # Reloaded only if someone reads it: an on-sale's hold needs no second round trip.
@@ -150,12 +186,7 @@ def _reserve(session: Session, tier: Tier, quantity: int) -> None:
 
 
 def _release(session: Session, order: Order) -> None:
-    session.execute(
-        update(Tier)
-        .where(Tier.id == order.tier_id)
-        .values(reserved=Tier.reserved - order.quantity)
-        .execution_options(synchronize_session=False)
-    )
+    _tier_counter(session, _RELEASE, order.tier_id, order.quantity)
 
 
 def get_order(
@@ -246,20 +277,15 @@ def mark_paid(
             _refund_due(session, order, "paid after the hold was released and the tier sold out")
             return False
     transition(session, order, PAID, cause)
+    if queue_mint:
+        outbox.enqueue(session, MINT_ORDER, {"order_id": order.id})
     # Seats are numbered in one UPDATE ... RETURNING, the row lock _reserve and _release take.
     # A SELECT ... FOR UPDATE here is a stronger lock, one that conflicts with the key-share
     # lock each new order's foreign key holds on its tier: payments deadlocked against holds
-    # in the 500-buyer race (tests/sales/test_onsale_race.py).
-    assigned = session.execute(
-        update(Tier)
-        .where(Tier.id == order.tier_id)
-        .values(seats_assigned=Tier.seats_assigned + order.quantity)
-        .returning(Tier.seats_assigned)
-        .execution_options(synchronize_session=False)
-    ).scalar_one()
+    # in the 500-buyer race (tests/sales/test_onsale_race.py). Numbered last (the inserts above
+    # are flushed before it), so the lock is held for this order's own row and the commit only.
+    assigned = _tier_counter(session, _NUMBER_SEATS, order.tier_id, order.quantity).scalar_one()
     order.first_seat = assigned - order.quantity + 1
-    if queue_mint:
-        outbox.enqueue(session, MINT_ORDER, {"order_id": order.id})
     return True
 
 

@@ -68,7 +68,7 @@ def paid_orders(
             queue.join(session, event, wallet, QUEUE_SECRET)
             tier_id = event.tiers[0].id
         with transaction(runtime.sessions) as session:
-            order = sales.place_order(session, event_id, tier_id, quantity, wallet)
+            order, _held = sales.place_order(session, event_id, tier_id, quantity, wallet)
             sales.start_payment(session, order, "sandbox", f"pi_test_{order.id}")
             paid = sales.mark_paid(
                 session,

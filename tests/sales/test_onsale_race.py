@@ -86,7 +86,7 @@ def test_500_buyers_for_100_seats_sell_exactly_100(sessions: sessionmaker[Sessio
     def hold(buyer: str) -> str:
         try:
             with transaction(sessions) as session:
-                order_of[buyer] = sales.place_order(session, event_id, tier, 1, buyer).id
+                order_of[buyer] = sales.place_order(session, event_id, tier, 1, buyer)[0].id
         except SoldOut:
             return "sold-out"
         return "held"

@@ -71,7 +71,9 @@ def reserved(sessions: sessionmaker[Session], event_id: int) -> int:
 
 def place(sessions: sessionmaker[Session], event_id: int, wallet: str, quantity: int = 1) -> int:
     with transaction(sessions) as session:
-        order = sales.place_order(session, event_id, tier_id(sessions, event_id), quantity, wallet)
+        order, _held = sales.place_order(
+            session, event_id, tier_id(sessions, event_id), quantity, wallet
+        )
         return order.id
 
 
