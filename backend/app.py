@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -151,6 +152,8 @@ def create_app(settings: Settings | None = None, *, chain: ChainClient | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = build_runtime(settings, chain)
+        # The loop's default limiter: what sync routes and run_in_threadpool draw from.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         app.state.runtime = runtime
         app.state.blockstore = runtime.blockstore
         worker = Worker(runtime)

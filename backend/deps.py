@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from backend.auth import service as auth
@@ -41,22 +42,29 @@ def get_principal(
 PrincipalDep = Annotated[auth.Principal, Depends(get_principal)]
 
 
-def get_wallet(
+async def get_wallet(
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
     """The signed-in wallet, for the buyer's routes, which need no role: from the session copy in
     Redis when it holds the session (no database round trip on an on-sale's hottest paths),
-    else from the database, which then refills the copy."""
+    else from the database, which then refills the copy.
+
+    async, like the waiting room's join: the copy is one Redis GET, answered on the event loop
+    without the thread-pool hop a plain-def dependency costs every request."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated("sign in with Ethereum and send 'Authorization: Bearer <token>'")
     cache = runtime.queue.session_cache
     wallet = wallet_from_copy(cache, credentials.credentials)
     if wallet is not None:
         return wallet
+    return await run_in_threadpool(_wallet_from_database, runtime, credentials.credentials)
+
+
+def _wallet_from_database(runtime: Runtime, token: str) -> str:
     with transaction(runtime.sessions) as session:
-        issued = auth.resolve_session(session, credentials.credentials)
-    cache.remember(credentials.credentials, issued.address, issued.expires_at)
+        issued = auth.resolve_session(session, token)
+    runtime.queue.session_cache.remember(token, issued.address, issued.expires_at)
     return issued.address
 
 

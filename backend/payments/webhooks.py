@@ -6,9 +6,10 @@ import logging
 from typing import Literal
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from backend.db.base import utcnow
 from backend.payments.models import ProcessedWebhook
 from backend.payments.paypal import CaptureResult
 from backend.payments.provider import EventSource, PaymentEvent
@@ -34,6 +35,21 @@ def already_processed(session: Session, source: EventSource, event_id: str) -> b
     )
 
 
+def _first_delivery(session: Session, source: EventSource, event: PaymentEvent) -> bool:
+    """Record the event id; False if it was recorded before (a replay, or a concurrent delivery
+    of the same event, which waits here for the first one's commit). INSERT ... ON CONFLICT DO
+    NOTHING, one statement where a savepoint around a plain INSERT took three."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(ProcessedWebhook)
+        .values(provider=source, event_id=event.id, event_type=event.type, received_at=utcnow())
+        .on_conflict_do_nothing()
+        .returning(ProcessedWebhook.event_id)
+    )
+    # A row back means it was inserted (rowcount is -1 on psycopg once RETURNING is involved).
+    return session.connection().execute(statement).first() is not None
+
+
 def handle_payment_event(
     session: Session,
     provider: str,
@@ -47,10 +63,7 @@ def handle_payment_event(
     the event ids (the sandbox and Stripe share Stripe's). For an approval, ``capture`` is what
     capturing the approved payment gave, done by the caller outside this transaction.
     """
-    try:
-        with session.begin_nested():
-            session.add(ProcessedWebhook(provider=source, event_id=event.id, event_type=event.type))
-    except IntegrityError:
+    if not _first_delivery(session, source, event):
         log.info("duplicate webhook ignored", extra={"event_id": event.id})
         return "duplicate"
     if event.kind == "other" or event.payment_id is None:
