@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Index, Integer, String, Text, select
+from sqlalchemy import JSON, Index, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from backend.db.base import Base, UTCDateTime, utcnow
@@ -81,10 +81,21 @@ def claim(
 
 
 def complete(session: Session, message_id: int, now: datetime | None = None) -> None:
-    row = session.get(OutboxMessage, message_id)
-    if row is not None:
-        row.done_at = now or utcnow()
-        row.last_error = None
+    complete_all(session, [message_id], now)
+
+
+def complete_all(
+    session: Session, message_ids: Collection[int], now: datetime | None = None
+) -> None:
+    # One UPDATE for all, not a load and a flush each: a mint batch completes a hundred.
+    if not message_ids:
+        return
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(list(message_ids)))
+        .values(done_at=now or utcnow(), last_error=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def retry_later(session: Session, message_id: int, error: str, now: datetime | None = None) -> None:

@@ -5,6 +5,7 @@ In the embedded profile it runs in a thread of the API process; ``fairtix worker
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -14,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy.orm import Session
 
 from backend import outbox
 from backend.auth import service as auth
@@ -30,8 +32,16 @@ from backend.sales import service as sales
 from backend.tickets.chain_logs import TicketLogApplier
 
 log = logging.getLogger("fairtix.worker")
-# Non-mint messages claimed per pass: a few rounds of the delivery threads.
+# Non-mint messages claimed per pass of run_once: a few rounds of the delivery threads.
 BATCH = 64
+# Claimed at a time by each delivery thread of run_forever: few, so one slow endpoint holds up
+# little else, and a thread that is free claims again at once.
+DELIVERY_CLAIM = 4
+# Delivered before the rest: a payment's webhook is money that arrived and a fan waiting for the
+# ticket; receipts and organizers' notifications can wait out an on-sale's burst.
+URGENT_KINDS = (DELIVER_WEBHOOK,)
+# How long an idle delivery thread other than the scout sleeps before looking for itself.
+HELPER_IDLE_SECONDS = 2.0
 # Mint messages claimed per pass, in batches' worth: enough to keep several transactions in flight.
 MINT_BATCHES_PER_PASS = 4
 HOUSEKEEPING_SECONDS = 300
@@ -46,6 +56,7 @@ class Worker:
         self._own_http = http is None
         self._http = http if http is not None else httpx.Client(timeout=30, trust_env=False)
         self._stop = threading.Event()
+        self._backlog = threading.Event()  # set: the outbox has more than the scout can take
         self._next_housekeeping = 0.0
         self._thread: threading.Thread | None = None
         self._deliveries = ThreadPoolExecutor(
@@ -71,8 +82,9 @@ class Worker:
             notify.SEND_RECEIPT: self._notifier.send_receipt,
         }
 
-    def run_once(self) -> int:
-        """One pass; returns how many outbox messages and mint batches it completed."""
+    def run_once(self, *, deliveries: bool = True) -> int:
+        """One pass; returns how many outbox messages and mint batches it completed.
+        ``deliveries=False``: the non-mint messages are left to run_forever's delivery threads."""
         # Each step stands alone: a failing sweep must not stop mints and deliveries.
         # Crypto payments first, so a purchase mined in time is seen before its hold expires.
         self._step("follow the chain", self.indexer.run_once)
@@ -83,7 +95,8 @@ class Worker:
             self._step("purge expired sign-ins", self._purge)
         # Batches already under way (a restart's leftovers first of all) before new ones start.
         ended = self._step("advance mint batches", self._batches.advance) or 0
-        return ended + (self._step("work the outbox", self._work_outbox) or 0)
+        outbox_pass = functools.partial(self._work_outbox, deliveries)
+        return ended + (self._step("work the outbox", outbox_pass) or 0)
 
     def _step(self, name: str, step: Callable[[], int]) -> int | None:
         try:
@@ -106,7 +119,7 @@ class Worker:
             log.info("expired nonces and sessions purged", extra={"rows": purged})
         return purged
 
-    def _work_outbox(self) -> int:
+    def _work_outbox(self, deliveries: bool = True) -> int:
         sessions = self._runtime.sessions
         mint_claim = self._runtime.settings.mint_batch_max_recipients * MINT_BATCHES_PER_PASS
         with transaction(sessions) as session:
@@ -116,12 +129,48 @@ class Worker:
                 kinds=[sales.MINT_ORDER],
                 lease=timedelta(seconds=self._runtime.settings.mint_lease_seconds),
             )
-            claimed = outbox.claim(session, BATCH, other_than=[sales.MINT_ORDER])
+            claimed = self._claim_deliveries(session, BATCH) if deliveries else []
         done = self._mint(mints) if mints else 0
         # The rest wait on other systems (payment webhooks into the API, organizers' endpoints,
         # SMTP, the payment provider): worked side by side, an on-sale's burst of card payments
         # is not delivered one round trip at a time. Each handler is idempotent and separate.
         return done + sum(self._deliveries.map(self._handle, claimed))
+
+    def _claim_deliveries(self, session: Session, limit: int) -> list[outbox.Claimed]:
+        claimed = outbox.claim(session, limit, kinds=URGENT_KINDS)
+        if len(claimed) < limit:
+            claimed += outbox.claim(
+                session, limit - len(claimed), other_than=[sales.MINT_ORDER, *URGENT_KINDS]
+            )
+        return claimed
+
+    def _deliver_forever(self, scout: bool) -> None:
+        """One of run_forever's delivery threads: claims a few non-mint messages, payment
+        webhooks first, and works them; again at once while there are more. Apart from the
+        chain loop, deliveries neither wait for a pass's mints and receipts nor hold them up:
+        in one loop, an on-sale's payments reached the API at one pass's worth a second.
+
+        Only the ``scout`` polls an idle outbox every poll interval; the others sleep until a
+        full claim shows a backlog, so a quiet worker doesn't query the outbox from every thread."""
+        interval = self._runtime.settings.worker_poll_seconds
+        while not self._stop.is_set():
+            try:
+                with transaction(self._runtime.sessions) as session:
+                    claimed = self._claim_deliveries(session, DELIVERY_CLAIM)
+                if len(claimed) == DELIVERY_CLAIM:
+                    self._backlog.set()
+                for message in claimed:
+                    self._handle(message)
+            except Exception:
+                log.exception("outbox delivery failed")
+                claimed = []
+            if claimed:
+                continue
+            if scout:
+                self._stop.wait(interval)
+            else:
+                self._backlog.clear()
+                self._backlog.wait(HELPER_IDLE_SECONDS)
 
     def _handle(self, message: outbox.Claimed) -> int:
         handler = self._handlers.get(message.kind)
@@ -187,10 +236,13 @@ class Worker:
 
     def run_forever(self) -> None:
         interval = self._runtime.settings.worker_poll_seconds
-        log.info("worker started", extra={"poll_seconds": interval})
+        threads = self._runtime.settings.worker_delivery_threads
+        log.info("worker started", extra={"poll_seconds": interval, "delivery_threads": threads})
+        for number in range(threads):
+            self._deliveries.submit(self._deliver_forever, number == 0)
         while not self._stop.is_set():
             try:
-                did = self.run_once()
+                did = self.run_once(deliveries=False)
             except Exception:
                 log.exception("worker pass failed")
                 did = 0
@@ -203,6 +255,7 @@ class Worker:
 
     def stop(self, timeout: float = 10) -> None:
         self._stop.set()
+        self._backlog.set()
         if self._thread is not None:
             self._thread.join(timeout)
         self._deliveries.shutdown(wait=False, cancel_futures=True)

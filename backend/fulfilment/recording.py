@@ -155,8 +155,7 @@ def record_recovered(
         order = session.get(Order, order_id, with_for_update=True)
         if order is not None and order.status in MINTABLE:
             fulfil(session, order, result.tx_hash, f"minted in {result.tx_hash} (recovered)")
-        for message_id in message_ids:
-            outbox.complete(session, message_id)
+        outbox.complete_all(session, message_ids)
     log.info("mint recovered from chain", extra={"order_id": order_id, "tx": result.tx_hash})
 
 

@@ -114,8 +114,7 @@ class BatchSender:
                         log.warning(
                             "mint skipped", extra={"order_id": order_id, "status": row[0].status}
                         )
-                    for message_id in message_ids:
-                        outbox.complete(session, message_id)
+                    outbox.complete_all(session, message_ids)
                     settled += message_ids
                     continue
                 order, event, tier = row
@@ -240,10 +239,9 @@ class BatchSender:
                 and m.order_id not in held
             ]
             # Another worker took or finished the rest since they were read.
-            for mint in mints:
-                if mint not in taken:
-                    for message_id in mint.message_ids:
-                        outbox.complete(session, message_id)
+            outbox.complete_all(
+                session, [m for mint in mints if mint not in taken for m in mint.message_ids]
+            )
             if not taken:
                 session.commit()
                 report.complete(mints)
@@ -274,8 +272,7 @@ class BatchSender:
                         sales.transition(
                             session, order, sales.MINTING, f"mint batch {batch.id} signed"
                         )
-                    for message_id in mint.message_ids:
-                        outbox.complete(session, message_id)
+                outbox.complete_all(session, [m for mint in taken for m in mint.message_ids])
                 batch_id = batch.id
                 # Inside next_nonce: the client's counter moves past the nonce only once the
                 # batch holding it is stored.

@@ -212,26 +212,41 @@ def deliveries_of(
     )
 
 
+def _subscribed_endpoints(session: Session, event_id: int) -> list[WebhookEndpoint]:
+    """The live endpoints that may want the event's notifications, read once per transaction:
+    a mint batch fulfils a hundred orders of one event in one. Read without autoflush, which
+    would otherwise flush the batch's pending tickets order by order instead of all at once."""
+    memo: dict[int, list[WebhookEndpoint]] = session.info.setdefault("fairtix.endpoints", {})
+    if event_id in memo:
+        return memo[event_id]
+    with session.no_autoflush:
+        event = session.get(Event, event_id)
+        if event is None:
+            raise LookupError(f"notifications for event {event_id}, which does not exist")
+        endpoints = list(
+            session.scalars(
+                select(WebhookEndpoint)
+                .where(
+                    WebhookEndpoint.deleted_at.is_(None),
+                    or_(
+                        WebhookEndpoint.event_id == event_id,
+                        (WebhookEndpoint.event_id.is_(None))
+                        & (WebhookEndpoint.owner_address == event.organizer_address),
+                    ),
+                )
+                .order_by(WebhookEndpoint.id)
+            )
+        )
+    memo[event_id] = endpoints
+    return endpoints
+
+
 def publish(session: Session, kind: str, event_id: int, payload: dict[str, Any]) -> int:
     """Queue ``kind`` for every endpoint subscribed to it for this event, in the caller's
     transaction. Returns how many deliveries were queued (0 when nobody listens)."""
     if kind not in KINDS:
         raise UnknownNotification(kind)
-    event = session.get(Event, event_id)
-    if event is None:
-        raise LookupError(f"notification {kind} for event {event_id}, which does not exist")
-    endpoints = session.scalars(
-        select(WebhookEndpoint)
-        .where(
-            WebhookEndpoint.deleted_at.is_(None),
-            or_(
-                WebhookEndpoint.event_id == event_id,
-                (WebhookEndpoint.event_id.is_(None))
-                & (WebhookEndpoint.owner_address == event.organizer_address),
-            ),
-        )
-        .order_by(WebhookEndpoint.id)
-    )
+    endpoints = _subscribed_endpoints(session, event_id)
     now = utcnow()
     queued = 0
     for endpoint in endpoints:

@@ -1,0 +1,103 @@
+"""The worker's delivery threads: payment webhooks first, worked apart from the chain loop."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import anyio
+import anyio.to_thread
+import pytest
+from fastapi.testclient import TestClient
+
+from backend import outbox
+from backend.db.engine import transaction
+from backend.demo import SUCCESS_CARD
+from backend.notify import service as notify
+from backend.payments import router as payments_router
+from backend.payments.sandbox import DELIVER_WEBHOOK
+from backend.runtime import Runtime
+from backend.worker import Worker
+from tests.payments.orders import held_order
+
+pytestmark = pytest.mark.db
+
+
+def test_payment_webhooks_are_claimed_before_older_receipts(runtime: Runtime) -> None:
+    worker = Worker(runtime)
+    with transaction(runtime.sessions) as session:
+        for n in range(3):
+            outbox.enqueue(session, notify.SEND_RECEIPT, {"receipt": n})
+        for n in range(2):
+            outbox.enqueue(session, DELIVER_WEBHOOK, {"webhook": n})
+    with transaction(runtime.sessions) as session:
+        claimed = worker._claim_deliveries(session, 3)
+    # Both webhooks although queued last, then the oldest receipt.
+    assert [m.kind for m in claimed] == [DELIVER_WEBHOOK, DELIVER_WEBHOOK, notify.SEND_RECEIPT]
+    assert [m.payload for m in claimed] == [{"webhook": 0}, {"webhook": 1}, {"receipt": 0}]
+    worker.stop()
+
+
+def test_run_forever_pays_the_order_on_its_delivery_threads_and_stops(
+    client: TestClient, runtime: Runtime
+) -> None:
+    buyer, order = held_order(client)
+    intent = buyer.checkout_card(order["id"])["payment_intent"]
+    buyer.pay_in_sandbox(intent, SUCCESS_CARD)
+    before = {t.ident for t in threading.enumerate()}
+    worker = Worker(runtime, http=client)
+    worker.start_thread()
+    try:
+        # The sandbox's webhook goes from the outbox through the API; the held order's event
+        # has no contract, so the order stops at paid (its mint fails and is retried).
+        paid = buyer.wait_order(order["id"], {"paid", "minting", "fulfilled"}, timeout=30)
+        assert paid["transitions"][-1]["cause"].startswith("payment_intent.succeeded")
+    finally:
+        started = time.monotonic()
+        worker.stop()
+    assert time.monotonic() - started < 5
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        left = [
+            t
+            for t in threading.enumerate()
+            if t.ident not in before and t.name.startswith(("fairtix-out", "fairtix-worker"))
+        ]
+        if not left:
+            break
+        time.sleep(0.05)
+    assert left == []
+
+
+def test_payment_work_has_threads_of_its_own() -> None:
+    """A webhook is applied even while every thread the buyers' requests share is taken."""
+
+    async def main() -> str:
+        buyers_pool = anyio.to_thread.current_default_thread_limiter()
+        buyers_pool.total_tokens = 2
+        release = threading.Event()
+
+        async def occupy_a_thread() -> None:
+            await anyio.to_thread.run_sync(release.wait)
+
+        async with anyio.create_task_group() as tasks:
+            for _ in range(2):
+                tasks.start_soon(occupy_a_thread)
+            await anyio.sleep(0.1)
+            assert buyers_pool.borrowed_tokens == 2
+            with anyio.fail_after(5):
+                outcome = await payments_router._run_payment_work(lambda: "processed")
+            release.set()
+        return outcome
+
+    assert anyio.run(main) == "processed"
+
+
+def test_request_threads_bound_the_api_thread_pool(client: TestClient, runtime: Runtime) -> None:
+    assert client.portal is not None
+
+    async def tokens() -> float:
+        return anyio.to_thread.current_default_thread_limiter().total_tokens
+
+    assert client.portal.call(tokens) == runtime.settings.request_threads
+    assert runtime.settings.request_threads == 8
