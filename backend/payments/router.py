@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import weakref
 from collections.abc import Callable
 from typing import TypeVar
@@ -78,7 +77,7 @@ async def _run_payment_work(work: Callable[[], _T]) -> _T:
     limiter = _payment_limiters.get(loop)
     if limiter is None:
         limiter = _payment_limiters[loop] = anyio.CapacityLimiter(PAYMENT_THREADS)
-    return await anyio.to_thread.run_sync(functools.partial(work), limiter=limiter)
+    return await anyio.to_thread.run_sync(work, limiter=limiter)
 
 
 async def _read_body(request: Request) -> bytes:
