@@ -153,14 +153,19 @@ class Worker:
         Only the ``scout`` polls an idle outbox every poll interval; the others sleep until a
         full claim shows a backlog, so a quiet worker doesn't query the outbox from every thread."""
         interval = self._runtime.settings.worker_poll_seconds
+        # Messages handled but not yet marked done: marked in the next claim's transaction, one
+        # UPDATE instead of a transaction each. A crash in between delivers them again, which
+        # every handler already has to take (a lease can run out the same way).
+        done: list[int] = []
         while not self._stop.is_set():
             try:
                 with transaction(self._runtime.sessions) as session:
+                    outbox.complete_all(session, done)
                     claimed = self._claim_deliveries(session, DELIVERY_CLAIM)
+                done = []
                 if len(claimed) == DELIVERY_CLAIM:
                     self._backlog.set()
-                for message in claimed:
-                    self._handle(message)
+                done = [message.id for message in claimed if self._work(message)]
             except Exception:
                 log.exception("outbox delivery failed")
                 claimed = []
@@ -171,8 +176,19 @@ class Worker:
             else:
                 self._backlog.clear()
                 self._backlog.wait(HELPER_IDLE_SECONDS)
+        if done:
+            with transaction(self._runtime.sessions) as session:
+                outbox.complete_all(session, done)
 
     def _handle(self, message: outbox.Claimed) -> int:
+        if not self._work(message):
+            return 0
+        with transaction(self._runtime.sessions) as session:
+            outbox.complete(session, message.id)
+        return 1
+
+    def _work(self, message: outbox.Claimed) -> bool:
+        """Runs the message's handler; False (and a retry scheduled) if it failed."""
         handler = self._handlers.get(message.kind)
         try:
             if handler is None:
@@ -180,10 +196,8 @@ class Worker:
             handler(message.payload)
         except Exception as exc:
             self._retry(message, exc)
-            return 0
-        with transaction(self._runtime.sessions) as session:
-            outbox.complete(session, message.id)
-        return 1
+            return False
+        return True
 
     def _retry(self, message: outbox.Claimed, exc: Exception) -> None:
         # Never give up on a paid order; past the threshold, shout so an operator looks.

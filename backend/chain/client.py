@@ -126,6 +126,10 @@ class ChainClient:
         self._nonce_floor: Callable[[], AbstractContextManager[int]] | None = None
         self._chain_id: int | None = None
         self._supports_1559: bool | None = None
+        # web3 builds a contract class per eth.contract() call (ABI parsing included): about a
+        # millisecond each, paid on every mint batch and log read. One per address is enough.
+        self._ticket_events: dict[str, Contract] = {}
+        self._event_events = self._w3.eth.contract(abi=self._event_artifact.abi).events
 
     # -- identity ---------------------------------------------------------------------------
 
@@ -489,7 +493,7 @@ class ChainClient:
         addresses = [event_address] if isinstance(event_address, str) else list(event_address)
         if not addresses or to_block < from_block or not kinds:
             return []
-        events = self._w3.eth.contract(abi=self._event_artifact.abi).events
+        events = self._event_events
         decoders = {
             kind: decoder
             for kind, decoder in (
@@ -609,9 +613,13 @@ class ChainClient:
         return self._w3.eth.contract(address=self._factory_address, abi=self._factory_artifact.abi)
 
     def _ticket_event(self, address: str) -> Contract:
-        return self._w3.eth.contract(
-            address=Web3.to_checksum_address(address), abi=self._event_artifact.abi
-        )
+        contract = self._ticket_events.get(address)
+        if contract is None:
+            contract = self._w3.eth.contract(
+                address=Web3.to_checksum_address(address), abi=self._event_artifact.abi
+            )
+            self._ticket_events[address] = contract
+        return contract
 
     def _logs(self, receipt: TxReceipt, contract: Contract, event: str) -> list[EventData]:
         topic = HexBytes(contract.events[event]().topic)

@@ -50,9 +50,11 @@ def open_batch_orders(session: Session) -> set[int]:
     return held
 
 
-def fulfil(session: Session, order: Order, tx_hash: str, cause: str) -> None:
+def fulfil(
+    session: Session, order: Order, tx_hash: str, cause: str, tier: Tier | None = None
+) -> None:
     """Records ``order``'s tickets as minted by ``tx_hash`` (token ids order id * 256 + i)."""
-    tier = session.get(Tier, order.tier_id)
+    tier = tier or session.get(Tier, order.tier_id)
     assert tier is not None and order.first_seat is not None
     seats = range(order.first_seat, order.first_seat + order.quantity)
     record_fulfilment(
@@ -74,7 +76,12 @@ def record_mined(sessions: sessionmaker[Session], batch_id: int, mined: MinedTx)
         batch = session.get(MintBatch, batch_id, with_for_update=True)
         if batch is None or batch.status != SENT:
             return 0
-        for order in _lock_orders(session, batch.order_ids):
+        orders = _lock_orders(session, batch.order_ids)
+        # Held here for the whole loop: a Session.get per order would miss the identity map
+        # (it holds objects weakly) and autoflush the orders before it one at a time, where one
+        # flush at commit writes the whole batch's tickets in a few multi-row INSERTs.
+        tiers = _tiers_of(session, orders)
+        for order in orders:
             if order.status not in MINTABLE:
                 # Fulfilled by a recovery in between (it read the same mint from the chain).
                 if order.status != sales.FULFILLED:
@@ -83,7 +90,9 @@ def record_mined(sessions: sessionmaker[Session], batch_id: int, mined: MinedTx)
                         extra={"order_id": order.id, "status": order.status, "batch": batch.id},
                     )
                 continue
-            fulfil(session, order, mined.tx_hash, f"minted in {mined.tx_hash}")
+            fulfil(
+                session, order, mined.tx_hash, f"minted in {mined.tx_hash}", tiers[order.tier_id]
+            )
             fulfilled += 1
         batch.status = MINED
         batch.tx_hash = mined.tx_hash
@@ -121,12 +130,15 @@ def record_each(
         if batch is None or batch.status != SENT:
             return
         requeued, recovered = [], []
-        for order in _lock_orders(session, batch.order_ids):
+        orders = _lock_orders(session, batch.order_ids)
+        tiers = _tiers_of(session, orders)
+        for order in orders:
             result = minted.get(order.id)
             if order.status not in MINTABLE:
                 continue  # fulfilled meanwhile, or refunded after its event was cancelled
             if result is not None:
-                fulfil(session, order, result.tx_hash, f"minted in {result.tx_hash} (recovered)")
+                cause = f"minted in {result.tx_hash} (recovered)"
+                fulfil(session, order, result.tx_hash, cause, tiers[order.tier_id])
                 recovered.append(order.id)
             elif order.status == sales.MINTING:
                 sales.transition(session, order, sales.PAID, f"mint batch {batch.id} failed")
@@ -167,3 +179,8 @@ def _lock_orders(session: Session, order_ids: Sequence[int]) -> list[Order]:
         )
     }
     return [rows[order_id] for order_id in order_ids if order_id in rows]
+
+
+def _tiers_of(session: Session, orders: Sequence[Order]) -> dict[int, Tier]:
+    tier_ids = {order.tier_id for order in orders}
+    return {tier.id: tier for tier in session.scalars(select(Tier).where(Tier.id.in_(tier_ids)))}
