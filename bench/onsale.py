@@ -2,10 +2,11 @@
 
 N simulated buyers (default 2,000) go through the whole sale against real components: anvil (npm
 ``@foundry-rs/anvil``), PostgreSQL, Redis, the API on uvicorn with 2 workers, and ``fairtix worker``
-as its own process. Before the sale every buyer signs in with Ethereum (SIWE) and joins the
-waiting room; the sale then opens (pre-sale shuffle, admission), and each buyer, as soon as it is
-admitted, orders 1-4 tickets, checks out by card in the sandbox and pays with 4242. The worker
-delivers the sandbox's signed webhooks to the API and mints the paid orders on anvil in batches.
+as its own process. Before the sale every buyer signs in with Ethereum (SIWE), joins the
+waiting room and polls it as told; the sale then opens (pre-sale shuffle, admission), and each
+buyer, as soon as it is admitted, orders 1-4 tickets, checks out by card in the sandbox and
+pays with 4242. The worker delivers the sandbox's signed webhooks to the API and mints the paid
+orders on anvil in batches.
 Supply is 90% of what the buyers ask for, so the sale sells out and overselling is possible.
 
 Measured: tickets fulfilled per second from the sale opening to the last token id recorded;
@@ -27,6 +28,7 @@ import json
 import os
 import platform
 import random
+import re
 import secrets
 import statistics
 import subprocess
@@ -95,6 +97,8 @@ class RawHttp:
         self._port = port
         self._size = size
         self._opened = 0
+        # Requests sent, by method and route (ids folded): what each buyer cost the API.
+        self.requests: Counter[str] = Counter()
         self._free: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = (
             asyncio.Queue()
         )
@@ -114,6 +118,7 @@ class RawHttp:
     async def call(
         self, method: str, path: str, headers: dict[str, str] | None = None, body: Any = None
     ) -> tuple[int, Any]:
+        self.requests[method + " " + re.sub(r"/(\d+|pi_[^/]+)", "/{id}", path)] += 1
         payload = b"" if body is None else json.dumps(body).encode()
         head = [f"{method} {path} HTTP/1.1", "Host: bench", f"Content-Length: {len(payload)}"]
         if body is not None:
@@ -160,6 +165,7 @@ class Buyer:
         self.quantity = quantity
         self.token = ""
         self.queue_token = ""
+        self.poll_after = 0
         self.order_id: int | None = None
         self.paid_at: float | None = None  # unix time the card confirmation answered
         self.outcome = "not started"
@@ -178,17 +184,20 @@ class Buyer:
     async def join(self, event_id: int) -> None:
         joined = await self.http.ok("POST", f"/events/{event_id}/queue", self._auth())
         self.queue_token = joined["token"]
+        self.poll_after = joined["poll_after_seconds"] or 2
 
     async def buy(self, event_id: int, tier_id: int, rng: random.Random) -> None:
-        # Poll as the web client does: when the answer's poll_after_seconds says, plus up to a
-        # second of jitter so 2,000 tabs don't poll in step.
-        await asyncio.sleep(rng.random())
+        # Poll as the web client does, from the join on: when the last answer's
+        # poll_after_seconds says, plus up to a second of jitter so 2,000 tabs don't poll in
+        # step. Before the sale that is at most a third of the grace period, so the waiting room
+        # still counts every buyer as present when it opens.
         path = f"/events/{event_id}/queue/me"
         while True:
+            await asyncio.sleep(self.poll_after + rng.random())
             status = await self.http.ok("GET", path, {"X-Queue-Token": self.queue_token})
             if status["state"] == "admitted":
                 break
-            await asyncio.sleep((status["poll_after_seconds"] or 2) + rng.random())
+            self.poll_after = status["poll_after_seconds"] or 2
         body = {"event_id": event_id, "tier_id": tier_id, "quantity": self.quantity}
         code, placed = await self.http.call("POST", "/orders", self._auth(), body)
         if code == 409:
@@ -361,12 +370,16 @@ async def _drive(base: str, event_id: int, tier_id: int, quantities: list[int], 
         if failures:
             raise RuntimeError(f"{len(failures)} buyers failed to sign in or join: {failures[0]!r}")
         _say(f"{len(buyers)} buyers signed in and queued in {time.monotonic() - started:.1f} s")
-        wait = (sale_opens - datetime.now(UTC)).total_seconds()
-        if wait < 0:
+        if datetime.now(UTC) >= sale_opens:
             raise RuntimeError("buyers were still joining when the sale opened; lower BENCH_BUYERS")
-        await asyncio.sleep(wait)
-        _say("sale open")
+
+        async def announce_opening() -> None:
+            await asyncio.sleep((sale_opens - datetime.now(UTC)).total_seconds())
+            _say("sale open")
+            _say(f"requests before opening: {dict(http.requests)}")
+
         outcomes = await asyncio.gather(
+            announce_opening(),
             *(b.buy(event_id, tier_id, random.Random(rng.random())) for b in buyers),
             return_exceptions=True,
         )
@@ -374,7 +387,12 @@ async def _drive(base: str, event_id: int, tier_id: int, quantities: list[int], 
         _say(f"every buyer done after {(datetime.now(UTC) - sale_opens).total_seconds():.1f} s")
     finally:
         http.close()
-    return {"buyers": buyers, "sale_opens": sale_opens.timestamp(), "client_errors": errors}
+    return {
+        "buyers": buyers,
+        "sale_opens": sale_opens.timestamp(),
+        "client_errors": errors,
+        "requests": dict(sorted(http.requests.items())),
+    }
 
 
 TRANSFER_TOPIC = "0x" + Web3.keccak(text="Transfer(address,address,uint256)").hex().removeprefix(
@@ -479,6 +497,7 @@ def _measure(database_url: str, w3: Web3, event: dict[str, Any], supply: int,
         "buyer_outcomes": dict(outcomes),
         "client_errors": sale["client_errors"][:5],
         "client_error_count": len(sale["client_errors"]),
+        "requests": sale["requests"],
     }
 
 
@@ -513,6 +532,7 @@ def _write(result: dict[str, Any]) -> None:
         ("mint transactions", mints),
         ("buyer outcomes", outcomes),
         ("CPU seconds, sign-in to last token", cpu),
+        ("requests sent", ", ".join(f"{k} {n:,}" for k, n in r["requests"].items())),
     ]
     section = "\n".join(
         [
@@ -526,11 +546,12 @@ def _write(result: dict[str, Any]) -> None:
             "",
             "Every component real and on this machine: anvil, PostgreSQL, Redis, the API on "
             "uvicorn with 2 workers, `fairtix worker` as its own process, and the load generator "
-            "(one asyncio process). Buyers sign in (SIWE) and join before the sale; from the "
-            "opening each polls the waiting room (when `poll_after_seconds` says) until "
-            "admitted, orders 1-4 tickets, checks out in the card sandbox and pays. Payment to "
-            "token id runs from the card confirmation answering to the order's token ids being "
-            "recorded. Oversold and duplicates are counted from the chain's Transfer logs.",
+            "(one asyncio process). Buyers sign in (SIWE) and join before the sale, then poll "
+            "the waiting room when `poll_after_seconds` says (before the opening too, as a web "
+            "client does, so none is set aside as away) until admitted, orders 1-4 tickets, "
+            "checks out in the card sandbox and pays. Payment to token id runs from the card "
+            "confirmation answering to the order's token ids being recorded. Oversold and "
+            "duplicates are counted from the chain's Transfer logs.",
             "",
             "| figure | value |",
             "|---|---|",
