@@ -71,10 +71,11 @@ lint: install
 typecheck: install
 	@$(BIN)/mypy --no-error-summary backend
 
-# Whole suite on SQLite, then the database tests again on PostgreSQL. The PostgreSQL run needs
-# FAIRTIX_TEST_DATABASE_URL (.ci/run sets it): the tests drop and recreate that database's
-# public schema, so they never pick a database on their own.
-test: install system-deps lint typecheck test-sqlite test-postgres
+# Whole suite on SQLite and, beside it, the database tests again on PostgreSQL
+# (scripts/run_tests.sh). The PostgreSQL run needs FAIRTIX_TEST_DATABASE_URL (.ci/run sets it):
+# the tests drop and recreate that database's public schema, so they never pick one on their own.
+test: install system-deps lint typecheck
+	@bash scripts/run_tests.sh
 
 test-sqlite:
 	@env -u FAIRTIX_TEST_DATABASE_URL $(BIN)/pytest -q -p no:cacheprovider
