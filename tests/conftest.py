@@ -14,7 +14,7 @@ from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-import backend.db.models  # noqa: F401  (every table on Base.metadata, for TRUNCATE)
+import backend.db.models  # noqa: F401  (every table on Base.metadata, emptied per test)
 from backend.app import create_app
 from backend.chain.client import ChainClient
 from backend.chain.testing import eth_tester_web3
@@ -72,9 +72,16 @@ def database_url(tmp_path: Path, migrated_database: str) -> str:
     """A migrated database with no rows in it, for one test."""
     if migrated_database.startswith("postgresql"):
         engine = make_engine(migrated_database)
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        # DELETE, children first, and the id sequences restarted: TRUNCATE gives every table new
+        # files, about 0.2 s per test (a minute of the PostgreSQL pass); this takes 0.03 s.
         with engine.begin() as connection:
-            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            for table in reversed(Base.metadata.sorted_tables):
+                connection.execute(table.delete())
+            sequences = connection.scalars(
+                text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
+            )
+            for sequence in list(sequences):
+                connection.execute(text(f'ALTER SEQUENCE "{sequence}" RESTART'))
         engine.dispose()
         return migrated_database
     path = tmp_path / "fairtix.db"
