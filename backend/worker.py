@@ -45,6 +45,11 @@ HELPER_IDLE_SECONDS = 2.0
 # Mint messages claimed per pass, in batches' worth: enough to keep several transactions in flight.
 MINT_BATCHES_PER_PASS = 4
 HOUSEKEEPING_SECONDS = 300
+# An idle chain loop waits twice as long after each empty pass, up to this: at the poll interval
+# (0.2 s) an idle worker spent a tenth of a core on passes that found nothing. Work found, or a
+# mint batch waiting for its receipt, brings it back to the poll interval; payment webhooks don't
+# wait for it (they are the delivery threads').
+IDLE_BACKOFF_MAX_SECONDS = 1.0
 
 
 class Worker:
@@ -153,19 +158,19 @@ class Worker:
         Only the ``scout`` polls an idle outbox every poll interval; the others sleep until a
         full claim shows a backlog, so a quiet worker doesn't query the outbox from every thread."""
         interval = self._runtime.settings.worker_poll_seconds
-        # Messages handled but not yet marked done: marked in the next claim's transaction, one
-        # UPDATE instead of a transaction each. A crash in between delivers them again, which
-        # every handler already has to take (a lease can run out the same way).
-        done: list[int] = []
         while not self._stop.is_set():
             try:
                 with transaction(self._runtime.sessions) as session:
-                    outbox.complete_all(session, done)
                     claimed = self._claim_deliveries(session, DELIVERY_CLAIM)
-                done = []
                 if len(claimed) == DELIVERY_CLAIM:
                     self._backlog.set()
+                # Marked done together, one UPDATE in one transaction, not a transaction each. A
+                # crash in between delivers them again, which every handler already has to take
+                # (a lease can run out the same way).
                 done = [message.id for message in claimed if self._work(message)]
+                if done:
+                    with transaction(self._runtime.sessions) as session:
+                        outbox.complete_all(session, done)
             except Exception:
                 log.exception("outbox delivery failed")
                 claimed = []
@@ -176,9 +181,6 @@ class Worker:
             else:
                 self._backlog.clear()
                 self._backlog.wait(HELPER_IDLE_SECONDS)
-        if done:
-            with transaction(self._runtime.sessions) as session:
-                outbox.complete_all(session, done)
 
     def _handle(self, message: outbox.Claimed) -> int:
         if not self._work(message):
@@ -254,14 +256,20 @@ class Worker:
         log.info("worker started", extra={"poll_seconds": interval, "delivery_threads": threads})
         for number in range(threads):
             self._deliveries.submit(self._deliver_forever, number == 0)
+        wait = interval
         while not self._stop.is_set():
             try:
                 did = self.run_once(deliveries=False)
             except Exception:
                 log.exception("worker pass failed")
                 did = 0
-            if not did:
-                self._stop.wait(interval)
+            if did:
+                wait = interval
+                continue
+            if self._batches.in_flight:
+                wait = interval  # receipts to wait for: look again at the poll interval
+            self._stop.wait(wait)
+            wait = min(wait * 2, max(interval, IDLE_BACKOFF_MAX_SECONDS))
 
     def start_thread(self) -> None:
         self._thread = threading.Thread(target=self.run_forever, name="fairtix-worker", daemon=True)

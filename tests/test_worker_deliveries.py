@@ -101,3 +101,30 @@ def test_request_threads_bound_the_api_thread_pool(client: TestClient, runtime: 
 
     assert client.portal.call(tokens) == runtime.settings.request_threads
     assert runtime.settings.request_threads == 8
+
+
+@pytest.mark.parametrize(("in_flight", "fewest", "most"), [(0, 3, 10), (1, 25, 60)])
+def test_an_idle_chain_loop_backs_off_unless_a_batch_awaits_its_receipt(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, in_flight: int, fewest: int, most: int
+) -> None:
+    runtime.settings.worker_poll_seconds = 0.05
+    runtime.settings.worker_delivery_threads = 1
+    worker = Worker(runtime)
+    passes: list[float] = []
+
+    def empty_pass(*, deliveries: bool = True) -> int:
+        passes.append(time.monotonic())
+        worker._batches.in_flight = in_flight
+        return 0
+
+    monkeypatch.setattr(worker, "run_once", empty_pass)
+    loop = threading.Thread(target=worker.run_forever)
+    loop.start()
+    time.sleep(2.0)
+    worker.stop()
+    loop.join(5)
+    worker._deliveries.shutdown(wait=True)  # its delivery thread holds a database connection
+    assert not loop.is_alive()
+    # Idle: 0.05, 0.1, 0.2, 0.4, 0.8, then 1 s apart (about 6 passes in 2 s). With a batch in
+    # flight: every 0.05 s (about 40).
+    assert fewest <= len(passes) <= most

@@ -94,11 +94,15 @@ class BatchTracker:
         self._replace_after = timedelta(seconds=settings.mint_replace_after_seconds)
         self._bump_percent = settings.mint_fee_bump_percent
         self._clock = clock
+        # Unfinished batches seen by the last advance: while there are some, the worker keeps
+        # looking for their receipts at its poll interval instead of backing off.
+        self.in_flight = 0
 
     def advance(self) -> int:
         """One step for every unfinished batch of this signer, lowest nonce first; returns how
         many batches ended."""
         batches = self._open_batches()
+        self.in_flight = len(batches)
         if not batches:
             return 0
         view = ChainView(self._chain)
