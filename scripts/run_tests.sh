@@ -19,7 +19,7 @@ if [ -n "${FAIRTIX_TEST_DATABASE_URL:-}" ]; then
   "$BIN/pytest" -q -p no:cacheprovider -m db >"$pg_log" 2>&1 &
   pg_pid=$!
   # Ctrl-C or a killed make must not leave the PostgreSQL pass running on its own.
-  trap 'kill "$pg_pid" 2>/dev/null; rm -f "$pg_log"' INT TERM
+  trap 'kill "$pg_pid" 2>/dev/null; rm -f "$pg_log"; exit 130' INT TERM
 elif [ "${CI:-}" = true ]; then
   echo "CI needs FAIRTIX_TEST_DATABASE_URL (PostgreSQL)" >&2
   exit 1
