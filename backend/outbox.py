@@ -22,6 +22,8 @@ from backend.db.base import Base, UTCDateTime, utcnow
 # there), so a second worker never takes a message the first is still working on.
 LEASE = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(seconds=60)
+# A failed message waits FIRST_BACKOFF_SECONDS * 2**attempts (at most MAX_BACKOFF) to be retried.
+FIRST_BACKOFF_SECONDS = 0.5
 
 
 class OutboxMessage(Base):
@@ -104,5 +106,6 @@ def retry_later(session: Session, message_id: int, error: str, now: datetime | N
     if row is None:
         return
     row.last_error = error[:2000]
-    backoff = min(timedelta(seconds=0.5 * 2 ** min(row.attempts, 10)), MAX_BACKOFF)
+    backoff = timedelta(seconds=FIRST_BACKOFF_SECONDS * 2 ** min(row.attempts, 10))
+    backoff = min(backoff, MAX_BACKOFF)
     row.available_at = now + backoff

@@ -103,7 +103,7 @@ def test_request_threads_bound_the_api_thread_pool(client: TestClient, runtime: 
     assert runtime.settings.request_threads == 8
 
 
-@pytest.mark.parametrize(("in_flight", "fewest", "most"), [(0, 3, 10), (1, 25, 60)])
+@pytest.mark.parametrize(("in_flight", "fewest", "most"), [(0, 3, 9), (1, 15, 60)])
 def test_an_idle_chain_loop_backs_off_unless_a_batch_awaits_its_receipt(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch, in_flight: int, fewest: int, most: int
 ) -> None:
@@ -126,5 +126,5 @@ def test_an_idle_chain_loop_backs_off_unless_a_batch_awaits_its_receipt(
     worker._deliveries.shutdown(wait=True)  # its delivery thread holds a database connection
     assert not loop.is_alive()
     # Idle: 0.05, 0.1, 0.2, 0.4, 0.8, then 1 s apart (about 6 passes in 2 s). With a batch in
-    # flight: every 0.05 s (about 40).
+    # flight: every 0.05 s (about 40; the bound leaves room for a busy machine's late wake-ups).
     assert fewest <= len(passes) <= most
