@@ -82,10 +82,6 @@ def claim(
     return [Claimed(row.id, row.kind, dict(row.payload), row.attempts) for row in rows]
 
 
-def complete(session: Session, message_id: int, now: datetime | None = None) -> None:
-    complete_all(session, [message_id], now)
-
-
 def complete_all(
     session: Session, message_ids: Collection[int], now: datetime | None = None
 ) -> None:

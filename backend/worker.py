@@ -139,7 +139,8 @@ class Worker:
         # The rest wait on other systems (payment webhooks into the API, organizers' endpoints,
         # SMTP, the payment provider): worked side by side, an on-sale's burst of card payments
         # is not delivered one round trip at a time. Each handler is idempotent and separate.
-        return done + sum(self._deliveries.map(self._handle, claimed))
+        worked = list(self._deliveries.map(self._work, claimed))
+        return done + self._complete([m.id for m, ok in zip(claimed, worked, strict=True) if ok])
 
     def _claim_deliveries(self, session: Session, limit: int) -> list[outbox.Claimed]:
         claimed = outbox.claim(session, limit, kinds=URGENT_KINDS)
@@ -164,13 +165,7 @@ class Worker:
                     claimed = self._claim_deliveries(session, DELIVERY_CLAIM)
                 if len(claimed) == DELIVERY_CLAIM:
                     self._backlog.set()
-                # Marked done together, one UPDATE in one transaction, not a transaction each. A
-                # crash in between delivers them again, which every handler already has to take
-                # (a lease can run out the same way).
-                done = [message.id for message in claimed if self._work(message)]
-                if done:
-                    with transaction(self._runtime.sessions) as session:
-                        outbox.complete_all(session, done)
+                self._complete([message.id for message in claimed if self._work(message)])
             except Exception:
                 log.exception("outbox delivery failed")
                 claimed = []
@@ -182,12 +177,14 @@ class Worker:
                 self._backlog.clear()
                 self._backlog.wait(HELPER_IDLE_SECONDS)
 
-    def _handle(self, message: outbox.Claimed) -> int:
-        if not self._work(message):
-            return 0
-        with transaction(self._runtime.sessions) as session:
-            outbox.complete(session, message.id)
-        return 1
+    def _complete(self, message_ids: list[int]) -> int:
+        """Marks delivered messages done together: one UPDATE in one transaction, not a
+        transaction each. A crash in between delivers them again, which every handler already
+        has to take (a lease can run out the same way)."""
+        if message_ids:
+            with transaction(self._runtime.sessions) as session:
+                outbox.complete_all(session, message_ids)
+        return len(message_ids)
 
     def _work(self, message: outbox.Claimed) -> bool:
         """Runs the message's handler; False (and a retry scheduled) if it failed."""
