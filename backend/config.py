@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     # nonce and fees raised by mint_fee_bump_percent (nodes want at least +10% or +12.5%).
     mint_replace_after_seconds: float = Field(default=60, gt=0)
     mint_fee_bump_percent: float = Field(default=25, ge=12.5, le=1_000)
+    # The most a mint transaction offers per gas (max fee, tip, or legacy gas price), first offer
+    # and replacements alike: in a fee spike past it batches wait, logged, instead of paying
+    # whatever the market asks from the minter's wallet.
+    mint_max_fee_per_gas_gwei: float = Field(default=500, gt=0)
     # How long claimed mint messages stay leased to a worker: they are in a stored batch within
     # seconds, so a worker that died holding some frees them soon. Shorter only costs work: a
     # second worker that takes one finds its order locked or minting and leaves it.
@@ -225,3 +229,8 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_hex(32))
             path.chmod(0o600)
         return path.read_text().strip().encode()
+
+    @property
+    def mint_fee_ceiling_wei(self) -> int:
+        """``mint_max_fee_per_gas_gwei`` in wei, the unit transactions carry."""
+        return int(self.mint_max_fee_per_gas_gwei * 10**9)

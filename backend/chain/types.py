@@ -92,6 +92,34 @@ class Fees:
             gas_price=up(self.gas_price, market.gas_price),
         )
 
+    def capped(self, ceiling: Wei) -> Fees:
+        """No price above ``ceiling`` (and the tip never above the fee cap): what the operator
+        is willing to pay per gas at most, however high the market goes."""
+
+        def cap(value: Wei | None) -> Wei | None:
+            return None if value is None else Wei(min(value, ceiling))
+
+        max_fee = cap(self.max_fee_per_gas)
+        priority = cap(self.max_priority_fee_per_gas)
+        if max_fee is not None and priority is not None:
+            priority = Wei(min(priority, max_fee))
+        return Fees(max_fee, priority, cap(self.gas_price))
+
+    def outbids(self, other: Fees) -> bool:
+        """Whether this pays more than ``other`` on every price: a replacement that doesn't
+        is refused by every node."""
+        pairs = [
+            (self.max_fee_per_gas, other.max_fee_per_gas),
+            (self.max_priority_fee_per_gas, other.max_priority_fee_per_gas),
+            (self.gas_price, other.gas_price),
+        ]
+        for mine, theirs in pairs:
+            if (mine is None) != (theirs is None):
+                return False
+            if mine is not None and theirs is not None and mine <= theirs:
+                return False
+        return True
+
 
 @dataclass(frozen=True, slots=True)
 class SignedTx:

@@ -19,7 +19,7 @@ from backend import outbox
 from backend.catalog.models import Event, Tier
 from backend.chain.client import ChainClient
 from backend.chain.errors import ChainUnavailable, ContractRevert, OrderAlreadyMinted
-from backend.chain.types import Fees, SignedTx
+from backend.chain.types import Fees, SignedTx, Wei
 from backend.config import Settings
 from backend.db.engine import transaction
 from backend.fulfilment import nonces
@@ -69,6 +69,7 @@ class BatchSender:
         self._chain = chain
         self._blockstore = blockstore
         self._max_recipients = settings.mint_batch_max_recipients
+        self._fee_ceiling = Wei(settings.mint_fee_ceiling_wei)
 
     def send(self, messages: Sequence[Claimed]) -> SendReport:
         """Mints the orders of ``messages``: one transaction per event contract and up to the
@@ -141,7 +142,8 @@ class BatchSender:
         mints, gas = self._estimate(chunk, report)
         if not mints:
             return
-        fees = self._chain.suggested_fees()
+        # Never more than the operator's ceiling: in a spike the batch waits for the market.
+        fees = self._chain.suggested_fees().capped(self._fee_ceiling)
         written = self._write_ahead(mints, gas, fees, report)
         if written is None:
             return

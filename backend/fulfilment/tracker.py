@@ -93,6 +93,9 @@ class BatchTracker:
         self._chain = chain
         self._replace_after = timedelta(seconds=settings.mint_replace_after_seconds)
         self._bump_percent = settings.mint_fee_bump_percent
+        self._fee_ceiling = Wei(settings.mint_fee_ceiling_wei)
+        # Batches already reported as priced at the ceiling: said once, not every pass.
+        self._at_ceiling: set[int] = set()
         self._clock = clock
         # Unfinished batches seen by the last advance: while there are some, the worker keeps
         # looking for their receipts at its poll interval instead of backing off.
@@ -150,8 +153,8 @@ class BatchTracker:
         if (
             self._clock() - newest.signed_at >= self._replace_after
             and view.latest_count() == batch.nonce
+            and self._replace(batch, newest)
         ):
-            self._replace(batch, newest)
             return True
         if any(self._chain.knows_transaction(tx.tx_hash) for tx in reversed(batch.txs)):
             return False
@@ -196,8 +199,21 @@ class BatchTracker:
                 minted[mint.order_id] = found
         record_each(self._sessions, batch.id, minted, reason)
 
-    def _replace(self, batch: OpenBatch, newest: StoredTx) -> None:
-        fees = newest.fees.bumped(self._bump_percent, floor=self._chain.suggested_fees())
+    def _replace(self, batch: OpenBatch, newest: StoredTx) -> bool:
+        """Signs, stores and sends the batch again with higher fees; False if the fee ceiling
+        leaves nothing higher to offer (the batch then waits for the market to come down)."""
+        fees = newest.fees.bumped(self._bump_percent, floor=self._chain.suggested_fees()).capped(
+            self._fee_ceiling
+        )
+        if not fees.outbids(newest.fees):
+            if batch.id not in self._at_ceiling:
+                self._at_ceiling.add(batch.id)
+                log.warning(
+                    "mint transaction not mined in time and already at the fee ceiling; "
+                    "waiting for fees to fall (FAIRTIX_MINT_MAX_FEE_PER_GAS_GWEI)",
+                    extra={"batch": batch.id, "nonce": batch.nonce, "tx": newest.tx_hash},
+                )
+            return False
         signed = self._chain.sign_mint_batch(
             batch.contract, batch.mints, nonce=batch.nonce, gas=batch.gas, fees=fees
         )
@@ -205,7 +221,7 @@ class BatchTracker:
         with transaction(self._sessions) as session:
             row = session.get(MintBatch, batch.id, with_for_update=True)
             if row is None or row.status != SENT:
-                return
+                return False
             session.add(stored_tx(batch.id, signed))
         refusal = self._chain.broadcast(signed.raw)
         log.warning(
@@ -221,6 +237,7 @@ class BatchTracker:
                 "refused": refusal,
             },
         )
+        return True
 
     def _open_batches(self) -> list[OpenBatch]:
         chain_id, signer = self._chain.chain_id, self._chain.signer_address.lower()

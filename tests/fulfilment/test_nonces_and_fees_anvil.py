@@ -109,3 +109,56 @@ def test_event_created_while_a_stored_batch_is_unsent_takes_the_next_nonce(
     [batch] = batches(anvil_runtime)
     assert (batch.status, batch.tx_hash) == (MINED, tx.tx_hash)
     assert {o.status for o in orders(anvil_runtime, order_ids)} == {sales.FULFILLED}
+
+
+def test_a_replacement_offers_no_more_than_the_fee_ceiling(
+    anvil_runtime: Runtime, devnet: Devnet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(anvil_runtime.settings, "mint_max_fee_per_gas_gwei", 50)
+    stuck_batch(anvil_runtime, devnet)
+
+    later_tracker(anvil_runtime).advance()
+
+    [batch] = batches(anvil_runtime)
+    original, replacement = mint_txs(anvil_runtime, batch.id)
+    # The market (a 100 gwei base fee) asks for more; the operator's ceiling wins.
+    assert original.max_fee_per_gas is not None and original.max_fee_per_gas < 50 * GWEI
+    assert replacement.max_fee_per_gas == 50 * GWEI
+    assert replacement.max_priority_fee_per_gas is not None
+    assert replacement.max_priority_fee_per_gas <= 50 * GWEI
+
+
+def test_a_batch_at_the_fee_ceiling_waits_for_fees_to_fall(
+    anvil_runtime: Runtime,
+    devnet: Devnet,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(anvil_runtime.settings, "mint_max_fee_per_gas_gwei", 50)
+    order_ids = paid_orders(anvil_runtime, create_event(anvil_runtime), [2, 1])
+    anvil_rpc(devnet.rpc_url, "evm_setAutomine", False)
+    anvil_rpc(devnet.rpc_url, "anvil_setNextBlockBaseFeePerGas", hex(100 * GWEI))
+    anvil_rpc(devnet.rpc_url, "evm_mine")
+
+    Worker(anvil_runtime).run_once()  # a spike already: the first offer is capped too
+    tracker = later_tracker(anvil_runtime)
+    tracker.advance()
+    tracker.advance()
+
+    [batch] = batches(anvil_runtime)
+    [only] = mint_txs(anvil_runtime, batch.id)
+    assert only.max_fee_per_gas == 50 * GWEI
+    warnings = [r for r in caplog.records if "fee ceiling" in r.getMessage()]
+    assert len(warnings) == 1  # said once, not every pass
+
+    # Fees fall. anvil refused the underpriced transaction outright (geth would have kept
+    # it): the tracker sends it again as stored, and it is mined.
+    anvil_rpc(devnet.rpc_url, "anvil_setNextBlockBaseFeePerGas", hex(GWEI))
+    anvil_rpc(devnet.rpc_url, "evm_mine")
+    tracker.advance()
+    anvil_rpc(devnet.rpc_url, "evm_mine")
+
+    assert tracker.advance() == 1
+    [batch] = batches(anvil_runtime)
+    assert (batch.status, batch.tx_hash) == (MINED, only.tx_hash)
+    assert {o.status for o in orders(anvil_runtime, order_ids)} == {sales.FULFILLED}

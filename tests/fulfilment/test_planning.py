@@ -59,6 +59,30 @@ def test_bumped_legacy_gas_price() -> None:
     assert Fees(gas_price=Wei(100)).bumped(12.5) == Fees(gas_price=Wei(113))
 
 
+def test_capped_fees_keep_every_price_and_the_tip_under_the_ceiling() -> None:
+    fees = Fees(max_fee_per_gas=Wei(900), max_priority_fee_per_gas=Wei(700))
+
+    assert fees.capped(Wei(500)) == Fees(Wei(500), Wei(500))
+    assert fees.capped(Wei(1_000)) == fees
+    assert Fees(gas_price=Wei(900)).capped(Wei(500)) == Fees(gas_price=Wei(500))
+
+
+def test_a_replacement_outbids_only_if_it_pays_more_on_every_price() -> None:
+    offered = Fees(max_fee_per_gas=Wei(100), max_priority_fee_per_gas=Wei(10))
+
+    assert Fees(Wei(101), Wei(11)).outbids(offered)
+    assert not Fees(Wei(101), Wei(10)).outbids(offered)  # the tip did not rise
+    assert not offered.outbids(offered)
+    assert not Fees(gas_price=Wei(500)).outbids(offered)  # another kind of transaction
+    assert Fees(gas_price=Wei(2)).outbids(Fees(gas_price=Wei(1)))
+
+
+def test_the_fee_ceiling_is_set_in_gwei_and_carried_in_wei() -> None:
+    assert Settings(mint_max_fee_per_gas_gwei=1.5).mint_fee_ceiling_wei == 1_500_000_000
+    with pytest.raises(ValidationError):
+        Settings(mint_max_fee_per_gas_gwei=0)
+
+
 def test_a_fee_bump_below_what_nodes_accept_is_refused() -> None:
     with pytest.raises(ValidationError):
         Settings(mint_fee_bump_percent=10)
