@@ -197,9 +197,11 @@ def _worker() -> int:
 
     settings = _settings()
     worker = Worker(build_runtime(settings))
-    signal.signal(signal.SIGTERM, lambda *_: worker.stop(timeout=0))
+    # The handler only asks; the deliveries in progress are waited for below, not cut off.
+    signal.signal(signal.SIGTERM, lambda *_: worker.request_stop())
     with contextlib.suppress(KeyboardInterrupt):
         worker.run_forever()
+    worker.stop()
     return 0
 
 

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -64,6 +65,7 @@ class Worker:
         self._backlog = threading.Event()  # set: the outbox has more than the scout can take
         self._next_housekeeping = 0.0
         self._thread: threading.Thread | None = None
+        self._delivery_loops: list[futures.Future[None]] = []  # run_forever's delivery threads
         self._deliveries = ThreadPoolExecutor(
             max_workers=runtime.settings.worker_delivery_threads, thread_name_prefix="fairtix-out"
         )
@@ -251,8 +253,9 @@ class Worker:
         interval = self._runtime.settings.worker_poll_seconds
         threads = self._runtime.settings.worker_delivery_threads
         log.info("worker started", extra={"poll_seconds": interval, "delivery_threads": threads})
-        for number in range(threads):
-            self._deliveries.submit(self._deliver_forever, number == 0)
+        self._delivery_loops = [
+            self._deliveries.submit(self._deliver_forever, number == 0) for number in range(threads)
+        ]
         wait = interval
         while not self._stop.is_set():
             try:
@@ -272,11 +275,27 @@ class Worker:
         self._thread = threading.Thread(target=self.run_forever, name="fairtix-worker", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 10) -> None:
+    def request_stop(self) -> None:
+        """Asks the loops to end after what they are doing; returns at once (signal handlers)."""
         self._stop.set()
         self._backlog.set()
+
+    def stop(self, timeout: float = 10) -> None:
+        """Ends the chain loop and the delivery threads, waiting up to ``timeout`` seconds for
+        the deliveries in progress: the caller disposes of the database engine next, and a
+        delivery cut off there is only sent again later. One still running then (an endpoint
+        slower than that) is left to finish on its own, with its HTTP client."""
+        self.request_stop()
+        deadline = time.monotonic() + timeout
         if self._thread is not None:
             self._thread.join(timeout)
+        _done, running = futures.wait(
+            self._delivery_loops, timeout=max(deadline - time.monotonic(), 0)
+        )
         self._deliveries.shutdown(wait=False, cancel_futures=True)
-        if self._own_http:
+        if running:
+            log.warning(
+                "worker stopped with deliveries in progress", extra={"threads": len(running)}
+            )
+        elif self._own_http:
             self._http.close()

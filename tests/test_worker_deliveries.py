@@ -9,6 +9,7 @@ import anyio
 import anyio.to_thread
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from backend import outbox
 from backend.db.engine import transaction
@@ -128,3 +129,31 @@ def test_an_idle_chain_loop_backs_off_unless_a_batch_awaits_its_receipt(
     # Idle: 0.05, 0.1, 0.2, 0.4, 0.8, then 1 s apart (about 6 passes in 2 s). With a batch in
     # flight: every 0.05 s (about 40; the bound leaves room for a busy machine's late wake-ups).
     assert fewest <= len(passes) <= most
+
+
+def test_stop_waits_for_a_delivery_in_progress_and_marks_it_done(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime.settings.worker_delivery_threads = 1
+    worker = Worker(runtime)
+    monkeypatch.setattr(worker, "run_once", lambda *, deliveries=True: 0)
+    started, finished = threading.Event(), threading.Event()
+
+    def slow_receipt(payload: dict[str, object]) -> None:
+        started.set()
+        time.sleep(0.5)  # an SMTP server taking its time
+        finished.set()
+
+    worker._handlers[notify.SEND_RECEIPT] = slow_receipt
+    with transaction(runtime.sessions) as session:
+        outbox.enqueue(session, notify.SEND_RECEIPT, {"receipt": 1})
+    worker.start_thread()
+    assert started.wait(10)
+
+    worker.stop()
+
+    # Before stop returned, not cut off by it: the caller disposes of the engine next.
+    assert finished.is_set()
+    with transaction(runtime.sessions) as session:
+        [message] = session.scalars(select(outbox.OutboxMessage)).all()
+    assert message.done_at is not None
