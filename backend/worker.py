@@ -41,6 +41,13 @@ DELIVERY_CLAIM = 4
 # Delivered before the rest: a payment's webhook is money that arrived and a fan waiting for the
 # ticket; receipts and organizers' notifications can wait out an on-sale's burst.
 URGENT_KINDS = (DELIVER_WEBHOOK,)
+# How long the worker's HTTP client waits on a delivery (the sandbox's payment webhooks).
+HTTP_TIMEOUT_SECONDS = 30.0
+# An urgent message a dead worker had claimed is claimed again after this, not after the
+# outbox's 5-minute lease: a fan who paid waits a minute for the ticket after a worker crash,
+# not five. Twice the HTTP timeout; should a slow delivery outlive it, the second delivery of
+# the same event id changes nothing in the API.
+URGENT_LEASE = timedelta(seconds=2 * HTTP_TIMEOUT_SECONDS)
 # How long an idle delivery thread other than the scout sleeps before looking for itself.
 HELPER_IDLE_SECONDS = 2.0
 # Mint messages claimed per pass, in batches' worth: enough to keep several transactions in flight.
@@ -60,7 +67,11 @@ class Worker:
         # One pooled client for all of them: a client per delivery (a fresh SSL context and
         # connection each) cost the worker more CPU than the on-sale's mints.
         self._own_http = http is None
-        self._http = http if http is not None else httpx.Client(timeout=30, trust_env=False)
+        self._http = (
+            http
+            if http is not None
+            else httpx.Client(timeout=HTTP_TIMEOUT_SECONDS, trust_env=False)
+        )
         self._stop = threading.Event()
         self._backlog = threading.Event()  # set: the outbox has more than the scout can take
         self._next_housekeeping = 0.0
@@ -145,7 +156,7 @@ class Worker:
         return done + self._complete([m.id for m, ok in zip(claimed, worked, strict=True) if ok])
 
     def _claim_deliveries(self, session: Session, limit: int) -> list[outbox.Claimed]:
-        claimed = outbox.claim(session, limit, kinds=URGENT_KINDS)
+        claimed = outbox.claim(session, limit, kinds=URGENT_KINDS, lease=URGENT_LEASE)
         if len(claimed) < limit:
             claimed += outbox.claim(
                 session, limit - len(claimed), other_than=[sales.MINT_ORDER, *URGENT_KINDS]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 import anyio
 import anyio.to_thread
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from backend import outbox
+from backend.db.base import utcnow
 from backend.db.engine import transaction
 from backend.demo import SUCCESS_CARD
 from backend.notify import service as notify
@@ -37,6 +39,29 @@ def test_payment_webhooks_are_claimed_before_older_receipts(runtime: Runtime) ->
     assert [m.kind for m in claimed] == [DELIVER_WEBHOOK, DELIVER_WEBHOOK, notify.SEND_RECEIPT]
     assert [m.payload for m in claimed] == [{"webhook": 0}, {"webhook": 1}, {"receipt": 0}]
     worker.stop()
+
+
+def test_a_payment_webhook_a_dead_worker_claimed_is_claimed_again_within_a_minute(
+    runtime: Runtime,
+) -> None:
+    with transaction(runtime.sessions) as session:
+        outbox.enqueue(session, DELIVER_WEBHOOK, {"webhook": 0})
+        outbox.enqueue(session, notify.SEND_RECEIPT, {"receipt": 0})
+    dead = Worker(runtime)
+    with transaction(runtime.sessions) as session:
+        assert len(dead._claim_deliveries(session, 2)) == 2
+    dead.stop()  # gone without completing either
+
+    def claimable(after: timedelta) -> list[str]:
+        with runtime.sessions() as session:
+            claimed = outbox.claim(session, 10, utcnow() + after)
+            session.rollback()  # only looking: the leases stay as they were
+        return [m.kind for m in claimed]
+
+    assert claimable(timedelta(seconds=50)) == []
+    assert claimable(timedelta(seconds=61)) == [DELIVER_WEBHOOK]
+    # A receipt keeps the outbox's longer lease: sent twice is worse than sent late.
+    assert claimable(timedelta(minutes=5, seconds=1)) == [DELIVER_WEBHOOK, notify.SEND_RECEIPT]
 
 
 def test_run_forever_pays_the_order_on_its_delivery_threads_and_stops(
