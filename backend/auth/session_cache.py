@@ -21,6 +21,7 @@ from typing import Protocol
 import redis
 
 from backend.auth.errors import NotAuthenticated
+from backend.queue.breaker import RedisBreaker
 
 log = logging.getLogger("fairtix.auth")
 
@@ -65,9 +66,12 @@ class NoSessionCache:
 
 
 class RedisSessionCache:
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(
+        self, client: redis.Redis, prefix: str, breaker: RedisBreaker | None = None
+    ) -> None:
         self._client = client
         self._prefix = prefix
+        self._breaker = breaker or RedisBreaker()
 
     def _key(self, token: str) -> str:
         # Only the token's hash is stored, as in the database: a Redis dump leaks no session.
@@ -80,17 +84,20 @@ class RedisSessionCache:
         try:
             # NX: a tombstone written by a sign-out is never overwritten.
             value = f"{address}|{expires_at.timestamp()}"
-            self._client.set(self._key(token), value, ex=ttl, nx=True)
+            key = self._key(token)
+            self._breaker.call(lambda: self._client.set(key, value, ex=ttl, nx=True))
         except redis.RedisError as exc:
             # The copy is an optimisation: a miss falls back to the database.
             log.warning("session cache write failed", extra={"error": str(exc)})
 
     def forget(self, token: str) -> None:
-        self._client.set(self._key(token), _REVOKED, ex=TOMBSTONE_SECONDS)
+        key = self._key(token)
+        self._breaker.call(lambda: self._client.set(key, _REVOKED, ex=TOMBSTONE_SECONDS))
 
     def lookup(self, token: str) -> CachedSession | None:
         try:
-            value = self._client.get(self._key(token))
+            key = self._key(token)
+            value = self._breaker.call(lambda: self._client.get(key))
         except redis.RedisError as exc:
             log.warning("session cache read failed", extra={"error": str(exc)})
             return None

@@ -19,7 +19,9 @@ def build_waiting_room(settings: Settings, sessions: sessionmaker[Session]) -> W
     session_cache: SessionCache
     if settings.queue_store == "redis":
         redis_stores = RedisQueueStores(settings.redis_url, settings.queue_redis_prefix)
-        session_cache = RedisSessionCache(redis_stores.client, settings.queue_redis_prefix)
+        session_cache = RedisSessionCache(
+            redis_stores.client, settings.queue_redis_prefix, redis_stores.breaker
+        )
         stores = redis_stores
     else:
         stores, session_cache = SqlQueueStores(sessions), NoSessionCache()

@@ -21,6 +21,7 @@ from redis.typing import EncodableT, FieldT
 from sqlalchemy.orm import Session
 
 from backend.queue import redis_scripts
+from backend.queue.breaker import RedisBreaker
 from backend.queue.errors import QueueClosed, QueueError, QueueUnavailable
 from backend.queue.store import (
     BUCKET_SECONDS,
@@ -53,8 +54,11 @@ def _at(ms: float) -> datetime:
 class RedisQueueStore:
     """A QueueStore on one Redis database; ``prefix`` namespaces every key it touches."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "fairtix") -> None:
+    def __init__(
+        self, client: redis.Redis, prefix: str = "fairtix", breaker: RedisBreaker | None = None
+    ) -> None:
         self._redis = client
+        self._breaker = breaker or RedisBreaker()
         self._prefix = prefix
         self._join = client.register_script(redis_scripts.JOIN)
         self._place = client.register_script(redis_scripts.PLACE)
@@ -73,7 +77,7 @@ class RedisQueueStore:
 
     def _guard(self, call: Callable[[], T]) -> T:
         try:
-            return call()
+            return self._breaker.call(call)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             log.warning("redis unreachable", extra={"error": f"{type(exc).__name__}: {exc}"})
             raise QueueUnavailable("the queue store did not answer") from exc
@@ -261,11 +265,16 @@ class RedisQueueStores:
 
     name = "redis"
 
-    def __init__(self, url: str, prefix: str = "fairtix") -> None:
+    def __init__(self, url: str, prefix: str = "fairtix", socket_timeout: float = 5) -> None:
         self._client = redis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5
+            url,
+            decode_responses=True,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
         )
-        self.store = RedisQueueStore(self._client, prefix)
+        # One for everything this process asks Redis, the session copy included.
+        self.breaker = RedisBreaker()
+        self.store = RedisQueueStore(self._client, prefix, self.breaker)
 
     @property
     def client(self) -> redis.Redis:
