@@ -9,7 +9,9 @@ from pydantic import BaseModel, Field
 
 from backend.schemas import IdField
 
-NotificationKind = Literal["order.fulfilled", "ticket.transferred", "event.cancelled"]
+NotificationKind = Literal[
+    "order.fulfilled", "ticket.transferred", "event.cancelled", "order.disputed"
+]
 
 
 class WebhookCreate(BaseModel):
@@ -20,7 +22,7 @@ class WebhookCreate(BaseModel):
         examples=["https://organizer.example/fairtix/hooks"],
     )
     events: list[NotificationKind] = Field(
-        min_length=1, max_length=3, description="Notification kinds to receive"
+        min_length=1, max_length=4, description="Notification kinds to receive"
     )
     event_id: IdField | None = Field(
         default=None,

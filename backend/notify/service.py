@@ -51,7 +51,8 @@ from backend.notify.schemas import WebhookCreate
 ORDER_FULFILLED = "order.fulfilled"
 TICKET_TRANSFERRED = "ticket.transferred"
 EVENT_CANCELLED = "event.cancelled"
-KINDS = frozenset({ORDER_FULFILLED, TICKET_TRANSFERRED, EVENT_CANCELLED})
+ORDER_DISPUTED = "order.disputed"
+KINDS = frozenset({ORDER_FULFILLED, TICKET_TRANSFERRED, EVENT_CANCELLED, ORDER_DISPUTED})
 
 # Outbox message kinds the worker hands to backend.notify.delivery.
 DELIVER_WEBHOOK = "notify.webhook"
@@ -306,6 +307,41 @@ def order_fulfilled(
     )
     # The recipient is looked up when sending, so the outbox never holds an e-mail address.
     outbox.enqueue(session, SEND_RECEIPT, {"order_id": order_id})
+
+
+def order_disputed(
+    session: Session,
+    *,
+    order_id: int,
+    event_id: int,
+    tier_id: int,
+    buyer_address: str,
+    token_ids: list[int],
+    status: str,
+    reason: str,
+    amount: int | None,
+    currency: str | None,
+    disputed_at: datetime,
+) -> None:
+    """Called in the transaction that records a chargeback, or its new status: the organizer
+    decides about the tickets (they stay valid on chain)."""
+    publish(
+        session,
+        ORDER_DISPUTED,
+        event_id,
+        {
+            "order_id": order_id,
+            "event_id": event_id,
+            "tier_id": tier_id,
+            "buyer_address": buyer_address,
+            "token_ids": token_ids,
+            "status": status,
+            "reason": reason,
+            "amount_cents": amount,
+            "currency": currency,
+            "disputed_at": disputed_at.isoformat(),
+        },
+    )
 
 
 def event_cancelled(

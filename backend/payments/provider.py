@@ -23,7 +23,7 @@ WEBHOOK_TOLERANCE_SECONDS = 300
 
 # Which webhook route a provider's events arrive at; also the namespace of their event ids.
 EventSource = Literal["stripe", "paypal"]
-EventKind = Literal["approved", "succeeded", "failed", "refunded", "other"]
+EventKind = Literal["approved", "succeeded", "failed", "refunded", "disputed", "other"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,9 @@ class PaymentEvent:
     amount: int | None = None
     currency: str | None = None
     reason: str | None = None
+    status: str | None = None
+    """For ``disputed``: the dispute's status at the provider (``needs_response``, ``won``,
+    ``lost``, ...)."""
 
 
 class PaymentProvider(Protocol):
@@ -119,6 +122,10 @@ def verify_stripe_signature(
 STRIPE_KINDS: dict[str, EventKind] = {
     "payment_intent.succeeded": "succeeded",
     "payment_intent.payment_failed": "failed",
+    # A cardholder disputed the charge with their bank (a chargeback), and what became of it.
+    "charge.dispute.created": "disputed",
+    "charge.dispute.updated": "disputed",
+    "charge.dispute.closed": "disputed",
 }
 
 
@@ -142,6 +149,8 @@ def parse_stripe_event(event: dict[str, Any]) -> PaymentEvent:
         return PaymentEvent(id=event_id, type=event_type, kind="other")
     data = event.get("data")
     intent = data.get("object") if isinstance(data, dict) else None
+    if kind == "disputed":
+        return _stripe_dispute(event_id, event_type, intent)
     if not isinstance(intent, dict) or not isinstance(intent.get("id"), str):
         raise WebhookRejected("the event carries no payment intent")
     if kind == "succeeded":
@@ -164,6 +173,25 @@ def parse_stripe_event(event: dict[str, Any]) -> PaymentEvent:
         kind=kind,
         payment_id=intent["id"],
         reason=str(reason or "declined")[:500],
+    )
+
+
+def _stripe_dispute(event_id: str, event_type: str, dispute: object) -> PaymentEvent:
+    """A dispute event names the PaymentIntent it disputes (None for a charge made without one,
+    which no order of ours is: the event is then ignored)."""
+    if not isinstance(dispute, dict) or not isinstance(dispute.get("status"), str):
+        raise WebhookRejected("the event carries no dispute")
+    intent_id = dispute.get("payment_intent")
+    amount = dispute.get("amount")
+    return PaymentEvent(
+        id=event_id,
+        type=event_type,
+        kind="disputed",
+        payment_id=intent_id if isinstance(intent_id, str) else None,
+        amount=amount if isinstance(amount, int) else None,
+        currency=str(dispute.get("currency") or "") or None,
+        reason=str(dispute.get("reason") or "unspecified")[:200],
+        status=dispute["status"][:40],
     )
 
 

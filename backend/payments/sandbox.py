@@ -40,6 +40,8 @@ API_VERSION = "2024-06-20"
 
 # Stripe's documented test cards (https://docs.stripe.com/testing).
 SUCCEEDING_CARDS = frozenset({"4242424242424242", "5555555555554444", "4000056655665556"})
+# Charged, then disputed by the cardholder (a chargeback), as Stripe's test card does.
+DISPUTED_CARDS = {"4000000000000259": "fraudulent"}
 
 
 @dataclass(frozen=True)
@@ -116,10 +118,12 @@ class SandboxProvider:
         number = card_number.replace(" ", "").replace("-", "")
         if not (number.isdigit() and 12 <= len(number) <= 19 and luhn_valid(number)):
             raise CardRejected("the card number is not a valid card number")
-        if number not in SUCCEEDING_CARDS and number not in DECLINING_CARDS:
+        if not (
+            number in SUCCEEDING_CARDS or number in DECLINING_CARDS or number in DISPUTED_CARDS
+        ):
             raise CardRejected(
                 "the sandbox takes Stripe test cards only: 4242 4242 4242 4242 succeeds, "
-                "4000 0000 0000 0002 is declined"
+                "4000 0000 0000 0002 is declined, 4000 0000 0000 0259 is paid then disputed"
             )
         with transaction(self._sessions) as session:
             intent = session.get(SandboxPaymentIntent, intent_id, with_for_update=True)
@@ -147,6 +151,13 @@ class SandboxProvider:
             outbox.enqueue(
                 session, DELIVER_WEBHOOK, {"event": self._event(event_type, intent, card=number)}
             )
+            if number in DISPUTED_CARDS:
+                dispute = self._dispute(intent, DISPUTED_CARDS[number])
+                outbox.enqueue(
+                    session,
+                    DELIVER_WEBHOOK,
+                    {"event": self._envelope("charge.dispute.created", dispute)},
+                )
             return _view(intent)
 
     def verify_webhook(self, payload: bytes, headers: Mapping[str, str]) -> PaymentEvent:
@@ -199,6 +210,22 @@ class SandboxProvider:
             "payment_method_types": ["card"],
             "payment_method_details": {"card": {"last4": card[-4:]}},
         }
+        return self._envelope(event_type, intent_object)
+
+    def _dispute(self, intent: SandboxPaymentIntent, reason: str) -> dict[str, Any]:
+        return {
+            "id": "dp_sbx_" + secrets.token_hex(12),
+            "object": "dispute",
+            "amount": intent.amount,
+            "currency": intent.currency,
+            "payment_intent": intent.id,
+            "reason": reason,
+            "status": "needs_response",
+            "created": int(utcnow().timestamp()),
+            "livemode": False,
+        }
+
+    def _envelope(self, event_type: str, data_object: dict[str, Any]) -> dict[str, Any]:
         return {
             "id": "evt_sbx_" + secrets.token_hex(12),
             "object": "event",
@@ -208,7 +235,7 @@ class SandboxProvider:
             "livemode": False,
             "pending_webhooks": 1,
             "request": {"id": None, "idempotency_key": None},
-            "data": {"object": intent_object},
+            "data": {"object": data_object},
         }
 
 

@@ -10,11 +10,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from backend.db.base import utcnow
+from backend.notify import service as notify
 from backend.payments.models import ProcessedWebhook
 from backend.payments.paypal import CaptureResult
 from backend.payments.provider import EventSource, PaymentEvent
 from backend.sales import service as sales
 from backend.sales.models import Order
+from backend.tickets.service import token_ids_of
 
 log = logging.getLogger("fairtix.payments")
 
@@ -82,9 +84,35 @@ def handle_payment_event(
         sales.mark_paid(session, order, event.amount, event.currency or "", cause)
     elif event.kind == "failed":
         sales.mark_payment_failed(session, order, event.reason or "declined")
+    elif event.kind == "disputed":
+        return "processed" if _dispute(session, order, event) else "ignored"
     elif not _refunded_in_full(session, order, event):
         return "ignored"
     return "processed"
+
+
+def _dispute(session: Session, order: Order, event: PaymentEvent) -> bool:
+    """Record a chargeback on the order and tell the organizer; False if it changes nothing
+    (the same status again, or a late update of a decided dispute)."""
+    assert event.status is not None
+    reason = event.reason or "unspecified"
+    if not sales.record_dispute(session, order, event.status, reason):
+        return False
+    assert order.disputed_at is not None
+    notify.order_disputed(
+        session,
+        order_id=order.id,
+        event_id=order.event_id,
+        tier_id=order.tier_id,
+        buyer_address=order.buyer_address,
+        token_ids=token_ids_of(session, order.id),
+        status=event.status,
+        reason=reason,
+        amount=event.amount,
+        currency=event.currency,
+        disputed_at=order.disputed_at,
+    )
+    return True
 
 
 def apply_capture(session: Session, provider: str, capture: CaptureResult) -> Order | None:

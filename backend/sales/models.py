@@ -38,6 +38,11 @@ class Order(Base):
     # refunded_at. A crypto order's refund is claimed on chain (see backend.sales.refunds).
     refund_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # A chargeback: the cardholder disputed the payment with their bank. Recorded and told to
+    # the organizer (order.disputed); the tickets stay valid, as a resale buyer may hold them.
+    disputed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    dispute_status: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    dispute_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

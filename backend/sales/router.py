@@ -36,6 +36,7 @@ from backend.sales.schemas import (
     CheckoutOut,
     CheckoutRequest,
     CryptoPaymentOut,
+    DisputeOut,
     EventCancelOut,
     OrderCreate,
     OrderOut,
@@ -100,6 +101,17 @@ def _order_out(
             for t in transitions
         ],
         refund=refund,
+        dispute=_dispute_out(order),
+    )
+
+
+def _dispute_out(order: Order) -> DisputeOut | None:
+    if order.dispute_status is None or order.disputed_at is None:
+        return None
+    return DisputeOut(
+        status=order.dispute_status,
+        reason=order.dispute_reason or "unspecified",
+        disputed_at=order.disputed_at,
     )
 
 

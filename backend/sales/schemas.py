@@ -107,6 +107,15 @@ class RefundOut(BaseModel):
     claims: list[RefundClaimOut] = Field(default_factory=list)
 
 
+class DisputeOut(BaseModel):
+    status: str = Field(
+        description="The dispute's status at the card provider: needs_response, under_review, "
+        "won, lost, ... (Stripe's dispute statuses)"
+    )
+    reason: str = Field(description="The reason the cardholder gave, e.g. fraudulent")
+    disputed_at: datetime = Field(description="When fairtix first heard of the dispute")
+
+
 class OrderOut(BaseModel):
     id: int
     event_id: int
@@ -125,6 +134,11 @@ class OrderOut(BaseModel):
     created_at: datetime
     transitions: list[TransitionOut]
     refund: RefundOut
+    dispute: DisputeOut | None = Field(
+        default=None,
+        description="A chargeback the card's holder opened with their bank; the tickets stay "
+        "valid, the organizer is told (order.disputed)",
+    )
 
 
 class EventCancelOut(BaseModel):

@@ -328,6 +328,31 @@ def mark_refunded(session: Session, order_id: int, cause: str = "payment refunde
     order.failure_reason = (order.failure_reason or "").replace("refund queued", "refunded")
 
 
+# A dispute closed with these is decided: a late "updated" event can't reopen it.
+DISPUTE_DECIDED = frozenset({"won", "lost", "warning_closed", "prevented"})
+
+
+def record_dispute(
+    session: Session, order: Order, status: str, reason: str, now: datetime | None = None
+) -> bool:
+    """A cardholder disputed the order's payment with their bank, or the dispute moved on.
+    Returns whether the order's record changed (the caller tells the organizer). The order's
+    status and tickets stay as they are: the money's fate is the bank's call, and the tickets
+    may have been resold on chain to someone who paid for them."""
+    if order.dispute_status in DISPUTE_DECIDED and status not in DISPUTE_DECIDED:
+        return False
+    if (order.dispute_status, order.dispute_reason) == (status, reason):
+        return False
+    order.disputed_at = order.disputed_at or now or utcnow()
+    order.dispute_status = status
+    order.dispute_reason = reason
+    log.warning(
+        "payment disputed",
+        extra={"order_id": order.id, "dispute_status": status, "reason": reason},
+    )
+    return True
+
+
 def require_not_cancelled(event: Event) -> None:
     """Raise EventCancelled for a cancelled event: nothing of it can be bought or paid."""
     if event.cancelled_at is not None:

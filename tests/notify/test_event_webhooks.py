@@ -106,3 +106,37 @@ def test_a_transfer_on_chain_moves_the_ticket_and_sends_ticket_transferred(
     assert [(t["token_id"], t["order_id"]) for t in received] == [(token_id, order["id"])]
     # The order is the buyer's still: a transfer changes who holds the ticket, not who paid.
     assert buyer.order(order["id"])["token_ids"] == [token_id, token_id + 1]
+
+
+def test_a_chargeback_is_recorded_on_the_order_and_sent_as_order_disputed(
+    client: TestClient, admin: LocalAccount, worker: Worker, receiver: Receiver
+) -> None:
+    organizer = signed_in(client, admin)
+    secret = register(organizer, receiver.url, ("order.disputed",))["secret"]
+    event = make_event(organizer, supply=3)
+    buyer = admitted_buyer(client, event["id"])
+    order = buyer.place_order(event["id"], event["tiers"][0]["id"], 2)
+    intent = buyer.checkout_card(order["id"])["payment_intent"]
+
+    # Stripe's test card that is charged, then disputed by its holder as fraudulent.
+    buyer.pay_in_sandbox(intent, "4000 0000 0000 0259")
+    drain(worker)
+
+    final = buyer.order(order["id"])
+    # The tickets are minted and stay: a dispute is the organizer's call, not the chain's.
+    assert final["status"] == "fulfilled" and len(final["token_ids"]) == 2
+    assert final["dispute"]["status"] == "needs_response"
+    assert final["dispute"]["reason"] == "fraudulent"
+    [body] = bodies(receiver, "order.disputed", secret)
+    assert body["event_id"] == event["id"]
+    data = body["data"]
+    assert (data["order_id"], data["status"], data["reason"]) == (
+        order["id"],
+        "needs_response",
+        "fraudulent",
+    )
+    assert (data["amount_cents"], data["currency"]) == (order["total_cents"], "eur")
+    assert data["buyer_address"] == buyer.wallet.address.lower()
+    # Sent when the dispute is reported, before or after the mint: the token ids are whatever
+    # the order had by then (GET /orders/{id} has them for good).
+    assert data["token_ids"] in ([], final["token_ids"])

@@ -85,6 +85,48 @@ class TestSandboxWebhooks:
         assert (final["status"], final["failure_reason"]) == ("failed", "Your card was declined.")
         assert buyer.availability(final["event_id"])["tiers"][0]["remaining"] == 3
 
+    def test_a_decided_dispute_is_not_reopened_by_a_late_update(self, client: TestClient) -> None:
+        buyer, order = held_order(client)
+        intent = buyer.checkout_card(order["id"])["payment_intent"]
+        post_webhook(client, succeeded("evt_paid", intent), WEBHOOK_SECRET)
+
+        def dispute(event_id: str, event_type: str, status: str) -> str:
+            body = {"id": "dp_1", "payment_intent": intent["id"], "reason": "fraudulent"}
+            event = stripe_event(event_id, event_type, {**body, "status": status})
+            outcome: str = post_webhook(client, event, WEBHOOK_SECRET).json()["outcome"]
+            return outcome
+
+        assert dispute("evt_opened", "charge.dispute.created", "needs_response") == "processed"
+        opened_at = buyer.order(order["id"])["dispute"]["disputed_at"]
+        assert dispute("evt_won", "charge.dispute.closed", "won") == "processed"
+        # Stripe doesn't promise order: an update sent before the close arrives after it.
+        assert dispute("evt_late", "charge.dispute.updated", "under_review") == "ignored"
+        assert dispute("evt_won", "charge.dispute.closed", "won") == "duplicate"
+
+        final = buyer.order(order["id"])
+        assert final["dispute"] == {
+            "status": "won",
+            "reason": "fraudulent",
+            "disputed_at": opened_at,
+        }
+        assert final["status"] == "paid"  # a dispute moves neither the order nor its tickets
+
+    def test_a_dispute_no_order_of_ours_paid_changes_nothing(
+        self, client: TestClient, runtime: Runtime
+    ) -> None:
+        buyer, order = held_order(client)
+        foreign = {"id": "dp_2", "payment_intent": "pi_elsewhere", "status": "needs_response"}
+        no_intent = {"id": "dp_3", "payment_intent": None, "status": "needs_response"}
+        for event_id, dispute in [("evt_foreign", foreign), ("evt_no_intent", no_intent)]:
+            event = stripe_event(event_id, "charge.dispute.created", dispute)
+            assert post_webhook(client, event, WEBHOOK_SECRET).json()["outcome"] == "ignored"
+        assert buyer.order(order["id"])["dispute"] is None
+        assert count(runtime, OutboxMessage) == 0
+
+    def test_a_dispute_event_without_a_dispute_is_400(self, client: TestClient) -> None:
+        event = stripe_event("evt_empty", "charge.dispute.created", {"id": "dp_4"})
+        assert_problem(post_webhook(client, event, WEBHOOK_SECRET), 400, "webhook-rejected")
+
     def test_paypal_webhook_route_is_404_when_the_sandbox_is_configured(
         self, client: TestClient
     ) -> None:
