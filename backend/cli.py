@@ -196,6 +196,14 @@ def _worker() -> int:
     from backend.worker import Worker
 
     settings = _settings()
+    if settings.database_url.startswith("sqlite"):
+        # The API signs its own transactions (event creation, cancellation) with the same key;
+        # only PostgreSQL's advisory lock makes two processes agree on the next nonce.
+        logging.getLogger("fairtix.worker").warning(
+            "fairtix worker on SQLite: run no API process beside it that signs transactions "
+            "(create or cancel events), or use PostgreSQL; two processes choosing nonces for "
+            "one key without its lock can send two transactions with the same nonce"
+        )
     worker = Worker(build_runtime(settings))
     # The handler only asks; the deliveries in progress are waited for below, not cut off.
     signal.signal(signal.SIGTERM, lambda *_: worker.request_stop())
