@@ -47,6 +47,7 @@ from backend.notify.errors import (
 )
 from backend.notify.models import ContactEmail, WebhookDelivery, WebhookEndpoint
 from backend.notify.schemas import WebhookCreate
+from backend.sales.models import Order
 
 ORDER_FULFILLED = "order.fulfilled"
 TICKET_TRANSFERRED = "ticket.transferred"
@@ -281,65 +282,50 @@ def publish(session: Session, kind: str, event_id: int, payload: dict[str, Any])
     return queued
 
 
-def order_fulfilled(
-    session: Session,
-    *,
-    order_id: int,
-    event_id: int,
-    tier_id: int,
-    buyer_address: str,
-    token_ids: list[int],
-    tx_hash: str,
-) -> None:
+def _order_data(order: Order, token_ids: list[int]) -> dict[str, Any]:
+    """What every order notification says about the order."""
+    return {
+        "order_id": order.id,
+        "event_id": order.event_id,
+        "tier_id": order.tier_id,
+        "buyer_address": order.buyer_address,
+        "token_ids": token_ids,
+    }
+
+
+def order_fulfilled(session: Session, order: Order, token_ids: list[int], tx_hash: str) -> None:
     """Called in the transaction that marks an order fulfilled: webhooks and the receipt."""
     publish(
         session,
         ORDER_FULFILLED,
-        event_id,
-        {
-            "order_id": order_id,
-            "event_id": event_id,
-            "tier_id": tier_id,
-            "buyer_address": buyer_address,
-            "token_ids": token_ids,
-            "tx_hash": tx_hash,
-        },
+        order.event_id,
+        {**_order_data(order, token_ids), "tx_hash": tx_hash},
     )
     # The recipient is looked up when sending, so the outbox never holds an e-mail address.
-    outbox.enqueue(session, SEND_RECEIPT, {"order_id": order_id})
+    outbox.enqueue(session, SEND_RECEIPT, {"order_id": order.id})
 
 
 def order_disputed(
     session: Session,
-    *,
-    order_id: int,
-    event_id: int,
-    tier_id: int,
-    buyer_address: str,
+    order: Order,
     token_ids: list[int],
-    status: str,
-    reason: str,
     amount: int | None,
     currency: str | None,
-    disputed_at: datetime,
 ) -> None:
-    """Called in the transaction that records a chargeback, or its new status: the organizer
-    decides about the tickets (they stay valid on chain)."""
+    """Called in the transaction that records a chargeback on ``order``, or its new status:
+    the organizer decides about the tickets (they stay valid on chain)."""
+    assert order.disputed_at is not None
     publish(
         session,
         ORDER_DISPUTED,
-        event_id,
+        order.event_id,
         {
-            "order_id": order_id,
-            "event_id": event_id,
-            "tier_id": tier_id,
-            "buyer_address": buyer_address,
-            "token_ids": token_ids,
-            "status": status,
-            "reason": reason,
+            **_order_data(order, token_ids),
+            "status": order.dispute_status,
+            "reason": order.dispute_reason,
             "amount_cents": amount,
             "currency": currency,
-            "disputed_at": disputed_at.isoformat(),
+            "disputed_at": order.disputed_at.isoformat(),
         },
     )
 

@@ -98,19 +98,8 @@ def _dispute(session: Session, order: Order, event: PaymentEvent) -> bool:
     reason = event.reason or "unspecified"
     if not sales.record_dispute(session, order, event.status, reason):
         return False
-    assert order.disputed_at is not None
     notify.order_disputed(
-        session,
-        order_id=order.id,
-        event_id=order.event_id,
-        tier_id=order.tier_id,
-        buyer_address=order.buyer_address,
-        token_ids=token_ids_of(session, order.id),
-        status=event.status,
-        reason=reason,
-        amount=event.amount,
-        currency=event.currency,
-        disputed_at=order.disputed_at,
+        session, order, token_ids_of(session, order.id), event.amount, event.currency
     )
     return True
 

@@ -46,15 +46,7 @@ def record_fulfilment(
     order.mint_tx_hash = tx_hash
     sales.transition(session, order, sales.FULFILLED, cause)
     queue.finish(session, order.event_id, order.buyer_address)
-    notify.order_fulfilled(
-        session,
-        order_id=order.id,
-        event_id=order.event_id,
-        tier_id=order.tier_id,
-        buyer_address=order.buyer_address,
-        token_ids=token_ids,
-        tx_hash=tx_hash,
-    )
+    notify.order_fulfilled(session, order, token_ids, tx_hash)
 
 
 def tickets_of(session: Session, wallet: str) -> list[tuple[Ticket, Event]]:

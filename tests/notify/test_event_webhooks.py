@@ -13,7 +13,7 @@ from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 
 from backend.chain.client import ChainClient
-from backend.demo import SUCCESS_CARD
+from backend.demo import SUCCESS_CARD, FairtixClient
 from backend.notify.signing import verify_signature
 from backend.runtime import Runtime
 from backend.worker import Worker
@@ -35,6 +35,18 @@ def bodies(receiver: Receiver, kind: str, secret: str) -> list[dict[str, Any]]:
         if body["type"] == kind:
             found[request.headers["Fairtix-Event-Id"]] = body
     return list(found.values())
+
+
+def paid_order(
+    client: TestClient, organizer: FairtixClient, card: str
+) -> tuple[FairtixClient, dict[str, Any], dict[str, Any]]:
+    """A buyer who paid for 2 of the 3 seats of a new event of ``organizer`` with ``card``:
+    the buyer, the event and the order."""
+    event = make_event(organizer, supply=3)
+    buyer = admitted_buyer(client, event["id"])
+    order = buyer.place_order(event["id"], event["tiers"][0]["id"], 2)
+    buyer.pay_in_sandbox(buyer.checkout_card(order["id"])["payment_intent"], card)
+    return buyer, event, order
 
 
 def test_cancelling_an_event_sends_a_signed_event_cancelled_webhook(
@@ -79,10 +91,7 @@ def test_a_transfer_on_chain_moves_the_ticket_and_sends_ticket_transferred(
 ) -> None:
     organizer = signed_in(client, admin)
     secret = register(organizer, receiver.url, ("ticket.transferred",))["secret"]
-    event = make_event(organizer, supply=3)
-    buyer = admitted_buyer(client, event["id"])
-    order = buyer.place_order(event["id"], event["tiers"][0]["id"], 2)
-    buyer.pay_in_sandbox(buyer.checkout_card(order["id"])["payment_intent"], SUCCESS_CARD)
+    buyer, event, order = paid_order(client, organizer, SUCCESS_CARD)
     drain(worker)
     token_id = buyer.order(order["id"])["token_ids"][0]
     friend: LocalAccount = Account.create()
@@ -113,13 +122,9 @@ def test_a_chargeback_is_recorded_on_the_order_and_sent_as_order_disputed(
 ) -> None:
     organizer = signed_in(client, admin)
     secret = register(organizer, receiver.url, ("order.disputed",))["secret"]
-    event = make_event(organizer, supply=3)
-    buyer = admitted_buyer(client, event["id"])
-    order = buyer.place_order(event["id"], event["tiers"][0]["id"], 2)
-    intent = buyer.checkout_card(order["id"])["payment_intent"]
 
     # Stripe's test card that is charged, then disputed by its holder as fraudulent.
-    buyer.pay_in_sandbox(intent, "4000 0000 0000 0259")
+    buyer, event, order = paid_order(client, organizer, "4000 0000 0000 0259")
     drain(worker)
 
     final = buyer.order(order["id"])
