@@ -328,8 +328,10 @@ def mark_refunded(session: Session, order_id: int, cause: str = "payment refunde
     order.failure_reason = (order.failure_reason or "").replace("refund queued", "refunded")
 
 
-# A dispute closed with these is decided: a late "updated" event can't reopen it.
-DISPUTE_DECIDED = frozenset({"won", "lost", "warning_closed", "prevented"})
+# A chargeback closed with these is decided: a late "updated" event can't reopen it. An
+# inquiry that closed (warning_closed) is not: it can still become a chargeback, which must
+# not be missed for the sake of a stale status.
+DISPUTE_DECIDED = frozenset({"won", "lost"})
 
 
 def record_dispute(
