@@ -188,7 +188,10 @@ class Worker:
                 self._stop.wait(interval)
             else:
                 self._backlog.clear()
-                self._backlog.wait(HELPER_IDLE_SECONDS)
+                # Checked after the clear: request_stop sets the stop flag, then the backlog
+                # event, so a stop that this clear undid is seen here, not slept through.
+                if not self._stop.is_set():
+                    self._backlog.wait(HELPER_IDLE_SECONDS)
 
     def _complete(self, message_ids: list[int]) -> int:
         """Marks delivered messages done together: one UPDATE in one transaction, not a
