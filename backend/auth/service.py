@@ -64,6 +64,11 @@ class Principal:
     def has(self, role: Role) -> bool:
         return role in self.roles
 
+    def manages(self, organizer_address: str) -> bool:
+        """Whether this wallet may run an event organized by ``organizer_address``: its
+        organizer, or an admin."""
+        return self.has(Role.ADMIN) or self.address == organizer_address
+
 
 def issue_nonce(session: Session, ttl: timedelta, now: datetime | None = None) -> AuthNonce:
     now = now or utcnow()

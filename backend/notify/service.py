@@ -31,7 +31,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from backend import outbox
-from backend.auth.service import Principal, Role
+from backend.auth.service import Principal
 from backend.catalog.models import Event
 from backend.catalog.service import get_event
 from backend.config import Settings
@@ -147,7 +147,7 @@ def create_endpoint(
     """Register an endpoint; returns it with its signing secret (which is not stored)."""
     if spec.event_id is not None:
         event = get_event(session, spec.event_id)
-        if not (owner.has(Role.ADMIN) or event.organizer_address == owner.address):
+        if not owner.manages(event.organizer_address):
             raise WebhookEventForbidden(spec.event_id, owner.address)
     check_url(spec.url, settings)
     if len(list_endpoints(session, owner.address)) >= MAX_ENDPOINTS_PER_OWNER:

@@ -161,7 +161,7 @@ def seed(event_id: IdPath, runtime: RuntimeDep) -> ShuffleOut:
 def _require_organizer(runtime: Runtime, event_id: int, principal: auth.Principal) -> None:
     with transaction(runtime.sessions) as session:
         event = get_event(session, event_id)
-    if not (principal.has(auth.Role.ADMIN) or principal.address == event.organizer_address):
+    if not principal.manages(event.organizer_address):
         raise NotEventOrganizer(event_id, principal.address)
 
 

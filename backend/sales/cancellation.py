@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend import outbox
-from backend.auth.service import Principal, Role
+from backend.auth.service import Principal
 from backend.catalog.errors import EventCancelled, EventNotFound, EventOver
 from backend.catalog.models import Event, Tier
 from backend.chain.client import ChainClient
@@ -59,7 +59,7 @@ def cancel_event(
     event = session.get(Event, event_id, with_for_update=True)
     if event is None:
         raise EventNotFound(event_id)
-    if not (actor.has(Role.ADMIN) or actor.address == event.organizer_address):
+    if not actor.manages(event.organizer_address):
         raise NotEventOrganizer(event_id, actor.address)
     if event.cancelled_at is not None:
         raise EventCancelled(event.id, event.cancel_reason)

@@ -17,8 +17,9 @@ from backend.db.engine import transaction
 from backend.deps import PrincipalDep, RuntimeDep, WalletDep
 from backend.payments import crypto
 from backend.problems import problem_responses, register_problem
+from backend.queue.errors import NotEventOrganizer
 from backend.runtime import Runtime
-from backend.sales import cancellation, refunds
+from backend.sales import cancellation, refunds, report
 from backend.sales import service as sales
 from backend.sales.errors import (
     IllegalTransition,
@@ -43,6 +44,8 @@ from backend.sales.schemas import (
     PaymentIntentOut,
     RefundClaimOut,
     RefundOut,
+    SalesReportOut,
+    TierSalesOut,
     TransitionOut,
     UnsignedTransactionOut,
 )
@@ -275,6 +278,26 @@ def _jsonable(typed_data: dict[str, Any]) -> dict[str, Any]:
         for key, value in typed_data["message"].items()
     }
     return {**typed_data, "message": message}
+
+
+@router.get("/admin/events/{event_id}/sales", response_model=SalesReportOut)
+def sales_report(event_id: IdPath, runtime: RuntimeDep, principal: PrincipalDep) -> SalesReportOut:
+    """The event's organizer (or an admin): orders by status, tickets sold and money taken per
+    tier, card refunds pending and done, chargebacks by status. Read live from the orders."""
+    with transaction(runtime.sessions) as session:
+        event = get_event(session, event_id)
+        if not principal.manages(event.organizer_address):
+            raise NotEventOrganizer(event_id, principal.address)
+        sold = report.sales_report(session, event)
+    return SalesReportOut(
+        event_id=sold.event_id,
+        tiers=[TierSalesOut(**vars(tier)) for tier in sold.tiers],
+        tickets_sold=sum(tier.tickets_sold for tier in sold.tiers),
+        orders_by_status=sold.orders_by_status,
+        refunds_pending=sold.refunds_pending,
+        refunds_done=sold.refunds_done,
+        disputes_by_status=sold.disputes_by_status,
+    )
 
 
 @router.post("/events/{event_id}/cancel", response_model=EventCancelOut)

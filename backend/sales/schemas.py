@@ -141,6 +141,29 @@ class OrderOut(BaseModel):
     )
 
 
+class TierSalesOut(BaseModel):
+    tier_id: int
+    name: str
+    supply: int
+    reserved: int = Field(description="Seats held by open orders or sold: no longer on sale")
+    tickets_sold: int = Field(description="Tickets of paid orders (being) issued")
+    gross_cents: int = Field(description="What those tickets' buyers paid, before refunds")
+    currency: str
+
+
+class SalesReportOut(BaseModel):
+    event_id: int
+    tiers: list[TierSalesOut]
+    tickets_sold: int
+    orders_by_status: dict[str, int] = Field(description="Every order of the event, by status")
+    refunds_pending: int = Field(description="Card refunds queued, not yet confirmed")
+    refunds_done: int = Field(description="Card refunds the provider confirmed")
+    disputes_by_status: dict[str, int] = Field(
+        description="Chargebacks by their status at the card provider (needs_response, won, "
+        "lost, ...)"
+    )
+
+
 class EventCancelOut(BaseModel):
     event: EventOut
     orders_cancelled: int = Field(description="Open orders cancelled, their seats released")

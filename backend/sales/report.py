@@ -1,0 +1,91 @@
+"""An event's sales at a glance, for its organizer on the night: orders by status, tickets sold
+and money taken per tier, refunds and chargebacks. Read live from the orders in the caller's
+transaction: a few GROUP BY queries over one event's orders, nothing cached."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from backend.catalog.models import Event
+from backend.sales import service as sales
+from backend.sales.models import Order
+
+# Orders whose money is in and whose tickets are (or are being) issued.
+SOLD = (sales.PAID, sales.MINTING, sales.FULFILLED)
+
+
+@dataclass(frozen=True)
+class TierSales:
+    tier_id: int
+    name: str
+    supply: int
+    reserved: int
+    """Seats held by open orders or sold: what is no longer on sale."""
+    tickets_sold: int
+    gross_cents: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class SalesReport:
+    event_id: int
+    tiers: list[TierSales]
+    orders_by_status: dict[str, int]
+    refunds_pending: int
+    refunds_done: int
+    disputes_by_status: dict[str, int] = field(default_factory=dict)
+
+
+def sales_report(session: Session, event: Event) -> SalesReport:
+    by_status = Counter[str]()
+    sold: dict[int, tuple[int, int]] = {}
+    rows = session.execute(
+        select(
+            Order.tier_id,
+            Order.status,
+            func.count(),
+            func.sum(Order.quantity),
+            func.sum(Order.quantity * Order.unit_price_cents),
+        )
+        .where(Order.event_id == event.id)
+        .group_by(Order.tier_id, Order.status)
+    )
+    for tier_id, status, orders, tickets, gross in rows:
+        by_status[status] += int(orders)
+        if status in SOLD:
+            before = sold.get(tier_id, (0, 0))
+            sold[tier_id] = (before[0] + int(tickets or 0), before[1] + int(gross or 0))
+    refunds_pending, refunds_done = session.execute(
+        select(
+            func.count().filter(Order.refund_due_at.is_not(None), Order.refunded_at.is_(None)),
+            func.count().filter(Order.refunded_at.is_not(None)),
+        ).where(Order.event_id == event.id)
+    ).one()
+    disputes = session.execute(
+        select(Order.dispute_status, func.count())
+        .where(Order.event_id == event.id, Order.dispute_status.is_not(None))
+        .group_by(Order.dispute_status)
+    )
+    return SalesReport(
+        event_id=event.id,
+        tiers=[
+            TierSales(
+                tier_id=tier.id,
+                name=tier.name,
+                supply=tier.supply,
+                reserved=tier.reserved,
+                tickets_sold=sold.get(tier.id, (0, 0))[0],
+                gross_cents=sold.get(tier.id, (0, 0))[1],
+                currency=tier.currency,
+            )
+            for tier in event.tiers
+        ],
+        orders_by_status=dict(sorted(by_status.items())),
+        refunds_pending=int(refunds_pending),
+        refunds_done=int(refunds_done),
+        disputes_by_status={str(status): int(n) for status, n in disputes},
+    )
