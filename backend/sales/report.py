@@ -1,6 +1,6 @@
-"""An event's sales at a glance, for its organizer on the night: orders by status, tickets sold
-and money taken per tier, refunds and chargebacks. Read live from the orders in the caller's
-transaction: a few GROUP BY queries over one event's orders, nothing cached."""
+"""An event's sales for its organizer on the night: at a glance (orders by status, tickets sold
+and money taken per tier, refunds and chargebacks), and order by order for support (a buyer's
+orders, the disputed ones). Read live from the orders in the caller's transaction."""
 
 from __future__ import annotations
 
@@ -89,3 +89,26 @@ def sales_report(session: Session, event: Event) -> SalesReport:
         refunds_done=int(refunds_done),
         disputes_by_status={str(status): int(n) for status, n in disputes},
     )
+
+
+def event_orders(
+    session: Session,
+    event: Event,
+    *,
+    buyer: str | None = None,
+    status: str | None = None,
+    disputed: bool | None = None,
+    after_id: int = 0,
+    limit: int = 50,
+) -> list[Order]:
+    """The event's orders in id order, from ``after_id`` on (keyset pages: stable while new
+    orders arrive), narrowed to a buyer's wallet, a status, or (not) disputed."""
+    query = select(Order).where(Order.event_id == event.id, Order.id > after_id)
+    if buyer is not None:
+        query = query.where(Order.buyer_address == buyer.lower())
+    if status is not None:
+        query = query.where(Order.status == status)
+    if disputed is not None:
+        dispute = Order.dispute_status
+        query = query.where(dispute.is_not(None) if disputed else dispute.is_(None))
+    return list(session.scalars(query.order_by(Order.id).limit(limit)))

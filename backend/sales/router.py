@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
+from backend.auth.schemas import ADDRESS_PATTERN
 from backend.catalog.errors import EventCancelled, EventOver
 from backend.catalog.schemas import EventCancel
 from backend.catalog.service import get_event, to_out
@@ -39,6 +40,7 @@ from backend.sales.schemas import (
     CryptoPaymentOut,
     DisputeOut,
     EventCancelOut,
+    EventOrdersOut,
     OrderCreate,
     OrderOut,
     PaymentIntentOut,
@@ -49,7 +51,7 @@ from backend.sales.schemas import (
     TransitionOut,
     UnsignedTransactionOut,
 )
-from backend.schemas import IdPath
+from backend.schemas import MAX_ID, IdPath
 from backend.tickets.service import token_ids_of
 
 router = APIRouter(tags=["sales"], responses=problem_responses(401, 403, 404, 409, 422, 503))
@@ -297,6 +299,49 @@ def sales_report(event_id: IdPath, runtime: RuntimeDep, principal: PrincipalDep)
         refunds_pending=sold.refunds_pending,
         refunds_done=sold.refunds_done,
         disputes_by_status=sold.disputes_by_status,
+    )
+
+
+OrderStatus = Literal[
+    "created", "held", "awaiting_payment", "paid", "minting", "fulfilled",
+    "failed", "expired", "refunded", "cancelled",
+]  # fmt: skip
+
+
+@router.get("/admin/events/{event_id}/orders", response_model=EventOrdersOut)
+def event_orders(
+    event_id: IdPath,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    buyer: Annotated[
+        str | None, Query(pattern=ADDRESS_PATTERN, description="Only this wallet's orders")
+    ] = None,
+    status: OrderStatus | None = None,
+    disputed: Annotated[
+        bool | None, Query(description="Only orders with (true) or without (false) a chargeback")
+    ] = None,
+    after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> EventOrdersOut:
+    """The event's organizer (or an admin): its orders, as their buyers see them, for support
+    on the night: a fan's orders by wallet, the disputed ones, a status. In id order, a page at
+    a time (``after_id``)."""
+    with transaction(runtime.sessions) as session:
+        event = get_event(session, event_id)
+        if not principal.manages(event.organizer_address):
+            raise NotEventOrganizer(event_id, principal.address)
+        found = report.event_orders(
+            session,
+            event,
+            buyer=buyer,
+            status=status,
+            disputed=disputed,
+            after_id=after_id,
+            limit=limit,
+        )
+        orders = [_out(session, order, runtime.chain) for order in found]
+    return EventOrdersOut(
+        orders=orders, next_after_id=found[-1].id if len(found) == limit else None
     )
 
 

@@ -164,6 +164,13 @@ class SalesReportOut(BaseModel):
     )
 
 
+class EventOrdersOut(BaseModel):
+    orders: list[OrderOut]
+    next_after_id: int | None = Field(
+        description="Pass as after_id for the next page; null on the last one"
+    )
+
+
 class EventCancelOut(BaseModel):
     event: EventOut
     orders_cancelled: int = Field(description="Open orders cancelled, their seats released")

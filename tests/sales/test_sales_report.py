@@ -1,15 +1,18 @@
-"""The organizer's sales report: orders by status, tickets and money per tier, refunds and
-chargebacks, read live from the orders; nobody else may read it."""
+"""The organizer's view of an event's sales: the report (orders by status, tickets and money per
+tier, refunds and chargebacks) and the orders themselves, found by wallet, status or dispute;
+nobody else may read either."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 
 from backend.demo import SUCCESS_CARD, FairtixClient
+from backend.sales import service as sales
+from backend.sales.router import OrderStatus
 from backend.worker import Worker
 from tests.helpers import admitted_buyer, drain, make_event, signed_in
 from tests.notify.helpers import call
@@ -78,3 +81,64 @@ def test_only_the_organizer_or_an_admin_reads_the_report(
     assert_problem(denied, 403, "not-event-organizer")
     assert_problem(call(stranger, "GET", "/admin/events/999/sales"), 404, "event-not-found")
     assert client.get(f"/admin/events/{event['id']}/sales").status_code == 401
+
+
+def test_the_organizer_finds_a_fans_orders_and_the_disputed_ones_page_by_page(
+    client: TestClient, admin: LocalAccount, worker: Worker
+) -> None:
+    organizer = signed_in(client, admin)
+    event = make_event(organizer, supply=10)
+    fan = admitted_buyer(client, event["id"])
+    held = fan.place_order(event["id"], event["tiers"][0]["id"], 1)
+    bought(client, event, 2, DISPUTED_CARD)
+    bought(client, event, 1, SUCCESS_CARD)
+    drain(worker)
+    path = f"/admin/events/{event['id']}/orders"
+
+    def listed(**query: object) -> dict[str, Any]:
+        response = call(organizer, "GET", path, params=query)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    by_wallet = listed(buyer=fan.wallet.address)  # checksummed: matched case-blind
+    assert [o["id"] for o in by_wallet["orders"]] == [held["id"]]
+    assert by_wallet["orders"][0]["status"] == "held"
+    [disputed] = listed(disputed="true")["orders"]
+    assert (disputed["quantity"], disputed["dispute"]["reason"]) == (2, "fraudulent")
+    assert len(disputed["token_ids"]) == 2  # as its buyer sees it
+    assert [o["status"] for o in listed(status="fulfilled")["orders"]] == ["fulfilled"] * 2
+
+    first = listed(limit=2)
+    rest = listed(limit=2, after_id=first["next_after_id"])
+    ids = [o["id"] for o in first["orders"] + rest["orders"]]
+    assert len(ids) == 3 and ids == sorted(ids)
+    assert rest["next_after_id"] is None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"buyer": "0x123"}, {"status": "shipped"}, {"limit": 0}, {"limit": 101}, {"after_id": -1}],
+)
+def test_a_bad_order_query_is_a_422_problem(
+    client: TestClient, admin: LocalAccount, query: dict[str, object]
+) -> None:
+    organizer = signed_in(client, admin)
+    event = make_event(organizer)
+
+    response = call(organizer, "GET", f"/admin/events/{event['id']}/orders", params=query)
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_the_order_filter_knows_every_order_status() -> None:
+    assert set(get_args(OrderStatus)) == set(sales.TRANSITIONS)
+
+
+def test_a_stranger_cannot_list_an_events_orders(client: TestClient, admin: LocalAccount) -> None:
+    event = make_event(signed_in(client, admin))
+
+    denied = call(signed_in(client), "GET", f"/admin/events/{event['id']}/orders")
+
+    assert_problem(denied, 403, "not-event-organizer")
