@@ -9,7 +9,9 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from backend.auth.schemas import ADDRESS_PATTERN
+from backend.auth.service import Principal
 from backend.catalog.errors import EventCancelled, EventOver
+from backend.catalog.models import Event
 from backend.catalog.schemas import EventCancel
 from backend.catalog.service import get_event, to_out
 from backend.chain.client import ChainClient
@@ -282,15 +284,20 @@ def _jsonable(typed_data: dict[str, Any]) -> dict[str, Any]:
     return {**typed_data, "message": message}
 
 
+def _managed_event(session: Session, event_id: int, principal: Principal) -> Event:
+    """The event, if ``principal`` is its organizer or an admin (else 403, or 404)."""
+    event = get_event(session, event_id)
+    if not principal.manages(event.organizer_address):
+        raise NotEventOrganizer(event_id, principal.address)
+    return event
+
+
 @router.get("/admin/events/{event_id}/sales", response_model=SalesReportOut)
 def sales_report(event_id: IdPath, runtime: RuntimeDep, principal: PrincipalDep) -> SalesReportOut:
     """The event's organizer (or an admin): orders by status, tickets sold and money taken per
     tier, card refunds pending and done, chargebacks by status. Read live from the orders."""
     with transaction(runtime.sessions) as session:
-        event = get_event(session, event_id)
-        if not principal.manages(event.organizer_address):
-            raise NotEventOrganizer(event_id, principal.address)
-        sold = report.sales_report(session, event)
+        sold = report.sales_report(session, _managed_event(session, event_id, principal))
     return SalesReportOut(
         event_id=sold.event_id,
         tiers=[TierSalesOut(**vars(tier)) for tier in sold.tiers],
@@ -327,12 +334,9 @@ def event_orders(
     on the night: a fan's orders by wallet, the disputed ones, a status. In id order, a page at
     a time (``after_id``)."""
     with transaction(runtime.sessions) as session:
-        event = get_event(session, event_id)
-        if not principal.manages(event.organizer_address):
-            raise NotEventOrganizer(event_id, principal.address)
         found = report.event_orders(
             session,
-            event,
+            _managed_event(session, event_id, principal),
             buyer=buyer,
             status=status,
             disputed=disputed,
