@@ -10,6 +10,7 @@ from html import escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.auth.service import Principal
 from backend.catalog.errors import EventDeploymentFailed, EventNotFound, InvalidEvent
 from backend.catalog.models import Event, Tier
 from backend.catalog.schemas import (
@@ -28,6 +29,7 @@ from backend.config import Settings
 from backend.db.base import utcnow
 from backend.ipfs.blockstore import Blockstore
 from backend.ipfs.cid import parse_cid
+from backend.queue.errors import NotEventOrganizer
 from backend.tickets import metadata
 
 GWEI = 10**9
@@ -178,6 +180,14 @@ def get_event(session: Session, event_id: int) -> Event:
     event = session.get(Event, event_id)
     if event is None:
         raise EventNotFound(event_id)
+    return event
+
+
+def managed_event(session: Session, event_id: int, principal: Principal) -> Event:
+    """The event, for its organizer or an admin; 403 for anyone else, 404 if there is none."""
+    event = get_event(session, event_id)
+    if not principal.manages(event.organizer_address):
+        raise NotEventOrganizer(event_id, principal.address)
     return event
 
 

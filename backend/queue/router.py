@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from backend.auth import service as auth
-from backend.catalog.service import get_event
+from backend.catalog.service import get_event, managed_event
 from backend.db.engine import transaction
 from backend.deps import PrincipalDep, RuntimeDep
 from backend.problems import problem_responses, register_problem
@@ -160,9 +160,7 @@ def seed(event_id: IdPath, runtime: RuntimeDep) -> ShuffleOut:
 
 def _require_organizer(runtime: Runtime, event_id: int, principal: auth.Principal) -> None:
     with transaction(runtime.sessions) as session:
-        event = get_event(session, event_id)
-    if not principal.manages(event.organizer_address):
-        raise NotEventOrganizer(event_id, principal.address)
+        managed_event(session, event_id, principal)
 
 
 def _controls_out(controls: Controls, config: QueueConfig) -> ControlsOut:

@@ -9,18 +9,15 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from backend.auth.schemas import ADDRESS_PATTERN
-from backend.auth.service import Principal
 from backend.catalog.errors import EventCancelled, EventOver
-from backend.catalog.models import Event
 from backend.catalog.schemas import EventCancel
-from backend.catalog.service import get_event, to_out
+from backend.catalog.service import get_event, managed_event, to_out
 from backend.chain.client import ChainClient
 from backend.chain.errors import ChainUnavailable
 from backend.db.engine import transaction
 from backend.deps import PrincipalDep, RuntimeDep, WalletDep
 from backend.payments import crypto
 from backend.problems import problem_responses, register_problem
-from backend.queue.errors import NotEventOrganizer
 from backend.runtime import Runtime
 from backend.sales import cancellation, refunds, report
 from backend.sales import service as sales
@@ -284,20 +281,12 @@ def _jsonable(typed_data: dict[str, Any]) -> dict[str, Any]:
     return {**typed_data, "message": message}
 
 
-def _managed_event(session: Session, event_id: int, principal: Principal) -> Event:
-    """The event, if ``principal`` is its organizer or an admin (else 403, or 404)."""
-    event = get_event(session, event_id)
-    if not principal.manages(event.organizer_address):
-        raise NotEventOrganizer(event_id, principal.address)
-    return event
-
-
 @router.get("/admin/events/{event_id}/sales", response_model=SalesReportOut)
 def sales_report(event_id: IdPath, runtime: RuntimeDep, principal: PrincipalDep) -> SalesReportOut:
     """The event's organizer (or an admin): orders by status, tickets sold and money taken per
     tier, card refunds pending and done, chargebacks by status. Read live from the orders."""
     with transaction(runtime.sessions) as session:
-        sold = report.sales_report(session, _managed_event(session, event_id, principal))
+        sold = report.sales_report(session, managed_event(session, event_id, principal))
     return SalesReportOut(
         event_id=sold.event_id,
         tiers=[TierSalesOut(**vars(tier)) for tier in sold.tiers],
@@ -336,7 +325,7 @@ def event_orders(
     with transaction(runtime.sessions) as session:
         found = report.event_orders(
             session,
-            _managed_event(session, event_id, principal),
+            managed_event(session, event_id, principal),
             buyer=buyer,
             status=status,
             disputed=disputed,
