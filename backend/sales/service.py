@@ -406,10 +406,18 @@ def release_expired_holds(session: Session, now: datetime | None = None) -> int:
 
 
 def transitions_of(session: Session, order_id: int) -> list[OrderTransition]:
-    return list(
-        session.scalars(
-            select(OrderTransition)
-            .where(OrderTransition.order_id == order_id)
-            .order_by(OrderTransition.id)
-        )
-    )
+    return transitions_by_order(session, [order_id]).get(order_id, [])
+
+
+def transitions_by_order(
+    session: Session, order_ids: list[int]
+) -> dict[int, list[OrderTransition]]:
+    """Each order's transitions, oldest first, in one query for a page of orders."""
+    found: dict[int, list[OrderTransition]] = {}
+    for step in session.scalars(
+        select(OrderTransition)
+        .where(OrderTransition.order_id.in_(order_ids))
+        .order_by(OrderTransition.id)
+    ):
+        found.setdefault(step.order_id, []).append(step)
+    return found

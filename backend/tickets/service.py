@@ -61,8 +61,17 @@ def tickets_of(session: Session, wallet: str) -> list[tuple[Ticket, Event]]:
 
 
 def token_ids_of(session: Session, order_id: int) -> list[int]:
-    return list(
-        session.scalars(
-            select(Ticket.token_id).where(Ticket.order_id == order_id).order_by(Ticket.token_id)
-        )
+    return token_ids_by_order(session, [order_id]).get(order_id, [])
+
+
+def token_ids_by_order(session: Session, order_ids: list[int]) -> dict[int, list[int]]:
+    """Each order's token ids, ascending, in one query for a page of orders."""
+    found: dict[int, list[int]] = {}
+    rows = session.execute(
+        select(Ticket.order_id, Ticket.token_id)
+        .where(Ticket.order_id.in_(order_ids))
+        .order_by(Ticket.token_id)
     )
+    for order_id, token_id in rows:
+        found.setdefault(order_id, []).append(token_id)
+    return found
