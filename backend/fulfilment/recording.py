@@ -17,6 +17,7 @@ from backend.chain.types import MinedTx, MintResult
 from backend.db.base import utcnow
 from backend.db.engine import transaction
 from backend.fulfilment.models import FAILED, MINED, SENT, MintBatch
+from backend.notify import service as notify
 from backend.sales import service as sales
 from backend.sales.models import Order
 from backend.tickets import metadata
@@ -51,7 +52,12 @@ def open_batch_orders(session: Session) -> set[int]:
 
 
 def fulfil(
-    session: Session, order: Order, tx_hash: str, cause: str, tier: Tier | None = None
+    session: Session,
+    order: Order,
+    tx_hash: str,
+    cause: str,
+    tier: Tier | None = None,
+    receipt_skipped: str | None = None,
 ) -> None:
     """Records ``order``'s tickets as minted by ``tx_hash`` (token ids order id * 256 + i)."""
     tier = tier or session.get(Tier, order.tier_id)
@@ -65,12 +71,16 @@ def fulfil(
         tier.metadata_cid,
         tx_hash,
         cause,
+        receipt_skipped=receipt_skipped,
     )
 
 
-def record_mined(sessions: sessionmaker[Session], batch_id: int, mined: MinedTx) -> int:
+def record_mined(
+    sessions: sessionmaker[Session], batch_id: int, mined: MinedTx, *, smtp_configured: bool
+) -> int:
     """The batch's transaction succeeded: all its orders are minted. Returns how many orders
-    this call fulfilled (0 if another worker recorded the batch first)."""
+    this call fulfilled (0 if another worker recorded the batch first). ``smtp_configured``:
+    whether receipts can be sent at all (else each is recorded as skipped)."""
     fulfilled = 0
     with transaction(sessions) as session:
         batch = session.get(MintBatch, batch_id, with_for_update=True)
@@ -81,6 +91,7 @@ def record_mined(sessions: sessionmaker[Session], batch_id: int, mined: MinedTx)
         # (it holds objects weakly) and autoflush the orders before it one at a time, where one
         # flush at commit writes the whole batch's tickets in a few multi-row INSERTs.
         tiers = _tiers_of(session, orders)
+        no_receipt = notify.receipts_not_sent(session, orders, smtp_configured)
         for order in orders:
             if order.status not in MINTABLE:
                 # Fulfilled by a recovery in between (it read the same mint from the chain).
@@ -90,9 +101,9 @@ def record_mined(sessions: sessionmaker[Session], batch_id: int, mined: MinedTx)
                         extra={"order_id": order.id, "status": order.status, "batch": batch.id},
                     )
                 continue
-            fulfil(
-                session, order, mined.tx_hash, f"minted in {mined.tx_hash}", tiers[order.tier_id]
-            )
+            cause = f"minted in {mined.tx_hash}"
+            tier = tiers[order.tier_id]
+            fulfil(session, order, mined.tx_hash, cause, tier, no_receipt.get(order.id))
             fulfilled += 1
         batch.status = MINED
         batch.tx_hash = mined.tx_hash

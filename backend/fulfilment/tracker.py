@@ -91,6 +91,7 @@ class BatchTracker:
     ) -> None:
         self._sessions = sessions
         self._chain = chain
+        self._settings = settings  # read when used: smtp_host may change while running
         self._replace_after = timedelta(seconds=settings.mint_replace_after_seconds)
         self._bump_percent = settings.mint_fee_bump_percent
         self._fee_ceiling = Wei(settings.mint_fee_ceiling_wei)
@@ -139,7 +140,8 @@ class BatchTracker:
         if not self._deep_enough(mined, view):
             return 0
         if mined.succeeded:
-            record_mined(self._sessions, batch.id, mined)
+            smtp = self._settings.smtp_host is not None
+            record_mined(self._sessions, batch.id, mined, smtp_configured=smtp)
             return 1
         why = self._chain.explain_mint_failure(batch.contract, batch.mints, mined, batch.gas)
         self._end_without_mint(batch, f"transaction {mined.tx_hash} reverted: {why}")

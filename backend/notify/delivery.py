@@ -25,13 +25,20 @@ from backend.db.base import utcnow
 from backend.db.engine import transaction
 from backend.notify import service, signing, smtp
 from backend.notify.errors import DeliveryFailed, InvalidWebhookUrl
-from backend.notify.models import ContactEmail, Receipt, WebhookDelivery, WebhookEndpoint
+from backend.notify.models import (
+    NO_CONTACT,
+    NO_SMTP,
+    RECEIPT_SENT,
+    RECEIPT_SKIPPED,
+    ContactEmail,
+    Receipt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from backend.sales.models import Order
 from backend.tickets.models import Ticket
 
 log = logging.getLogger("fairtix.notify")
-
-SENT, SKIPPED = "sent", "skipped"
 
 
 def _retryable(status: int) -> bool:
@@ -148,10 +155,10 @@ class Notifier:
                 return
             contact = session.get(ContactEmail, order.buyer_address)
             if contact is None:
-                self._record(session, order_id, SKIPPED, "the buyer gave no contact e-mail")
+                self._record(session, order_id, RECEIPT_SKIPPED, NO_CONTACT)
                 return
             if settings.smtp_host is None:
-                self._record(session, order_id, SKIPPED, "SMTP is not configured")
+                self._record(session, order_id, RECEIPT_SKIPPED, NO_SMTP)
                 return
             recipient = contact.email
             message = smtp.build_receipt(settings, recipient, self._content(session, order))
@@ -170,7 +177,7 @@ class Notifier:
             raise DeliveryFailed(
                 f"{settings.smtp_host}:{settings.smtp_port}", f"{type(exc).__name__}: {exc}"
             ) from exc
-        self._record_now(order_id, SENT, "sent by SMTP")
+        self._record_now(order_id, RECEIPT_SENT, "sent by SMTP")
 
     @staticmethod
     def _content(session: Session, order: Order) -> smtp.ReceiptContent:

@@ -63,6 +63,12 @@ class ContactEmail(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
+# What became of a receipt (Receipt.status); "failed" when the relay refused it.
+RECEIPT_SENT, RECEIPT_SKIPPED = "sent", "skipped"
+NO_CONTACT = "the buyer gave no contact e-mail"
+NO_SMTP = "SMTP is not configured"
+
+
 class Receipt(Base):
     """What became of an order's receipt; makes a re-run receipt message a no-op.
 

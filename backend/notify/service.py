@@ -23,6 +23,7 @@ import re
 import secrets
 import socket
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,7 +46,15 @@ from backend.notify.errors import (
     WebhookEventForbidden,
     WebhookNotFound,
 )
-from backend.notify.models import ContactEmail, WebhookDelivery, WebhookEndpoint
+from backend.notify.models import (
+    NO_CONTACT,
+    NO_SMTP,
+    RECEIPT_SKIPPED,
+    ContactEmail,
+    Receipt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from backend.notify.schemas import WebhookCreate
 from backend.sales.models import Order
 
@@ -293,16 +302,48 @@ def _order_data(order: Order, token_ids: list[int]) -> dict[str, Any]:
     }
 
 
-def order_fulfilled(session: Session, order: Order, token_ids: list[int], tx_hash: str) -> None:
-    """Called in the transaction that marks an order fulfilled: webhooks and the receipt."""
+def order_fulfilled(
+    session: Session,
+    order: Order,
+    token_ids: list[int],
+    tx_hash: str,
+    *,
+    receipt_skipped: str | None = None,
+) -> None:
+    """Called in the transaction that marks an order fulfilled: webhooks and the receipt.
+    ``receipt_skipped``: why no receipt will be sent, known already (see receipts_not_sent);
+    recorded here instead of queuing a message that would only find it out."""
     publish(
         session,
         ORDER_FULFILLED,
         order.event_id,
         {**_order_data(order, token_ids), "tx_hash": tx_hash},
     )
+    if receipt_skipped is not None:
+        session.add(Receipt(order_id=order.id, status=RECEIPT_SKIPPED, detail=receipt_skipped))
+        return
     # The recipient is looked up when sending, so the outbox never holds an e-mail address.
     outbox.enqueue(session, SEND_RECEIPT, {"order_id": order.id})
+
+
+def receipts_not_sent(
+    session: Session, orders: Sequence[Order], smtp_configured: bool
+) -> dict[int, str]:
+    """Why no receipt will go to each of ``orders`` whose buyer can't get one: no contact
+    e-mail (read for all of them in one query), or no SMTP relay. In an on-sale most buyers
+    give no e-mail; a mint batch records their receipts as skipped at once, where a queued
+    message each cost the worker a claim and a transaction to learn the same."""
+    buyers = {order.buyer_address for order in orders}
+    with_contact = set(
+        session.scalars(select(ContactEmail.address).where(ContactEmail.address.in_(buyers)))
+    )
+    reasons = {}
+    for order in orders:
+        if order.buyer_address not in with_contact:
+            reasons[order.id] = NO_CONTACT
+        elif not smtp_configured:
+            reasons[order.id] = NO_SMTP
+    return reasons
 
 
 def order_disputed(

@@ -26,10 +26,13 @@ def record_fulfilment(
     metadata_cid: str,
     tx_hash: str,
     cause: str,
+    *,
+    receipt_skipped: str | None = None,
 ) -> None:
     """Records an order's tickets and marks it fulfilled, in the caller's transaction: the one
     ending of both a card mint and a crypto purchase, with the queue slot freed and the
-    organizers' webhooks and the buyer's receipt queued alongside."""
+    organizers' webhooks and the buyer's receipt queued alongside (or, with
+    ``receipt_skipped``, the receipt recorded as not sent)."""
     for token_id, seat in zip(token_ids, seat_labels, strict=True):
         session.add(
             Ticket(
@@ -46,7 +49,7 @@ def record_fulfilment(
     order.mint_tx_hash = tx_hash
     sales.transition(session, order, sales.FULFILLED, cause)
     queue.finish(session, order.event_id, order.buyer_address)
-    notify.order_fulfilled(session, order, token_ids, tx_hash)
+    notify.order_fulfilled(session, order, token_ids, tx_hash, receipt_skipped=receipt_skipped)
 
 
 def tickets_of(session: Session, wallet: str) -> list[tuple[Ticket, Event]]:

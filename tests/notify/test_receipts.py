@@ -14,7 +14,9 @@ from sqlalchemy import select
 from backend.db.engine import transaction
 from backend.demo import SUCCESS_CARD, FairtixClient
 from backend.notify.models import ContactEmail, Receipt
+from backend.notify.service import SEND_RECEIPT
 from backend.notify.signing import verify_signature
+from backend.outbox import OutboxMessage
 from backend.runtime import Runtime
 from backend.worker import Worker
 from tests.e2e.test_bad_input import assert_problem
@@ -49,6 +51,12 @@ def receipt_status(runtime: Runtime, order_id: object) -> tuple[str, str] | None
     with transaction(runtime.sessions) as session:
         receipt = session.get(Receipt, order_id)
         return None if receipt is None else (receipt.status, receipt.detail)
+
+
+def receipt_messages(runtime: Runtime) -> int:
+    with transaction(runtime.sessions) as session:
+        kinds = session.scalars(select(OutboxMessage.kind))
+        return sum(kind == SEND_RECEIPT for kind in kinds)
 
 
 def text_of(message: Message) -> str:
@@ -113,6 +121,16 @@ def test_receipt_is_not_sent_without_a_contact_email(
     _, order, _ = fulfil(client, admin, worker, None)
     assert smtp_server.messages == []
     assert receipt_status(runtime, order["id"]) == ("skipped", "the buyer gave no contact e-mail")
+    # Known when the mint was recorded: no message was queued only to find it out.
+    assert receipt_messages(runtime) == 0
+
+
+def test_a_receipt_the_mint_could_not_settle_goes_through_the_outbox(
+    client: TestClient, admin: LocalAccount, worker: Worker, runtime: Runtime, smtp_server: FakeSmtp
+) -> None:
+    _, order, _ = fulfil(client, admin, worker, EMAIL)
+    assert receipt_status(runtime, order["id"]) == ("sent", "sent by SMTP")
+    assert receipt_messages(runtime) == 1
 
 
 def test_receipt_is_skipped_when_smtp_is_not_configured(
