@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -87,3 +88,17 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any exception."""
     with factory() as session, session.begin():
         yield session
+
+
+def insert_if_new(session: Session, model: type[Any], values: dict[str, Any]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING of one ``model`` row, on the session's connection;
+    True if the row went in, False if a unique key already had one (a concurrent insert of
+    the same key waits for the other transaction to end). One statement, where a savepoint
+    around a plain INSERT, or a lookup before it, took more."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = model.__table__
+    statement = insert(table).values(values).on_conflict_do_nothing()
+    # A row back means it was inserted (rowcount is -1 on psycopg once RETURNING is involved).
+    returned = session.connection().execute(statement.returning(*table.primary_key.columns))
+    return returned.first() is not None

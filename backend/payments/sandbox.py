@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend import outbox
 from backend.db.base import utcnow
-from backend.db.engine import transaction
+from backend.db.engine import insert_if_new, transaction
 from backend.payments.errors import CardRejected, PaymentIntentNotFound
 from backend.payments.models import SandboxPaymentIntent
 from backend.payments.provider import (
@@ -92,26 +92,37 @@ class SandboxProvider:
     def create_payment(
         self, amount: int, currency: str, metadata: dict[str, str], idempotency_key: str
     ) -> PaymentSession:
+        intent_id = "pi_sbx_" + secrets.token_hex(12)
+        fresh = PaymentSession(
+            id=intent_id,
+            client_secret=f"{intent_id}_secret_{secrets.token_urlsafe(18)}",
+            amount=amount,
+            currency=currency.lower(),
+            status="requires_payment_method",
+        )
         with transaction(self._sessions) as session:
+            # Inserted unless the key has an intent already (a retried checkout), in one
+            # statement: a lookup first cost every checkout a round trip for the rare retry.
+            # A concurrent retry waits here on the key's unique index for the first to commit.
+            values = {
+                "id": fresh.id,
+                "client_secret": fresh.client_secret,
+                "amount": fresh.amount,
+                "currency": fresh.currency,
+                "status": fresh.status,
+                "idempotency_key": idempotency_key,
+                "intent_metadata": dict(metadata),
+                "created_at": utcnow(),
+            }
+            if insert_if_new(session, SandboxPaymentIntent, values):
+                return fresh
             existing = session.scalar(
                 select(SandboxPaymentIntent).where(
                     SandboxPaymentIntent.idempotency_key == idempotency_key
                 )
             )
-            if existing is not None:
-                return _view(existing)
-            intent_id = "pi_sbx_" + secrets.token_hex(12)
-            intent = SandboxPaymentIntent(
-                id=intent_id,
-                client_secret=f"{intent_id}_secret_{secrets.token_urlsafe(18)}",
-                amount=amount,
-                currency=currency.lower(),
-                status="requires_payment_method",
-                idempotency_key=idempotency_key,
-                intent_metadata=dict(metadata),
-            )
-            session.add(intent)
-            return _view(intent)
+            assert existing is not None
+            return _view(existing)
 
     def confirm(self, intent_id: str, client_secret: str, card_number: str) -> PaymentSession:
         """Charge a test card; the outcome reaches the shop only by signed webhook."""

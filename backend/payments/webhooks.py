@@ -6,10 +6,10 @@ import logging
 from typing import Literal
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from backend.db.base import utcnow
+from backend.db.engine import insert_if_new
 from backend.notify import service as notify
 from backend.payments.models import ProcessedWebhook
 from backend.payments.paypal import CaptureResult
@@ -40,16 +40,14 @@ def already_processed(session: Session, source: EventSource, event_id: str) -> b
 def _first_delivery(session: Session, source: EventSource, event: PaymentEvent) -> bool:
     """Record the event id; False if it was recorded before (a replay, or a concurrent delivery
     of the same event, which waits here for the first one's commit). INSERT ... ON CONFLICT DO
-    NOTHING, one statement where a savepoint around a plain INSERT took three."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = (
-        insert(ProcessedWebhook)
-        .values(provider=source, event_id=event.id, event_type=event.type, received_at=utcnow())
-        .on_conflict_do_nothing()
-        .returning(ProcessedWebhook.event_id)
-    )
-    # A row back means it was inserted (rowcount is -1 on psycopg once RETURNING is involved).
-    return session.connection().execute(statement).first() is not None
+    NOTHING."""
+    values = {
+        "provider": source,
+        "event_id": event.id,
+        "event_type": event.type,
+        "received_at": utcnow(),
+    }
+    return insert_if_new(session, ProcessedWebhook, values)
 
 
 def handle_payment_event(
@@ -74,14 +72,15 @@ def handle_payment_event(
         if capture is None:
             return "ignored"
         return "processed" if apply_capture(session, provider, capture) else "ignored"
-    order = sales.order_for_intent(session, provider, event.payment_id)
-    if order is None:
+    found = sales.order_and_event_for_intent(session, provider, event.payment_id)
+    if found is None:
         log.warning("webhook for an unknown payment", extra={"payment_id": event.payment_id})
         return "ignored"
+    order, sale = found
     cause = f"{event.type} {event.id}"
     if event.kind == "succeeded":
         assert event.amount is not None
-        sales.mark_paid(session, order, event.amount, event.currency or "", cause)
+        sales.mark_paid(session, order, event.amount, event.currency or "", cause, event=sale)
     elif event.kind == "failed":
         sales.mark_payment_failed(session, order, event.reason or "declined")
     elif event.kind == "disputed":

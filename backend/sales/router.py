@@ -203,8 +203,8 @@ async def checkout(
 def _card_checkout(order_id: int, runtime: Runtime, wallet: str) -> CheckoutOut:
     cards = runtime.cards
     with transaction(runtime.sessions) as session:
-        order = sales.get_order(session, order_id, wallet)
-        sales.require_not_cancelled(get_event(session, order.event_id))
+        order, event = sales.get_order_and_event(session, order_id, wallet)
+        sales.require_not_cancelled(event)
         if order.status not in sales.OPEN_STATUSES:
             raise OrderNotPayable(order.id, order.status)
         if order.payment_provider == sales.CRYPTO:
@@ -216,9 +216,9 @@ def _card_checkout(order_id: int, runtime: Runtime, wallet: str) -> CheckoutOut:
         amount, currency, {"order_id": str(order_id)}, idempotency_key=f"fairtix-order-{order_id}"
     )
     with transaction(runtime.sessions) as session:
-        order = sales.get_order(session, order_id, wallet, for_update=True)
+        order, event = sales.get_order_and_event(session, order_id, wallet, for_update=True)
         # Checked again: the event may have been cancelled while the provider answered.
-        sales.require_not_cancelled(get_event(session, order.event_id))
+        sales.require_not_cancelled(event)
         if order.status not in sales.OPEN_STATUSES:
             raise OrderNotPayable(order.id, order.status)
         if order.payment_provider == sales.CRYPTO:
@@ -248,8 +248,8 @@ def _card_checkout(order_id: int, runtime: Runtime, wallet: str) -> CheckoutOut:
 
 def _crypto_checkout(order_id: int, runtime: Runtime, buyer: str) -> CheckoutOut:
     with transaction(runtime.sessions) as session:
-        order = sales.get_order(session, order_id, buyer, for_update=True)
-        sales.require_not_cancelled(get_event(session, order.event_id))
+        order, event = sales.get_order_and_event(session, order_id, buyer, for_update=True)
+        sales.require_not_cancelled(event)
         if order.status not in sales.OPEN_STATUSES:
             raise OrderNotPayable(order.id, order.status)
         if order.payment_provider not in (None, sales.CRYPTO):

@@ -10,9 +10,8 @@ from sqlalchemy import CursorResult, Table, Update, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from backend import outbox
-from backend.catalog.errors import EventCancelled
+from backend.catalog.errors import EventCancelled, EventNotFound
 from backend.catalog.models import Event, Tier
-from backend.catalog.service import get_event, get_tier
 from backend.db.base import utcnow
 from backend.queue import service as queue
 from backend.sales.errors import (
@@ -95,13 +94,12 @@ def place_order(
     order and its first recorded transition; the caller commits at once."""
     now = now or utcnow()
     buyer = buyer.lower()
-    event = get_event(session, event_id)
+    event, tier = _event_and_tier(session, event_id, tier_id)
     require_not_cancelled(event)
     if now < event.sale_opens_at:
         raise SaleNotOpen(event.id, "the sale has not opened yet")
     if now >= event.starts_at:
         raise SaleNotOpen(event.id, "the event has started")
-    tier = get_tier(session, event.id, tier_id)
     if tier is None:
         raise TierNotFound(event.id, tier_id)
     if not 1 <= quantity <= event.max_tickets_per_order:
@@ -139,6 +137,19 @@ def place_order(
     # Sold out here rolls the order back with the transaction.
     _reserve(session, tier, quantity)
     return order, held
+
+
+def _event_and_tier(session: Session, event_id: int, tier_id: int) -> tuple[Event, Tier | None]:
+    """The event and its tier ``tier_id`` (None if the event has no such tier), in one query:
+    a hold is the on-sale's busiest transaction, and every round trip is CPU on both ends."""
+    row = session.execute(
+        select(Event, Tier)
+        .outerjoin(Tier, (Tier.event_id == Event.id) & (Tier.id == tier_id))
+        .where(Event.id == event_id)
+    ).one_or_none()
+    if row is None:
+        raise EventNotFound(event_id)
+    return row[0], row[1]
 
 
 # The tier's counters, as Core statements built once: the ORM's UPDATE path rebuilt and
@@ -203,6 +214,21 @@ def get_order(
     return order
 
 
+def get_order_and_event(
+    session: Session, order_id: int, viewer: str | None = None, *, for_update: bool = False
+) -> tuple[Order, Event]:
+    """get_order, with the order's event read in the same query. ``for_update`` locks only
+    the order's row: a lock on the event would queue every checkout of an on-sale behind one
+    another."""
+    query = select(Order, Event).join(Event, Event.id == Order.event_id).where(Order.id == order_id)
+    if for_update:
+        query = query.with_for_update(of=Order)
+    row = session.execute(query).one_or_none()
+    if row is None or (viewer is not None and row[0].buyer_address != viewer.lower()):
+        raise OrderNotFound(order_id)
+    return row[0], row[1]
+
+
 def start_payment(
     session: Session, order: Order, provider: str, intent_id: str, now: datetime | None = None
 ) -> None:
@@ -222,11 +248,21 @@ def start_payment(
 
 
 def order_for_intent(session: Session, provider: str, intent_id: str) -> Order | None:
-    return session.scalar(
-        select(Order)
+    found = order_and_event_for_intent(session, provider, intent_id)
+    return None if found is None else found[0]
+
+
+def order_and_event_for_intent(
+    session: Session, provider: str, intent_id: str
+) -> tuple[Order, Event] | None:
+    """The order paid by ``intent_id``, locked, and its event (not locked), in one query."""
+    row = session.execute(
+        select(Order, Event)
+        .join(Event, Event.id == Order.event_id)
         .where(Order.payment_provider == provider, Order.payment_intent_id == intent_id)
-        .with_for_update()
-    )
+        .with_for_update(of=Order)
+    ).one_or_none()
+    return None if row is None else (row[0], row[1])
 
 
 def mark_paid(
@@ -237,12 +273,14 @@ def mark_paid(
     cause: str,
     *,
     queue_mint: bool = True,
+    event: Event | None = None,
 ) -> bool:
     """Record a successful payment and queue the mint, in this one transaction.
 
     Returns False when no tickets will come of it: already paid, or the money must go back
     (wrong total, cancelled order, seats gone), in which case its refund is queued here.
     ``queue_mint=False`` for a payment that minted the tickets itself (a crypto purchase).
+    ``event``: the order's event, if the caller has read it already.
     """
     if order.status in (PAID, MINTING, FULFILLED, REFUNDED):
         return False
@@ -255,8 +293,9 @@ def mark_paid(
             transition(session, order, FAILED, "payment did not match the order total")
             _release(session, order)
         return False
-    event = session.get(Event, order.event_id)
-    assert event is not None
+    if event is None:
+        event = session.get(Event, order.event_id)
+        assert event is not None
     if event.cancelled_at is not None:
         _refund_due(session, order, "paid after the event was cancelled")
         if order.status in OPEN_STATUSES:
