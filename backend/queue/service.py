@@ -545,17 +545,25 @@ def require_admission(
     now = now or utcnow()
     store, defaults = _store_of(session)
     config = config_for(event, defaults)
-    store.place(config, wallet.lower(), now, touch=True)
-    advance(store, config, now)
-    place = store.place(config, wallet.lower(), now, touch=False)
-    if (
-        place is None
-        or place.state != ADMITTED
-        or place.admission_expires_at is None
-        or place.admission_expires_at <= now
-    ):
+    place = store.place(config, wallet.lower(), now, touch=True)
+    if not _admitted(place, now):
+        # Its turn may have come since the queue last moved: move it once and look again.
+        # Only then: an admitted buyer's hold, the on-sale's busiest request, costs one
+        # store call, and polls and the worker keep the queue moving meanwhile.
+        advance(store, config, now)
+        place = store.place(config, wallet.lower(), now, touch=False)
+    if place is None or not _admitted(place, now):
         raise NotAdmitted(event.id, wallet)
     return place
+
+
+def _admitted(place: Place | None, now: datetime) -> bool:
+    return (
+        place is not None
+        and place.state == ADMITTED
+        and place.admission_expires_at is not None
+        and place.admission_expires_at > now
+    )
 
 
 def extend_admission(session: Session, event_id: int, wallet: str, until: datetime) -> None:
