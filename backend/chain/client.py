@@ -377,14 +377,16 @@ class ChainClient:
                 return False
         return True
 
-    def mined_nonce_count(self, *, confirmed: bool = False) -> int:
-        """How many of the signer's transactions are mined: its next nonce as of the latest
-        block, or with ``confirmed`` as of the block ``confirmations`` below it."""
+    def mined_nonce_count(self, *, confirmed: bool = False, account: str | None = None) -> int:
+        """How many of the signer's (or ``account``'s) transactions are mined: its next nonce
+        as of the latest block, or with ``confirmed`` as of the block ``confirmations`` below
+        it."""
+        address = Web3.to_checksum_address(account or self._signer.address)
         with self._rpc():
             if confirmed and self._confirmations > 0:
                 block = max(int(self._w3.eth.block_number) - self._confirmations, 0)
-                return int(self._w3.eth.get_transaction_count(self._signer.address, block))
-            return int(self._w3.eth.get_transaction_count(self._signer.address, "latest"))
+                return int(self._w3.eth.get_transaction_count(address, block))
+            return int(self._w3.eth.get_transaction_count(address, "latest"))
 
     def pending_nonce_count(self) -> int:
         """The signer's next nonce counting the transactions the node holds unmined."""

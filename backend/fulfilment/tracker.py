@@ -6,6 +6,11 @@ fulfils its orders, a revert sends each back to the chain's word on it. A batch 
 spent without a receipt of ours (another transaction with the key took it) ends the same way.
 Until then: a batch the node does not know is sent again as stored; one not mined in time while
 its nonce is next gets a replacement with higher fees, stored before it is sent.
+
+Batches signed with another key (the minter key was rotated, or another worker holds another
+key) are carried too, as far as their stored transactions go: sent again as stored and recorded
+when mined, or ended and their orders queued again when their nonce went to another
+transaction. Only a replacement needs the key, so only the signer's own batches get one.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ class OpenBatch:
     """An unfinished batch as the tracker needs it, read in one database transaction."""
 
     id: int
+    signer: str
+    """Lower-case address of the key that signed the batch's transactions."""
     nonce: int
     contract: str
     deploy_block: int
@@ -57,23 +64,24 @@ class OpenBatch:
 
 
 class ChainView:
-    """What the node says about the signer, read at most once per pass, when first needed."""
+    """What the node says about each signer, read at most once per pass, when first needed."""
 
     def __init__(self, chain: ChainClient) -> None:
         self._chain = chain
-        self._confirmed: int | None = None
-        self._latest: int | None = None
+        self._confirmed: dict[str, int] = {}
+        self._latest: dict[str, int] = {}
         self._head: int | None = None
 
-    def confirmed_count(self) -> int:
-        if self._confirmed is None:
-            self._confirmed = self._chain.mined_nonce_count(confirmed=True)
-        return self._confirmed
+    def confirmed_count(self, signer: str) -> int:
+        if signer not in self._confirmed:
+            count = self._chain.mined_nonce_count(confirmed=True, account=signer)
+            self._confirmed[signer] = count
+        return self._confirmed[signer]
 
-    def latest_count(self) -> int:
-        if self._latest is None:
-            self._latest = self._chain.mined_nonce_count()
-        return self._latest
+    def latest_count(self, signer: str) -> int:
+        if signer not in self._latest:
+            self._latest[signer] = self._chain.mined_nonce_count(account=signer)
+        return self._latest[signer]
 
     def head(self) -> int:
         if self._head is None:
@@ -95,16 +103,18 @@ class BatchTracker:
         self._replace_after = timedelta(seconds=settings.mint_replace_after_seconds)
         self._bump_percent = settings.mint_fee_bump_percent
         self._fee_ceiling = Wei(settings.mint_fee_ceiling_wei)
-        # Batches already reported as priced at the ceiling: said once, not every pass.
+        # Batches already reported as priced at the ceiling, or as stuck under a key this
+        # worker doesn't hold: said once, not every pass.
         self._at_ceiling: set[int] = set()
+        self._not_replaceable: set[int] = set()
         self._clock = clock
         # Unfinished batches seen by the last advance: while there are some, the worker keeps
         # looking for their receipts at its poll interval instead of backing off.
         self.in_flight = 0
 
     def advance(self) -> int:
-        """One step for every unfinished batch of this signer, lowest nonce first; returns how
-        many batches ended."""
+        """One step for every unfinished batch on this chain, each signer's lowest nonce first;
+        returns how many batches ended."""
         batches = self._open_batches()
         self.in_flight = len(batches)
         if not batches:
@@ -123,7 +133,7 @@ class BatchTracker:
     def _advance(self, batch: OpenBatch, view: ChainView) -> int:
         # The count first, the receipts after: a transaction of ours mined before the count was
         # read is then certain to show its receipt, so "spent, no receipt" means someone else's.
-        spent = view.confirmed_count() > batch.nonce
+        spent = view.confirmed_count(batch.signer) > batch.nonce
         mined = self._receipt(batch)
         if mined is not None:
             return self._finish(batch, mined, view)
@@ -154,10 +164,12 @@ class BatchTracker:
         # Only the next nonce to be mined can be stuck; a later one waits for it.
         if (
             self._clock() - newest.signed_at >= self._replace_after
-            and view.latest_count() == batch.nonce
-            and self._replace(batch, newest)
+            and view.latest_count(batch.signer) == batch.nonce
         ):
-            return True
+            if batch.signer != self._chain.signer_address.lower():
+                self._say_not_replaceable(batch, newest)
+            elif self._replace(batch, newest):
+                return True
         if any(self._chain.knows_transaction(tx.tx_hash) for tx in reversed(batch.txs)):
             return False
         # Stored but never sent (a crash right after the commit), or dropped by the node.
@@ -172,6 +184,21 @@ class BatchTracker:
             },
         )
         return True
+
+    def _say_not_replaceable(self, batch: OpenBatch, newest: StoredTx) -> None:
+        if batch.id in self._not_replaceable:
+            return
+        self._not_replaceable.add(batch.id)
+        log.warning(
+            "mint transaction not mined in time, signed with a key this worker does not hold: "
+            "it can only be sent again as stored, not replaced with higher fees",
+            extra={
+                "batch": batch.id,
+                "signer": batch.signer,
+                "nonce": batch.nonce,
+                "tx": newest.tx_hash,
+            },
+        )
 
     def _receipt(self, batch: OpenBatch) -> MinedTx | None:
         for tx in reversed(batch.txs):
@@ -242,17 +269,12 @@ class BatchTracker:
         return True
 
     def _open_batches(self) -> list[OpenBatch]:
-        chain_id, signer = self._chain.chain_id, self._chain.signer_address.lower()
         with transaction(self._sessions) as session:
             rows = session.execute(
                 select(MintBatch, Event.deploy_block)
                 .join(Event, Event.id == MintBatch.event_id)
-                .where(
-                    MintBatch.status == SENT,
-                    MintBatch.chain_id == chain_id,
-                    MintBatch.signer == signer,
-                )
-                .order_by(MintBatch.nonce)
+                .where(MintBatch.status == SENT, MintBatch.chain_id == self._chain.chain_id)
+                .order_by(MintBatch.signer, MintBatch.nonce)
             )
             batches = list(rows)
             if not batches:
@@ -267,6 +289,7 @@ class BatchTracker:
             return [
                 OpenBatch(
                     id=batch.id,
+                    signer=batch.signer,
                     nonce=batch.nonce,
                     contract=batch.contract_address,
                     deploy_block=deploy_block,

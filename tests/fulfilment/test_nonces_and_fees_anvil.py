@@ -4,10 +4,14 @@ creation) never take a nonce a stored batch holds."""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from eth_account import Account
 
+from backend.chain.client import ChainClient
 from backend.chain.devnet import Devnet
 from backend.db.base import utcnow
 from backend.fulfilment.models import MINED
@@ -161,4 +165,29 @@ def test_a_batch_at_the_fee_ceiling_waits_for_fees_to_fall(
     assert tracker.advance() == 1
     [batch] = batches(anvil_runtime)
     assert (batch.status, batch.tx_hash) == (MINED, only.tx_hash)
+    assert {o.status for o in orders(anvil_runtime, order_ids)} == {sales.FULFILLED}
+
+
+def test_a_stuck_batch_of_a_rotated_out_key_waits_as_stored_and_is_said_once(
+    anvil_runtime: Runtime, devnet: Devnet, caplog: pytest.LogCaptureFixture
+) -> None:
+    order_ids = stuck_batch(anvil_runtime, devnet)
+    # The worker now signs with another key: it can't re-sign the old key's transaction.
+    rotated = replace(anvil_runtime, chain=ChainClient(anvil_runtime.chain._w3, Account.create()))
+    tracker = later_tracker(rotated)
+
+    with caplog.at_level(logging.WARNING, logger="fairtix.fulfilment"):
+        assert tracker.advance() == 0
+        assert tracker.advance() == 0
+    [batch] = batches(anvil_runtime)
+    assert len(mint_txs(anvil_runtime, batch.id)) == 1  # not replaced
+    said = [r for r in caplog.records if "key this worker does not hold" in r.getMessage()]
+    assert len(said) == 1
+    # Fees fall: the old key's transaction, sent again as stored if the node let it go, is mined.
+    anvil_rpc(devnet.rpc_url, "anvil_setNextBlockBaseFeePerGas", hex(GWEI))
+    anvil_rpc(devnet.rpc_url, "evm_mine")
+    tracker.advance()
+    anvil_rpc(devnet.rpc_url, "evm_mine")
+
+    assert tracker.advance() == 1
     assert {o.status for o in orders(anvil_runtime, order_ids)} == {sales.FULFILLED}

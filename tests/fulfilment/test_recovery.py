@@ -6,9 +6,12 @@ handed out twice."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+from eth_account import Account
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from backend.catalog.models import Event
@@ -43,6 +46,27 @@ def test_batch_stored_but_never_sent_is_sent_after_a_restart(
     [batch] = batches(runtime)
     [tx] = mint_txs(runtime, batch.id)
     assert (batch.id, batch.status, batch.tx_hash) == (stored.id, MINED, tx.tx_hash)
+    assert {o.mint_tx_hash for o in orders(runtime, order_ids)} == {tx.tx_hash}
+    assert count(runtime, Ticket) == 3
+
+
+def test_a_batch_signed_with_a_rotated_out_key_is_still_carried_to_its_end(
+    runtime: Runtime, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event_id = create_event(runtime)
+    order_ids = paid_orders(runtime, event_id, [2, 1])
+    stored = crash_after_storing(runtime, monkeypatch)
+    old_signer = runtime.chain.signer_address.lower()
+    # The operator rotates the minter key: the next worker signs with another one. It must
+    # still finish the batch the old key stored: sent again as stored, recorded when mined.
+    rotated = replace(runtime, chain=ChainClient(runtime.chain._w3, Account.create()))
+
+    drain(Worker(rotated, http=client))
+
+    [batch] = batches(runtime)
+    [tx] = mint_txs(runtime, batch.id)
+    assert (batch.id, batch.signer, batch.status) == (stored.id, old_signer, MINED)
+    assert [o.status for o in orders(runtime, order_ids)] == [sales.FULFILLED] * 2
     assert {o.mint_tx_hash for o in orders(runtime, order_ids)} == {tx.tx_hash}
     assert count(runtime, Ticket) == 3
 
