@@ -28,6 +28,22 @@ examples:
   fairtix devnet              just the devnet, until Ctrl-C (chain kept in var/anvil-state.json)
   fairtix demo                a scripted buyer, against the running service
   fairtix worker              the outbox worker alone (scale-out: FAIRTIX_RUN_WORKER=false on APIs)
+  fairtix rotate-key --grant 0xNEW    hand the backend key's roles to a new key (then --revoke)
+"""
+
+ROTATE_HELP = """\
+Rotate the backend's key (FAIRTIX_MINTER_PRIVATE_KEY): the factory's admin and event creator,
+and every event contract's admin, minter and permit signer.
+
+  1. fairtix rotate-key --grant 0xNEW      with the current key configured: NEW gets every role,
+                                           on the factory and each event contract in the database
+  2. switch FAIRTIX_MINTER_PRIVATE_KEY to the new key and restart the API and workers; they
+     finish the old key's unfinished mint batches
+  3. fairtix rotate-key --revoke 0xOLD     with the new key configured, once the old key has no
+                                           unfinished batch (it refuses until then)
+
+Each role is checked on chain before it is changed: an interrupted run is simply run again.
+--dry-run lists the contracts without sending anything.
 """
 
 
@@ -62,6 +78,17 @@ def main(argv: list[str] | None = None) -> int:
         "--url", help="API base URL (default FAIRTIX_PUBLIC_BASE_URL or http://127.0.0.1:8000)"
     )
 
+    rotate = commands.add_parser(
+        "rotate-key",
+        help="hand the backend key's on-chain roles to a new key, or take them from an old one",
+        description=ROTATE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    direction = rotate.add_mutually_exclusive_group(required=True)
+    direction.add_argument("--grant", metavar="ADDRESS", help="the new key's address")
+    direction.add_argument("--revoke", metavar="ADDRESS", help="the rotated-out key's address")
+    rotate.add_argument("--dry-run", action="store_true", help="list the contracts; send nothing")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
@@ -70,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             return _devnet(args)
         if args.command == "worker":
             return _worker()
+        if args.command == "rotate-key":
+            return _rotate_key(args)
         return _demo(args)
     except ConfigError as exc:
         print(f"fairtix: configuration error: {exc}", file=sys.stderr)
@@ -211,6 +240,58 @@ def _worker() -> int:
         worker.run_forever()
     worker.stop()
     return 0
+
+
+def _rotate_key(args: argparse.Namespace) -> int:
+    from web3 import Web3
+
+    from backend.app import build_chain
+    from backend.chain import rotation
+    from backend.db.engine import make_engine, make_session_factory
+    from backend.fulfilment.nonces import NonceFloor
+
+    account = args.grant or args.revoke
+    if not Web3.is_address(account):
+        print(f"fairtix rotate-key: {account!r} is not an Ethereum address", file=sys.stderr)
+        return 2
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    chain = build_chain(settings)
+    # The same nonce discipline as the API and the workers, which may be running meanwhile.
+    chain.use_nonce_floor(NonceFloor(engine, chain))
+    sessions = make_session_factory(engine)
+    try:
+        contracts = rotation.contracts_of(chain, sessions)
+        verb = "granting" if args.grant else "revoking"
+        print(f"{verb} the roles of {len(contracts)} contract(s) on chain {chain.chain_id} "
+              f"for {account}, signed by {chain.signer_address}")  # fmt: skip
+        if args.dry_run:
+            for contract in contracts:
+                print(f"  {contract.label:<12} {contract.address}  {', '.join(contract.roles)}")
+            return 0
+
+        def report(change: rotation.RoleChange) -> None:
+            done = ("granted" if args.grant else "revoked") if change.changed else "unchanged"
+            print(f"  {change.contract.label:<12} {change.contract.address}  "
+                  f"{change.role}: {done}", flush=True)  # fmt: skip
+
+        try:
+            if args.grant:
+                rotation.grant(chain, contracts, account, report)
+            else:
+                rotation.revoke(chain, sessions, contracts, account, report)
+        except rotation.RotationRefused as exc:
+            print(f"fairtix rotate-key: refused: {exc}", file=sys.stderr)
+            return 1
+        if args.grant:
+            print("done: now set FAIRTIX_MINTER_PRIVATE_KEY to the new key and restart; "
+                  "revoke the old key once its batches are finished")  # fmt: skip
+        else:
+            print("done: the old key holds no role of the service any more")
+        return 0
+    finally:
+        chain.use_nonce_floor(None)
+        engine.dispose()
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -563,6 +563,31 @@ class ChainClient:
             return self.find_cancellation(event_address, from_block=from_block)
         return _hex(receipt["transactionHash"])
 
+    # -- roles (key rotation) ---------------------------------------------------------------
+
+    def has_role(self, contract_address: str, role: bytes, account: str) -> bool:
+        """AccessControl's ``hasRole`` on the factory or an event contract."""
+        contract = self._access_control(contract_address)
+        return bool(self._call(contract, "hasRole", role, Web3.to_checksum_address(account)))
+
+    def set_role(self, contract_address: str, role: bytes, account: str, *, grant: bool) -> bool:
+        """Grants (or revokes) ``role`` to ``account`` from the signer, which must be the
+        contract's admin; returns False, sending nothing, if it is already so. Waits for the
+        client's confirmations."""
+        if self.has_role(contract_address, role, account) == grant:
+            return False
+        contract = self._access_control(contract_address)
+        data = contract.encode_abi(
+            "grantRole" if grant else "revokeRole", args=[role, Web3.to_checksum_address(account)]
+        )
+        self._transact({"to": contract.address, "data": data})
+        return True
+
+    def _access_control(self, address: str) -> Contract:
+        if self._factory_address is not None and address.lower() == self._factory_address.lower():
+            return self._factory()
+        return self._ticket_event(address)
+
     def find_cancellation(self, event_address: str, *, from_block: int = 0) -> TxHash | None:
         """The transaction of the event's ``EventCancelled`` log, or None if there is none."""
         ticket_event = self._ticket_event(event_address)
