@@ -107,6 +107,10 @@ class BatchTracker:
         # worker doesn't hold: said once, not every pass.
         self._at_ceiling: set[int] = set()
         self._not_replaceable: set[int] = set()
+        # What the node last answered each batch sent again as stored: a node that refuses an
+        # underpriced transaction (anvil) is asked every pass through a fee spike, and only a
+        # change in its answer is news.
+        self._last_refusal: dict[int, str | None] = {}
         self._clock = clock
         # Unfinished batches seen by the last advance: while there are some, the worker keeps
         # looking for their receipts at its poll interval instead of backing off.
@@ -117,6 +121,7 @@ class BatchTracker:
         returns how many batches ended."""
         batches = self._open_batches()
         self.in_flight = len(batches)
+        self._forget_ended({batch.id for batch in batches})
         if not batches:
             return 0
         view = ChainView(self._chain)
@@ -174,7 +179,10 @@ class BatchTracker:
             return False
         # Stored but never sent (a crash right after the commit), or dropped by the node.
         refusal = self._chain.broadcast(newest.raw)
-        log.info(
+        said = self._last_refusal.get(batch.id, "")  # "": never sent again by this tracker
+        self._last_refusal[batch.id] = refusal
+        log.log(
+            logging.DEBUG if refusal is not None and refusal == said else logging.INFO,
             "mint transaction sent again",
             extra={
                 "batch": batch.id,
@@ -184,6 +192,12 @@ class BatchTracker:
             },
         )
         return True
+
+    def _forget_ended(self, open_ids: set[int]) -> None:
+        self._at_ceiling &= open_ids
+        self._not_replaceable &= open_ids
+        for batch_id in set(self._last_refusal) - open_ids:
+            del self._last_refusal[batch_id]
 
     def _say_not_replaceable(self, batch: OpenBatch, newest: StoredTx) -> None:
         if batch.id in self._not_replaceable:

@@ -146,8 +146,13 @@ def test_a_batch_at_the_fee_ceiling_waits_for_fees_to_fall(
 
     Worker(anvil_runtime).run_once()  # a spike already: the first offer is capped too
     tracker = later_tracker(anvil_runtime)
+    caplog.set_level(logging.DEBUG, logger="fairtix.fulfilment")
     tracker.advance()
     tracker.advance()
+    tracker.advance()
+    # anvil refuses it each pass; the same refusal is news once, not every pass.
+    resent = [r for r in caplog.records if r.getMessage() == "mint transaction sent again"]
+    assert [r.levelno for r in resent] == [logging.INFO, logging.DEBUG, logging.DEBUG]
 
     [batch] = batches(anvil_runtime)
     [only] = mint_txs(anvil_runtime, batch.id)
