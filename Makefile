@@ -69,7 +69,7 @@ lint: install
 	@$(BIN)/ruff format --check --quiet backend scripts tests bench
 
 typecheck: install
-	@$(BIN)/mypy --no-error-summary backend
+	@$(BIN)/mypy --no-error-summary backend bench scripts
 
 # Whole suite on SQLite and, beside it, the database tests again on PostgreSQL
 # (scripts/run_tests.sh). The PostgreSQL run needs FAIRTIX_TEST_DATABASE_URL (.ci/run sets it):

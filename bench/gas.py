@@ -37,7 +37,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import solcx
 from eth_account import Account
@@ -47,7 +47,7 @@ from web3 import HTTPProvider, Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError
-from web3.types import TxReceipt
+from web3.types import TxParams, TxReceipt
 
 from backend.chain import compiler
 from backend.chain.devnet import Devnet, devnet_account
@@ -232,9 +232,11 @@ class Chain:
             # (EIP-150's 63/64 rule on calls given a gas cap, as PublicLock's Unlock callback).
             if access_list:
                 request = {k: params[k] for k in ("from", "to", "data", "value") if k in params}
-                params["accessList"] = self.w3.eth.create_access_list(request)["accessList"]
+                # Plain dicts here (params is edited key by key); web3 takes them as TxParams.
+                listed = self.w3.eth.create_access_list(cast(TxParams, request))
+                params["accessList"] = listed["accessList"]
                 del params["gas"]  # re-estimated with the access list
-                params["gas"] = self.w3.eth.estimate_gas(params)
+                params["gas"] = self.w3.eth.estimate_gas(cast(TxParams, params))
             params["gas"] = int(params["gas"] * 1.25) + 10_000
         signed = sender.sign_transaction(params)
         tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
