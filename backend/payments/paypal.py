@@ -64,6 +64,10 @@ PAYPAL_KINDS: dict[str, EventKind] = {
     "PAYMENT.CAPTURE.DENIED": "failed",
     "PAYMENT.CAPTURE.DECLINED": "failed",
     "PAYMENT.CAPTURE.REFUNDED": "refunded",
+    # A buyer's case or chargeback against a capture, and what became of it.
+    "CUSTOMER.DISPUTE.CREATED": "disputed",
+    "CUSTOMER.DISPUTE.UPDATED": "disputed",
+    "CUSTOMER.DISPUTE.RESOLVED": "disputed",
 }
 DECLINE_ISSUES = frozenset({"INSTRUMENT_DECLINED", "TRANSACTION_REFUSED"})
 
@@ -166,8 +170,41 @@ def _order_id_of_capture(resource: Mapping[str, Any]) -> str | None:
     return None
 
 
+# A resolved dispute as the shop sees it: "won" keeps the money, "lost" gives it up. The outcome
+# codes of PayPal's Disputes API; any other resolution counts as lost, the cautious reading.
+_WON_OUTCOMES = frozenset({"RESOLVED_SELLER_FAVOUR", "CANCELED_BY_BUYER", "DENIED"})
+
+
+def _paypal_dispute(event_id: str, event_type: str, dispute: Mapping[str, Any]) -> PaymentEvent:
+    """A dispute event names the capture it disputes, not the order: ``transaction_id``."""
+    disputed = dispute.get("disputed_transactions")
+    first = disputed[0] if isinstance(disputed, list) and disputed else None
+    capture_id = first.get("seller_transaction_id") if isinstance(first, dict) else None
+    if not (isinstance(capture_id, str) and ORDER_ID.match(capture_id)):
+        raise WebhookRejected("the dispute names no valid PayPal capture")
+    status = dispute.get("status")
+    if not isinstance(status, str) or not status:
+        raise WebhookRejected("the dispute has no status")
+    if status == "RESOLVED":
+        outcome = dispute.get("dispute_outcome")
+        code = outcome.get("outcome_code") if isinstance(outcome, dict) else None
+        status = "won" if code in _WON_OUTCOMES else "lost"
+    money = _money(dispute.get("dispute_amount"))
+    return PaymentEvent(
+        id=event_id,
+        type=event_type,
+        kind="disputed",
+        transaction_id=capture_id,
+        amount=money[0] if money else None,
+        currency=money[1] if money else None,
+        reason=str(dispute.get("reason") or "unspecified").lower()[:200],
+        status=status.lower()[:40],
+    )
+
+
 def parse_paypal_event(event: dict[str, Any]) -> PaymentEvent:
-    """A verified PayPal webhook event as a PaymentEvent; a handled type must name its order."""
+    """A verified PayPal webhook event as a PaymentEvent; a handled type must name its order
+    (a dispute, its capture)."""
     event_id, event_type = event_id_and_type(event, "event_type")
     kind = PAYPAL_KINDS.get(event_type, "other")
     if kind == "other":
@@ -175,6 +212,8 @@ def parse_paypal_event(event: dict[str, Any]) -> PaymentEvent:
     resource = event.get("resource")
     if not isinstance(resource, dict):
         raise WebhookRejected("the event carries no resource")
+    if kind == "disputed":
+        return _paypal_dispute(event_id, event_type, resource)
     order_id = resource.get("id") if kind == "approved" else _order_id_of_capture(resource)
     if order_id is not None and not (isinstance(order_id, str) and ORDER_ID.match(order_id)):
         raise WebhookRejected("the event names no valid PayPal order id")
@@ -440,6 +479,18 @@ class PayPalProvider:
             # Captured already under another request id: read the capture it made.
             order = self._get_order(payment_id)
         return _capture_result(payment_id, order)
+
+    def order_of_capture(self, capture_id: str) -> str | None:
+        """The PayPal order a capture belongs to (a dispute names only the capture); None if
+        PayPal knows no such capture."""
+        try:
+            capture = self._call("GET", f"/v2/payments/captures/{capture_id}")
+        except PayPalApiError as exc:
+            if exc.status == 404:
+                return None
+            raise ProviderRejected(self.name, str(exc)) from exc
+        order_id = _order_id_of_capture(capture)
+        return order_id if order_id is not None and ORDER_ID.match(order_id) else None
 
     def _get_order(self, payment_id: str) -> dict[str, Any]:
         try:

@@ -57,6 +57,9 @@ class PaymentEvent:
     amount: int | None = None
     currency: str | None = None
     reason: str | None = None
+    transaction_id: str | None = None
+    """For a PayPal dispute: the capture it disputes (the event names no order; the caller
+    looks the capture's order up, then sets ``payment_id``)."""
     status: str | None = None
     """For ``disputed``: the dispute's status at the provider (``needs_response``, ``won``,
     ``lost``, ...)."""

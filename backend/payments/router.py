@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TypeVar
 
 import anyio.to_thread
@@ -114,6 +115,13 @@ async def paypal_webhook(request: Request, runtime: RuntimeDep) -> WebhookAck:
 
     def apply() -> WebhookAck:
         capture: CaptureResult | None = None
+        found = event
+        if event.kind == "disputed" and event.transaction_id is not None:
+            # PayPal names the disputed capture; its order is asked of PayPal (outside any
+            # transaction). A capture it doesn't know leaves the event unmatched: ignored.
+            assert isinstance(provider, PayPalProvider)
+            order_id = provider.order_of_capture(event.transaction_id)
+            found = replace(event, payment_id=order_id)
         if event.kind == "approved" and event.payment_id is not None:
             assert isinstance(provider, PayPalProvider)
             with transaction(runtime.sessions) as session:
@@ -124,7 +132,7 @@ async def paypal_webhook(request: Request, runtime: RuntimeDep) -> WebhookAck:
             except PaymentNotApproved:
                 capture = None
         with transaction(runtime.sessions) as session:
-            outcome = handle_payment_event(session, provider.name, "paypal", event, capture)
+            outcome = handle_payment_event(session, provider.name, "paypal", found, capture)
         return WebhookAck(outcome=outcome)
 
     return await _run_payment_work(apply)

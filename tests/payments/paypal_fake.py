@@ -299,6 +299,36 @@ class FakePayPal:
         capture["supplementary_data"] = {"related_ids": {"order_id": order_id}}
         return capture
 
+    def show_capture(self, capture_id: str) -> tuple[int, dict[str, Any]]:
+        """GET /v2/payments/captures/{id}: the capture, with the order it belongs to."""
+        for order_id, order in self.orders.items():
+            payments = order["purchase_units"][0].get("payments", {})
+            if any(c["id"] == capture_id for c in payments.get("captures", [])):
+                return 200, {**self.captures[capture_id], **self.capture_resource(order_id)}
+        return self.not_found("capture_id", capture_id)
+
+    def dispute_resource(
+        self, capture_id: str, status: str, outcome: str | None = None
+    ) -> dict[str, Any]:
+        """A dispute as CUSTOMER.DISPUTE.* webhooks carry it: it names the capture only."""
+        capture = self.captures.get(capture_id, {"amount": {"currency_code": "EUR", "value": "1"}})
+        dispute: dict[str, Any] = {
+            "dispute_id": "PP-D-" + _id(5),
+            "create_time": _now(),
+            "update_time": _now(),
+            "disputed_transactions": [
+                {"seller_transaction_id": capture_id, "seller": {"merchant_id": "FAIRTIXTEST"}}
+            ],
+            "reason": "MERCHANDISE_OR_SERVICE_NOT_RECEIVED",
+            "status": status,
+            "dispute_amount": dict(capture["amount"]),
+            "dispute_life_cycle_stage": "CHARGEBACK",
+            "dispute_channel": "EXTERNAL",
+        }
+        if outcome is not None:
+            dispute["dispute_outcome"] = {"outcome_code": outcome}
+        return dispute
+
     def refund_capture(self, capture_id: str) -> tuple[int, dict[str, Any]]:
         capture = self.captures.get(capture_id)
         if capture is None:
@@ -351,6 +381,8 @@ class FakePayPal:
         if method == "GET" and parts[:3] == ["v2", "checkout", "orders"] and len(parts) == 4:
             order = self.orders.get(parts[3])
             return (200, self.view(order)) if order else self.not_found("order_id", parts[3])
+        if method == "GET" and parts[:3] == ["v2", "payments", "captures"] and len(parts) == 4:
+            return self.show_capture(parts[3])
         if method != "POST":
             return paypal_error(405, "METHOD_NOT_SUPPORTED", "The method is not supported.")
         if path == "/v2/checkout/orders":

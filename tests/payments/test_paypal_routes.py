@@ -104,6 +104,51 @@ def test_approved_webhook_captures_and_pays_the_order(
     assert count(runtime, OutboxMessage) == 1
 
 
+def test_a_dispute_is_recorded_on_the_order_and_a_decided_one_stays_decided(
+    client: TestClient, fake: FakePayPal, runtime: Runtime
+) -> None:
+    buyer, order = checkout(client)
+    assert deliver(client, fake, approved(fake, order["paypal_id"])).json()["outcome"] == (
+        "processed"
+    )
+    [capture_id] = fake.captures
+
+    def dispute(event_type: str, status: str, outcome: str | None = None) -> str:
+        resource = fake.dispute_resource(capture_id, status, outcome)
+        response = deliver(client, fake, fake.event(event_type, resource))
+        assert response.status_code == 200
+        return str(response.json()["outcome"])
+
+    assert dispute("CUSTOMER.DISPUTE.CREATED", "WAITING_FOR_SELLER_RESPONSE") == "processed"
+    seen = buyer.order(order["id"])
+    assert seen["status"] == "paid"  # the tickets stand; the money's fate is PayPal's call
+    assert seen["dispute"]["status"] == "waiting_for_seller_response"
+    assert seen["dispute"]["reason"] == "merchandise_or_service_not_received"
+    assert dispute("CUSTOMER.DISPUTE.RESOLVED", "RESOLVED", "RESOLVED_BUYER_FAVOUR") == "processed"
+    assert buyer.order(order["id"])["dispute"]["status"] == "lost"
+    # A late update does not reopen a decided dispute.
+    assert dispute("CUSTOMER.DISPUTE.UPDATED", "UNDER_REVIEW") == "ignored"
+    assert buyer.order(order["id"])["dispute"]["status"] == "lost"
+
+
+def test_a_dispute_of_a_capture_paypal_does_not_know_changes_nothing(
+    client: TestClient, fake: FakePayPal
+) -> None:
+    buyer, order = checkout(client)
+    deliver(client, fake, approved(fake, order["paypal_id"]))
+    resource = fake.dispute_resource("0UNKNOWNCAPTURE01", "OPEN")
+    response = deliver(client, fake, fake.event("CUSTOMER.DISPUTE.CREATED", resource))
+    assert response.status_code == 200 and response.json()["outcome"] == "ignored"
+    assert buyer.order(order["id"])["dispute"] is None
+
+
+def test_a_dispute_naming_no_capture_is_400(client: TestClient, fake: FakePayPal) -> None:
+    resource = fake.dispute_resource("x", "OPEN")
+    resource["disputed_transactions"] = []
+    response = deliver(client, fake, fake.event("CUSTOMER.DISPUTE.CREATED", resource))
+    assert_problem(response, 400, "webhook-rejected")
+
+
 def test_capture_completed_webhook_alone_pays_the_order(
     client: TestClient, fake: FakePayPal
 ) -> None:
