@@ -64,20 +64,23 @@ def claim(
     """Lease up to ``limit`` due messages to the caller for ``lease``: of ``kinds`` only if
     given, and none of ``other_than`` (mints are claimed apart, many at once, to be batched)."""
     now = now or utcnow()
-    table = OutboxMessage
-    due = select(table.id).where(table.done_at.is_(None), table.available_at <= now)
+    due = select(OutboxMessage.id).where(
+        OutboxMessage.done_at.is_(None), OutboxMessage.available_at <= now
+    )
     if kinds is not None:
-        due = due.where(table.kind.in_(list(kinds)))
+        due = due.where(OutboxMessage.kind.in_(list(kinds)))
     if other_than:
-        due = due.where(table.kind.not_in(list(other_than)))
-    due = due.order_by(table.id).limit(limit).with_for_update(skip_locked=True)
+        due = due.where(OutboxMessage.kind.not_in(list(other_than)))
+    due = due.order_by(OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)
     # One UPDATE ... RETURNING over the locked ids: the ORM loaded the rows and wrote each back
     # on its own, a statement per message on every claim of an on-sale's stream of them.
     leased = session.execute(
         update(OutboxMessage)
-        .where(table.id.in_(due.scalar_subquery()))
-        .values(attempts=table.attempts + 1, available_at=now + lease)
-        .returning(table.id, table.kind, table.payload, table.attempts)
+        .where(OutboxMessage.id.in_(due.scalar_subquery()))
+        .values(attempts=OutboxMessage.attempts + 1, available_at=now + lease)
+        .returning(
+            OutboxMessage.id, OutboxMessage.kind, OutboxMessage.payload, OutboxMessage.attempts
+        )
         .execution_options(synchronize_session=False)
     )
     rows = sorted(leased, key=lambda row: row.id)
