@@ -168,7 +168,10 @@ def _run(args: argparse.Namespace) -> int:
         server = uvicorn.Server(
             uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None)
         )
-        server.run()
+        # uvicorn shuts down gracefully on Ctrl-C, then raises the interrupt again for whoever
+        # called it: that is us, and the shutdown is already logged, so no traceback.
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
         if not server.started:
             print("fairtix: the API did not start; the log above says why", file=sys.stderr)
             return 1
@@ -225,14 +228,7 @@ def _worker() -> int:
     from backend.worker import Worker
 
     settings = _settings()
-    if settings.database_url.startswith("sqlite"):
-        # The API signs its own transactions (event creation, cancellation) with the same key;
-        # only PostgreSQL's advisory lock makes two processes agree on the next nonce.
-        logging.getLogger("fairtix.worker").warning(
-            "fairtix worker on SQLite: run no API process beside it that signs transactions "
-            "(create or cancel events), or use PostgreSQL; two processes choosing nonces for "
-            "one key without its lock can send two transactions with the same nonce"
-        )
+    _warn_if_nonces_unshared(settings, "fairtix worker", "fairtix.worker")
     worker = Worker(build_runtime(settings))
     # The handler only asks; the deliveries in progress are waited for below, not cut off.
     signal.signal(signal.SIGTERM, lambda *_: worker.request_stop())
@@ -255,6 +251,7 @@ def _rotate_key(args: argparse.Namespace) -> int:
         print(f"fairtix rotate-key: {account!r} is not an Ethereum address", file=sys.stderr)
         return 2
     settings = _settings()
+    _warn_if_nonces_unshared(settings, "fairtix rotate-key", "fairtix.chain")
     engine = make_engine(settings.database_url)
     chain = build_chain(settings)
     # The same nonce discipline as the API and the workers, which may be running meanwhile.
@@ -292,6 +289,17 @@ def _rotate_key(args: argparse.Namespace) -> int:
     finally:
         chain.use_nonce_floor(None)
         engine.dispose()
+
+
+def _warn_if_nonces_unshared(settings: Settings, command: str, logger: str) -> None:
+    """The API signs its own transactions (event creation, cancellation) with the same key;
+    only PostgreSQL's advisory lock makes two processes agree on the key's next nonce."""
+    if settings.database_url.startswith("sqlite"):
+        logging.getLogger(logger).warning(
+            f"{command} on SQLite: run no API process beside it that signs transactions "
+            "(create or cancel events), or use PostgreSQL; two processes choosing nonces for "
+            "one key without its lock can send two transactions with the same nonce"
+        )
 
 
 def _demo(args: argparse.Namespace) -> int:
