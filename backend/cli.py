@@ -40,7 +40,9 @@ and every event contract's admin, minter and permit signer.
   2. switch FAIRTIX_MINTER_PRIVATE_KEY to the new key and restart the API and workers; they
      finish the old key's unfinished mint batches
   3. fairtix rotate-key --revoke 0xOLD     with the new key configured, once the old key has no
-                                           unfinished batch (it refuses until then)
+                                           unfinished batch (it refuses until then) and the
+                                           holds open at the switch have run out: a crypto
+                                           permit the old key signed stops working here
 
 Each role is checked on chain before it is changed: an interrupted run is simply run again.
 --dry-run lists the contracts without sending anything.

@@ -10,7 +10,9 @@ permit signer. Rotation is two runs of ``fairtix rotate-key``:
    follows batches of any signer); permits the old key signed stay valid until it loses the
    signer role.
 3. ``--revoke OLD`` with the new key configured, once no batch of the old key is unfinished:
-   the old address loses every role, admin last.
+   the old address loses every role, admin last. A crypto purchase permit the old key signed
+   is refused by the contract from then on, so wait until the holds open at the switch have
+   run out (a permit's deadline is its order's hold).
 
 Each role is checked with ``hasRole`` before it is changed, so a run that was cut off is simply
 run again.
