@@ -69,10 +69,9 @@ class SoldOut(SalesError):
 class OrderInProgress(SalesError):
     """Raised when the wallet already has an unpaid order for the event."""
 
-    def __init__(self, order_id: int) -> None:
-        super().__init__(
-            f"order {order_id} for this event is still open; pay or cancel it before a new one"
-        )
+    def __init__(self, order_id: int | None) -> None:
+        which = "an order" if order_id is None else f"order {order_id}"
+        super().__init__(f"{which} for this event is still open; pay or cancel it before a new one")
         self.order_id = order_id
 
 

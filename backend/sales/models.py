@@ -4,17 +4,30 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db.base import Base, UTCDateTime, utcnow
+
+OPEN_ORDER_INDEX = "uq_orders_open_per_buyer"
 
 
 class Order(Base):
     __tablename__ = "orders"
     # Order ids tag mints on chain. AUTOINCREMENT stops SQLite from handing out the id of a
     # deleted row again; a rolled-back insert can't have minted, so its id is free to reuse.
-    __table_args__ = ({"sqlite_autoincrement": True},)
+    __table_args__ = (
+        # One open order per buyer and event, whatever the requests race (migration 0009).
+        Index(
+            OPEN_ORDER_INDEX,
+            "event_id",
+            "buyer_address",
+            unique=True,
+            postgresql_where=text("status IN ('held', 'awaiting_payment')"),
+            sqlite_where=text("status IN ('held', 'awaiting_payment')"),
+        ),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), index=True)

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import CursorResult, Table, Update, bindparam, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend import outbox
@@ -23,7 +24,7 @@ from backend.sales.errors import (
     SoldOut,
     TierNotFound,
 )
-from backend.sales.models import Order, OrderTransition
+from backend.sales.models import OPEN_ORDER_INDEX, Order, OrderTransition
 
 log = logging.getLogger("fairtix.sales")
 
@@ -129,7 +130,14 @@ def place_order(
         created_at=now,
     )
     session.add(order)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        # The check above raced another request of the same buyer, which inserted first: the
+        # open-order index refuses this one (on PostgreSQL after waiting for the other's commit).
+        if _open_order_conflict(exc):
+            raise OrderInProgress(None) from exc
+        raise
     held = OrderTransition(order_id=order.id, from_status=None, to_status=HELD, cause="seats held")
     session.add(held)
     # Last, so the tier's row lock, which every buyer of the tier queues for, is held only for
@@ -137,6 +145,12 @@ def place_order(
     # Sold out here rolls the order back with the transaction.
     _reserve(session, tier, quantity)
     return order, held
+
+
+def _open_order_conflict(exc: IntegrityError) -> bool:
+    message = str(exc.orig)
+    # PostgreSQL names the index; SQLite names its columns.
+    return OPEN_ORDER_INDEX in message or "orders.event_id, orders.buyer_address" in message
 
 
 def _event_and_tier(session: Session, event_id: int, tier_id: int) -> tuple[Event, Tier | None]:

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
+from backend.catalog.models import Tier
+from backend.db.base import utcnow
 from backend.db.engine import make_engine
-from backend.db.migrate import upgrade_to_head
+from backend.db.migrate import alembic_config, upgrade_to_head
 from backend.db.models import Base
+from backend.sales.models import Order, OrderTransition
+from tests.helpers import insert_event
 
 pytestmark = pytest.mark.db
 
@@ -23,3 +33,66 @@ def test_migrations_match_the_models(empty_database_url: str) -> None:
             assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()
+
+
+def test_0009_expires_duplicate_open_orders_and_then_refuses_them(empty_database_url: str) -> None:
+    """Holds a buyer got twice by racing requests (before 0009) are expired, the newest kept,
+    their seats given back; afterwards the database refuses a second open order."""
+    engine = make_engine(empty_database_url)
+    try:
+        config = alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0008_order_disputes")
+            event_id = _seed_event(connection)
+            tier_id = connection.scalar(select(Tier.id).where(Tier.event_id == event_id))
+            connection.execute(update(Tier).values(reserved=7))
+            order_ids = [
+                connection.scalar(
+                    insert(Order)
+                    .values(_order(event_id, tier_id, buyer, quantity, status))
+                    .returning(Order.id)
+                )
+                for buyer, quantity, status in [
+                    ("0xaa", 2, "held"),
+                    ("0xaa", 4, "awaiting_payment"),
+                    ("0xbb", 1, "held"),
+                ]
+            ]
+        upgrade_to_head(engine)
+        with engine.begin() as connection:
+            statuses = connection.execute(
+                select(Order.id, Order.status).where(Order.id.in_(order_ids)).order_by(Order.id)
+            ).all()
+            assert [status for _id, status in statuses] == ["expired", "awaiting_payment", "held"]
+            assert connection.scalar(select(Tier.reserved)) == 5
+            [cause] = connection.scalars(
+                select(OrderTransition.cause).where(OrderTransition.order_id == order_ids[0])
+            )
+            assert "migration 0009" in cause
+            with pytest.raises(IntegrityError):
+                connection.execute(
+                    insert(Order).values(_order(event_id, tier_id, "0xbb", 1, "held"))
+                )
+    finally:
+        engine.dispose()
+
+
+def _seed_event(connection: Connection) -> int:
+    with Session(bind=connection) as session:
+        event = insert_event(session, sale_opens_at=utcnow(), max_admitted=10, supply=10)
+        session.flush()
+        return event.id
+
+
+def _order(event_id: int, tier_id: int, buyer: str, quantity: int, status: str) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "tier_id": tier_id,
+        "buyer_address": buyer,
+        "quantity": quantity,
+        "unit_price_cents": 100,
+        "currency": "eur",
+        "status": status,
+        "created_at": utcnow(),
+    }

@@ -20,7 +20,7 @@ from backend.db.engine import make_engine, make_session_factory, transaction
 from backend.outbox import OutboxMessage
 from backend.queue import service as queue
 from backend.sales import service as sales
-from backend.sales.errors import SoldOut
+from backend.sales.errors import OrderInProgress, SoldOut
 from backend.sales.models import Order
 from tests.helpers import wallet
 from tests.sales.test_service import SECRET, make_event, tier_id
@@ -150,3 +150,30 @@ def test_500_buyers_for_100_seats_sell_exactly_100(sessions: sessionmaker[Sessio
             .where(OutboxMessage.kind == sales.MINT_ORDER)
         )
         assert mints == SEATS - DECLINED
+
+
+def test_one_wallet_racing_itself_gets_one_open_order(sessions: sessionmaker[Session]) -> None:
+    """Ten tabs of one fan press "buy" at once: one hold, the rest told an order is open. The
+    one-open-order rule is what keeps a card buyer to one order of the per-order maximum."""
+    event_id = make_event(sessions, supply=SEATS)
+    tier = tier_id(sessions, event_id)
+    buyer = wallet(1)
+    with transaction(sessions) as session:
+        event = session.get(Event, event_id)
+        assert event is not None
+        queue.join(session, event, buyer, SECRET)
+
+    def hold(_tab: str) -> str:
+        try:
+            with transaction(sessions) as session:
+                sales.place_order(session, event_id, tier, 4, buyer)
+        except OrderInProgress:
+            return "order-in-progress"
+        return "held"
+
+    outcomes = race([f"tab {n}" for n in range(10)], hold)
+
+    assert outcomes == Counter({"held": 1, "order-in-progress": 9})
+    with transaction(sessions) as session:
+        held = session.scalar(select(func.sum(Tier.reserved)).where(Tier.event_id == event_id))
+        assert held == 4
