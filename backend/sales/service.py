@@ -106,13 +106,7 @@ def place_order(
     if not 1 <= quantity <= event.max_tickets_per_order:
         raise QuantityNotAllowed(quantity, event.max_tickets_per_order)
     admission = queue.require_admission(session, event, buyer, now)
-    open_order = session.scalar(
-        select(Order.id).where(
-            Order.event_id == event.id,
-            Order.buyer_address == buyer,
-            Order.status.in_(OPEN_STATUSES),
-        )
-    )
+    open_order = _open_order_of(session, event.id, buyer)
     if open_order is not None:
         raise OrderInProgress(open_order)
     if tier.reserved + quantity > tier.supply:
@@ -145,6 +139,16 @@ def place_order(
     # Sold out here rolls the order back with the transaction.
     _reserve(session, tier, quantity)
     return order, held
+
+
+def _open_order_of(session: Session, event_id: int, buyer: str) -> int | None:
+    return session.scalar(
+        select(Order.id).where(
+            Order.event_id == event_id,
+            Order.buyer_address == buyer,
+            Order.status.in_(OPEN_STATUSES),
+        )
+    )
 
 
 def _open_order_conflict(exc: IntegrityError) -> bool:
@@ -344,10 +348,16 @@ def mark_paid(
 
 def undo_payment(session: Session, order: Order, cause: str, now: datetime | None = None) -> None:
     """Take back a crypto payment whose block a reorg orphaned (its tickets are the caller's to
-    delete): the order waits for payment again while its hold lasts, else it expires and gives
-    its seats back. The permit stays valid, so the same purchase may be mined again."""
+    delete): the order waits for payment again while its hold lasts (and its buyer has opened
+    no other order meanwhile), else it expires and gives its seats back. The permit stays
+    valid, so the same purchase may be mined again."""
     now = now or utcnow()
-    if order.hold_expires_at is not None and order.hold_expires_at > now:
+    if (
+        order.hold_expires_at is not None
+        and order.hold_expires_at > now
+        # The buyer may have opened another order since: one open order each (the index).
+        and _open_order_of(session, order.event_id, order.buyer_address) is None
+    ):
         transition(session, order, AWAITING_PAYMENT, cause)
     else:
         transition(session, order, EXPIRED, cause)

@@ -236,3 +236,26 @@ def test_cancel_after_expiry_is_refused_and_releases_nothing(
     with transaction(sessions) as session, pytest.raises(IllegalTransition):
         sales.cancel_order(session, sales.get_order(session, first, for_update=True))
     assert reserved(sessions, event_id) == 1  # the second buyer's seat is still held
+
+
+def test_a_reorged_purchase_expires_if_its_buyer_has_opened_another_order(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A reorg takes a crypto payment back while its hold lasts: the order would wait for
+    payment again, but its buyer already holds a newer order, and only one may be open."""
+    event_id = make_event(sessions, supply=5)
+    admit(sessions, event_id, wallet(1))
+    first = place(sessions, event_id, wallet(1), quantity=2)
+    with transaction(sessions) as session:
+        order = sales.get_order(session, first)
+        sales.start_payment(session, order, sales.CRYPTO, "permit-1")
+        assert sales.mark_paid(session, order, 2000, "eur", "purchase mined", queue_mint=False)
+        sales.transition(session, order, sales.FULFILLED, "purchase mined")
+    place(sessions, event_id, wallet(1), quantity=1)
+    assert reserved(sessions, event_id) == 3
+
+    with transaction(sessions) as session:
+        order = sales.get_order(session, first)
+        sales.undo_payment(session, order, "block orphaned by a reorg")
+        assert order.status == sales.EXPIRED
+    assert reserved(sessions, event_id) == 1
