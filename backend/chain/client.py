@@ -73,7 +73,12 @@ from backend.chain.types import (
 # the transaction is mined (e.g. a storage slot another transaction writes first).
 GAS_MARGIN_PERCENT = 20
 ZERO_ADDRESS = "0x" + "00" * 20
+# The contracts' AccessControl roles (TicketEvent; EVENT_CREATOR_ROLE is TicketFactory's).
+DEFAULT_ADMIN_ROLE = b"\x00" * 32
 ORGANIZER_ROLE = Web3.keccak(text="ORGANIZER_ROLE")
+MINTER_ROLE = Web3.keccak(text="MINTER_ROLE")
+SIGNER_ROLE = Web3.keccak(text="SIGNER_ROLE")
+EVENT_CREATOR_ROLE = Web3.keccak(text="EVENT_CREATOR_ROLE")
 # A log topic holding the zero address: the ``from`` of a mint, the ``to`` of a burn.
 _ZERO_TOPIC = HexBytes(b"\x00" * 32)
 
@@ -548,10 +553,7 @@ class ChainClient:
         ticket_event = self._ticket_event(event_address)
         if self.event_cancelled(event_address):
             return self.find_cancellation(event_address, from_block=from_block)
-        signer = self._signer.address
-        if not self._call(ticket_event, "hasRole", ORGANIZER_ROLE, signer):
-            data = ticket_event.encode_abi("grantRole", args=[ORGANIZER_ROLE, signer])
-            self._transact({"to": ticket_event.address, "data": data})
+        self.set_role(event_address, ORGANIZER_ROLE, self._signer.address, grant=True)
         try:
             receipt = self._transact(
                 {"to": ticket_event.address, "data": ticket_event.encode_abi("cancelEvent")}
@@ -563,7 +565,7 @@ class ChainClient:
             return self.find_cancellation(event_address, from_block=from_block)
         return _hex(receipt["transactionHash"])
 
-    # -- roles (key rotation) ---------------------------------------------------------------
+    # -- roles (cancellation, key rotation) -------------------------------------------------
 
     def has_role(self, contract_address: str, role: bytes, account: str) -> bool:
         """AccessControl's ``hasRole`` on the factory or an event contract."""

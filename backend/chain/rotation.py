@@ -25,25 +25,29 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
-from web3 import Web3
 
 from backend.catalog.models import Event
-from backend.chain.client import ChainClient
+from backend.chain.client import (
+    DEFAULT_ADMIN_ROLE,
+    EVENT_CREATOR_ROLE,
+    MINTER_ROLE,
+    SIGNER_ROLE,
+    ChainClient,
+)
 from backend.chain.errors import ChainError
 from backend.db.engine import transaction
 from backend.fulfilment.models import SENT, MintBatch
 
-DEFAULT_ADMIN_ROLE = b"\x00" * 32
 # Admin first when granting, last when revoking: the signer must stay admin while it changes the
 # other roles, and a run cut off half way never leaves a contract without one.
 FACTORY_ROLES = {
     "admin": DEFAULT_ADMIN_ROLE,
-    "event creator": Web3.keccak(text="EVENT_CREATOR_ROLE"),
+    "event creator": EVENT_CREATOR_ROLE,
 }
 EVENT_ROLES = {
     "admin": DEFAULT_ADMIN_ROLE,
-    "minter": Web3.keccak(text="MINTER_ROLE"),
-    "permit signer": Web3.keccak(text="SIGNER_ROLE"),
+    "minter": MINTER_ROLE,
+    "permit signer": SIGNER_ROLE,
 }
 
 
