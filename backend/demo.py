@@ -119,8 +119,13 @@ class FairtixClient:
         result: dict[str, Any] = self._call("GET", f"/events/{event_id}/availability")
         return result
 
-    def place_order(self, event_id: int, tier_id: int, quantity: int) -> dict[str, Any]:
-        body = {"event_id": event_id, "tier_id": tier_id, "quantity": quantity}
+    def place_order(
+        self, event_id: int, tier_id: int, quantity: int, checkout: str | None = None
+    ) -> dict[str, Any]:
+        """Hold seats; with ``checkout`` ("card" or "crypto") start paying in the same request."""
+        body: dict[str, Any] = {"event_id": event_id, "tier_id": tier_id, "quantity": quantity}
+        if checkout is not None:
+            body["checkout"] = {"method": checkout}
         result: dict[str, Any] = self._call("POST", "/orders", json=body)
         return result
 

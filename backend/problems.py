@@ -70,6 +70,21 @@ def spec_for(exc: Exception) -> ProblemSpec | None:
     return None
 
 
+def problem_details(exc: Exception) -> ProblemDetails | None:
+    """The problem details a registered exception answers with, for a response that reports a
+    problem inside a successful answer; None for an exception nothing registered."""
+    if isinstance(exc, Problem):
+        return ProblemDetails(
+            type=TYPE_BASE + exc.slug, title=exc.title, status=exc.status, detail=exc.detail
+        )
+    spec = spec_for(exc)
+    if spec is None:
+        return None
+    return ProblemDetails(
+        type=TYPE_BASE + spec.slug, title=spec.title, status=spec.status, detail=str(exc)
+    )
+
+
 class Problem(Exception):
     """Raised by routers for an HTTP-level problem that has no domain exception behind it."""
 

@@ -4,9 +4,9 @@ N simulated buyers (default 2,000) go through the whole sale against real compon
 ``@foundry-rs/anvil``), PostgreSQL, Redis, the API on uvicorn with 2 workers, and ``fairtix worker``
 as its own process. Before the sale every buyer signs in with Ethereum (SIWE), joins the
 waiting room and polls it as told; the sale then opens (pre-sale shuffle, admission), and each
-buyer, as soon as it is admitted, orders 1-4 tickets, checks out by card in the sandbox and
-pays with 4242. The worker delivers the sandbox's signed webhooks to the API and mints the paid
-orders on anvil in batches.
+buyer, as soon as it is admitted, orders 1-4 tickets and starts the card checkout in the same
+request (POST /orders with ``checkout``), and pays with 4242 in the sandbox. The worker
+delivers the sandbox's signed webhooks to the API and mints the paid orders on anvil in batches.
 Supply is 90% of what the buyers ask for, so the sale sells out and overselling is possible.
 
 Measured: tickets fulfilled per second from the sale opening to the last token id recorded;
@@ -199,18 +199,21 @@ class Buyer:
             if status["state"] == "admitted":
                 break
             self.poll_after = status["poll_after_seconds"] or 2
-        body = {"event_id": event_id, "tier_id": tier_id, "quantity": self.quantity}
+        # Hold and start the card payment in one request, as the web client does.
+        body = {
+            "event_id": event_id,
+            "tier_id": tier_id,
+            "quantity": self.quantity,
+            "checkout": {"method": "card"},
+        }
         code, placed = await self.http.call("POST", "/orders", self._auth(), body)
         if code == 409:
             self.outcome = str(placed.get("type", "")).rsplit("/", 1)[-1] or "409"
             return
-        if code != 201:
+        if code != 201 or placed["checkout"] is None:
             raise RuntimeError(f"POST /orders answered {code}: {placed}")
         self.order_id = int(placed["id"])
-        checkout = await self.http.ok(
-            "POST", f"/orders/{self.order_id}/checkout", self._auth(), {"method": "card"}
-        )
-        intent = checkout["payment_intent"]
+        intent = placed["checkout"]["payment_intent"]
         card = {"client_secret": intent["client_secret"], "card_number": SUCCESS_CARD}
         await self.http.ok("POST", f"/sandbox/payment_intents/{intent['id']}/confirm", body=card)
         self.paid_at = time.time()
@@ -568,8 +571,9 @@ def _write(result: dict[str, Any]) -> None:
             "uvicorn with 2 workers, `fairtix worker` as its own process, and the load generator "
             "(one asyncio process). Buyers sign in (SIWE) and join before the sale, then poll "
             "the waiting room when `poll_after_seconds` says (before the opening too, as a web "
-            "client does, so none is set aside as away) until admitted, orders 1-4 tickets, "
-            "checks out in the card sandbox and pays. Payment to token id runs from the card "
+            "client does, so none is set aside as away) until admitted, orders 1-4 tickets with "
+            "the card checkout started in the same request, and pays in the card sandbox. "
+            "Payment to token id runs from the card "
             "confirmation answering to the order's token ids being recorded. Oversold and "
             "duplicates are counted from the chain's Transfer logs.",
             "",

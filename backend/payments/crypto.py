@@ -23,7 +23,7 @@ from backend.chain.protocol import PERMIT_TYPES, domain, token_ids
 from backend.chain.types import PURCHASE, ChainLog, PurchaseLog, UnsignedTx
 from backend.db.base import utcnow
 from backend.sales import service as sales
-from backend.sales.models import Order
+from backend.sales.models import Order, OrderTransition
 from backend.tickets import metadata
 from backend.tickets import service as tickets
 from backend.tickets.models import Ticket
@@ -55,6 +55,8 @@ class CryptoCheckout:
     signature: str
     transaction: UnsignedTx
     deadline: int
+    # The order's move to awaiting payment, if this checkout made it (not on a repeat).
+    started: OrderTransition | None = None
 
 
 def checkout(
@@ -66,8 +68,9 @@ def checkout(
     event = session.get(Event, order.event_id)
     tier = session.get(Tier, order.tier_id)
     assert event is not None and tier is not None
+    started = None
     if order.permit_unit_price_gwei is None:
-        sales.start_payment(session, order, sales.CRYPTO, f"permit-{order.id}", now)
+        started = sales.start_payment(session, order, sales.CRYPTO, f"permit-{order.id}", now)
         assert order.hold_expires_at is not None
         order.permit_unit_price_gwei = tier.price_gwei
         # The permit lapses with the hold: a purchase mined after it can't happen on chain.
@@ -92,7 +95,7 @@ def checkout(
         "domain": domain(chain.chain_id, transaction["to"]),
         "message": message,
     }
-    return CryptoCheckout(typed_data, signature, transaction, order.permit_deadline)
+    return CryptoCheckout(typed_data, signature, transaction, order.permit_deadline, started)
 
 
 class PurchaseApplier:

@@ -114,6 +114,14 @@ class RefundView:
     claims: list[Claim] = field(default_factory=list)
 
 
+def method_of(order: Order) -> RefundMethod | None:
+    """How the order's money would come back: through the card provider, claimed on chain, or
+    not at all (no payment started)."""
+    if order.payment_provider is None:
+        return None
+    return CRYPTO if order.payment_provider == sales.CRYPTO else CARD
+
+
 def refund_view(session: Session, order: Order) -> RefundView:
     """Where the order's money stands: none, pending, refunded (card); claimable_on_chain,
     claimed (crypto; pending until the cancellation is confirmed on chain)."""

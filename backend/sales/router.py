@@ -17,7 +17,7 @@ from backend.chain.errors import ChainUnavailable
 from backend.db.engine import transaction
 from backend.deps import PrincipalDep, RuntimeDep, WalletDep
 from backend.payments import crypto
-from backend.problems import problem_responses, register_problem
+from backend.problems import ProblemDetails, problem_details, problem_responses, register_problem
 from backend.runtime import Runtime
 from backend.sales import cancellation, refunds, report
 from backend.sales import service as sales
@@ -73,15 +73,31 @@ def _out(session: Session, order: Order, chain: ChainClient) -> OrderOut:
     return _order_out(
         order,
         token_ids_of(session, order.id),
-        sales.transitions_of(session, order.id),
+        [_transition_out(t) for t in sales.transitions_of(session, order.id)],
         _refund_out(session, order, chain),
     )
+
+
+def _transition_out(step: OrderTransition) -> TransitionOut:
+    return TransitionOut(
+        from_status=step.from_status, to_status=step.to_status, cause=step.cause, at=step.at
+    )
+
+
+def _recorded(session: Session, step: OrderTransition | None) -> TransitionOut | None:
+    """A transition added in this transaction, as the answer shows it: flushed first, for the
+    time it was recorded at, and read before the transaction ends (the SQL waiting room's store
+    expires what the session holds)."""
+    if step is None:
+        return None
+    session.flush()
+    return _transition_out(step)
 
 
 def _order_out(
     order: Order,
     token_ids: list[int],
-    transitions: list[OrderTransition],
+    transitions: list[TransitionOut],
     refund: RefundOut,
 ) -> OrderOut:
     return OrderOut(
@@ -100,10 +116,7 @@ def _order_out(
         token_ids=token_ids,
         failure_reason=order.failure_reason,
         created_at=order.created_at,
-        transitions=[
-            TransitionOut(from_status=t.from_status, to_status=t.to_status, cause=t.cause, at=t.at)
-            for t in transitions
-        ],
+        transitions=transitions,
         refund=refund,
         dispute=_dispute_out(order),
     )
@@ -155,7 +168,12 @@ def _refund_out_of(view: refunds.RefundView, claims: list[RefundClaimOut]) -> Re
 
 @router.post("/orders", response_model=OrderOut, status_code=201)
 async def place_order(body: OrderCreate, runtime: RuntimeDep, wallet: WalletDep) -> OrderOut:
-    """Hold seats (queue admission required). The hold lasts as long as your admission."""
+    """Hold seats (queue admission required). The hold lasts as long as your admission.
+
+    With ``checkout`` the payment starts in the same request, as POST /orders/{id}/checkout
+    would start it, and the answer's ``checkout`` carries it. If the hold succeeds but the
+    payment can't start, the answer is still 201 with the held order and ``checkout_problem``
+    saying why; start paying later with POST /orders/{id}/checkout."""
     # async with one explicit hop: a plain-def route costs the on-sale's hottest request a
     # second thread-pool hop, for validating its response.
     return await run_in_threadpool(_hold, body, runtime, wallet)
@@ -164,9 +182,39 @@ async def place_order(body: OrderCreate, runtime: RuntimeDep, wallet: WalletDep)
 def _hold(body: OrderCreate, runtime: Runtime, wallet: str) -> OrderOut:
     with transaction(runtime.sessions) as session:
         order, held = sales.place_order(session, body.event_id, body.tier_id, body.quantity, wallet)
-    # Built after the commit from what this request wrote: a new hold has no tickets, no other
-    # transition and no refund, and the commit releases the tier's lock sooner without queries.
-    return _order_out(order, [], [held], _refund_out_of(refunds.RefundView(refunds.NONE), []))
+    steps = [_transition_out(held)]
+    paying: CheckoutOut | None = None
+    refused: ProblemDetails | None = None
+    if body.checkout is not None:
+        # The hold is committed: whatever becomes of the payment, the buyer keeps the seats and
+        # gets the order's id, to start paying again with POST /orders/{id}/checkout.
+        try:
+            paying, order, started = _start_payment_of_new_order(
+                order, body.checkout.method, runtime, wallet
+            )
+        except Exception as exc:
+            refused = problem_details(exc)
+            if refused is None:
+                raise
+        else:
+            steps += [started] if started is not None else []
+    # Built after the commit from what this request wrote: a new hold has no tickets and no
+    # refund, and the commit releases the tier's lock sooner without queries.
+    no_refund = refunds.RefundView(refunds.NONE, refunds.method_of(order))
+    out = _order_out(order, [], steps, _refund_out_of(no_refund, []))
+    out.checkout, out.checkout_problem = paying, refused
+    return out
+
+
+def _start_payment_of_new_order(
+    order: Order, method: Literal["card", "crypto"], runtime: Runtime, wallet: str
+) -> tuple[CheckoutOut, Order, TransitionOut | None]:
+    if method == "crypto":
+        return _crypto_payment(order.id, runtime, wallet)
+    # Just held in this request: open, unpaid and of a live event, so checkout's first read
+    # has nothing to tell; its second transaction checks all of it again.
+    amount = order.quantity * order.unit_price_cents
+    return _start_card_payment(order.id, amount, order.currency, runtime, wallet)
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut)
@@ -201,7 +249,6 @@ async def checkout(
 
 
 def _card_checkout(order_id: int, runtime: Runtime, wallet: str) -> CheckoutOut:
-    cards = runtime.cards
     with transaction(runtime.sessions) as session:
         order, event = sales.get_order_and_event(session, order_id, wallet)
         sales.require_not_cancelled(event)
@@ -210,6 +257,15 @@ def _card_checkout(order_id: int, runtime: Runtime, wallet: str) -> CheckoutOut:
         if order.payment_provider == sales.CRYPTO:
             raise PaymentMethodConflict(order.id, sales.CRYPTO, "card")
         amount, currency = order.quantity * order.unit_price_cents, order.currency
+    return _start_card_payment(order_id, amount, currency, runtime, wallet)[0]
+
+
+def _start_card_payment(
+    order_id: int, amount: int, currency: str, runtime: Runtime, wallet: str
+) -> tuple[CheckoutOut, Order, TransitionOut | None]:
+    """Create the provider's payment and record it on the order; returns the checkout answer,
+    the order as recorded, and its move to awaiting payment (None on a repeated checkout)."""
+    cards = runtime.cards
     # The provider is called outside our transaction (it is another system); the idempotency
     # key makes a retried checkout return the same intent instead of charging twice.
     intent = cards.create_payment(
@@ -223,14 +279,15 @@ def _card_checkout(order_id: int, runtime: Runtime, wallet: str) -> CheckoutOut:
             raise OrderNotPayable(order.id, order.status)
         if order.payment_provider == sales.CRYPTO:
             raise PaymentMethodConflict(order.id, sales.CRYPTO, "card")
-        sales.start_payment(session, order, cards.name, intent.id)
+        started = sales.start_payment(session, order, cards.name, intent.id)
+        step = _recorded(session, started)
         status = order.status
     confirm_url = None
     if cards.name == "sandbox":
         confirm_url = (
             f"{runtime.settings.public_base_url}/sandbox/payment_intents/{intent.id}/confirm"
         )
-    return CheckoutOut(
+    paying = CheckoutOut(
         order_id=order_id,
         status=status,
         payment_intent=PaymentIntentOut(
@@ -244,9 +301,18 @@ def _card_checkout(order_id: int, runtime: Runtime, wallet: str) -> CheckoutOut:
             approve_url=intent.approve_url,
         ),
     )
+    return paying, order, step
 
 
 def _crypto_checkout(order_id: int, runtime: Runtime, buyer: str) -> CheckoutOut:
+    return _crypto_payment(order_id, runtime, buyer)[0]
+
+
+def _crypto_payment(
+    order_id: int, runtime: Runtime, buyer: str
+) -> tuple[CheckoutOut, Order, TransitionOut | None]:
+    """Sign the order's purchase permit; returns the checkout answer, the order as recorded,
+    and its move to awaiting payment (None on a repeated checkout)."""
     with transaction(runtime.sessions) as session:
         order, event = sales.get_order_and_event(session, order_id, buyer, for_update=True)
         sales.require_not_cancelled(event)
@@ -255,9 +321,10 @@ def _crypto_checkout(order_id: int, runtime: Runtime, buyer: str) -> CheckoutOut
         if order.payment_provider not in (None, sales.CRYPTO):
             raise PaymentMethodConflict(order.id, order.payment_provider, sales.CRYPTO)
         payment = crypto.checkout(session, runtime.chain, order)
+        step = _recorded(session, payment.started)
         status = order.status
     tx = payment.transaction
-    return CheckoutOut(
+    paying = CheckoutOut(
         order_id=order_id,
         status=status,
         crypto=CryptoPaymentOut(
@@ -270,6 +337,7 @@ def _crypto_checkout(order_id: int, runtime: Runtime, buyer: str) -> CheckoutOut
             deadline=payment.deadline,
         ),
     )
+    return paying, order, step
 
 
 def _jsonable(typed_data: dict[str, Any]) -> dict[str, Any]:
@@ -340,7 +408,7 @@ def event_orders(
             _order_out(
                 order,
                 tokens.get(order.id, []),
-                steps.get(order.id, []),
+                [_transition_out(t) for t in steps.get(order.id, [])],
                 _refund_out(session, order, runtime.chain),
             )
             for order in found

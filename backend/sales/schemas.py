@@ -8,7 +8,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.catalog.schemas import EventOut
+from backend.problems import ProblemDetails
 from backend.schemas import IdField
+
+
+class CheckoutRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["card", "crypto"]
 
 
 class OrderCreate(BaseModel):
@@ -17,12 +24,12 @@ class OrderCreate(BaseModel):
     event_id: IdField
     tier_id: IdField
     quantity: int = Field(gt=0, le=50)
-
-
-class CheckoutRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    method: Literal["card", "crypto"]
+    checkout: CheckoutRequest | None = Field(
+        default=None,
+        description="Start paying in the same request: the answer's ``checkout`` is what "
+        "POST /orders/{id}/checkout returns. One round trip less for a buyer at the busiest "
+        "moment of an on-sale.",
+    )
 
 
 class PaymentIntentOut(BaseModel):
@@ -138,6 +145,16 @@ class OrderOut(BaseModel):
         default=None,
         description="A chargeback the card's holder opened with their bank; the tickets stay "
         "valid, the organizer is told (order.disputed)",
+    )
+    checkout: CheckoutOut | None = Field(
+        default=None,
+        description="POST /orders with ``checkout`` only: the payment started with the hold",
+    )
+    checkout_problem: ProblemDetails | None = Field(
+        default=None,
+        description="POST /orders with ``checkout`` only: why the payment could not start "
+        "(the provider is down, say). The seats are held all the same: start paying with "
+        "POST /orders/{id}/checkout.",
     )
 
 

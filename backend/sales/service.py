@@ -68,19 +68,20 @@ CRYPTO = "crypto"
 REFUND_ORDER = "refund_order"
 
 
-def transition(session: Session, order: Order, to_status: str, cause: str) -> None:
+def transition(session: Session, order: Order, to_status: str, cause: str) -> OrderTransition:
+    """Move ``order`` to ``to_status`` and record why; returns the recorded transition."""
     if to_status not in TRANSITIONS[order.status]:
         raise IllegalTransition(order.id, order.status, to_status)
-    session.add(
-        OrderTransition(
-            order_id=order.id, from_status=order.status, to_status=to_status, cause=cause
-        )
+    step = OrderTransition(
+        order_id=order.id, from_status=order.status, to_status=to_status, cause=cause
     )
+    session.add(step)
     log.info(
         "order transition",
         extra={"order_id": order.id, "from": order.status, "to": to_status, "cause": cause},
     )
     order.status = to_status
+    return step
 
 
 def place_order(
@@ -249,20 +250,22 @@ def get_order_and_event(
 
 def start_payment(
     session: Session, order: Order, provider: str, intent_id: str, now: datetime | None = None
-) -> None:
+) -> OrderTransition | None:
     """Record the payment intent. The first checkout extends the hold once, by PAYMENT_GRACE;
     repeating checkout returns the same intent and never extends it again (else a buyer could
-    keep seats off sale until the event by calling it every few minutes)."""
+    keep seats off sale until the event by calling it every few minutes). Returns the
+    transition to awaiting payment, or None for a repeated checkout."""
     now = now or utcnow()
     order.payment_provider = provider
     order.payment_intent_id = intent_id
     if order.status != HELD:
-        return
-    transition(session, order, AWAITING_PAYMENT, f"checkout started with {provider}")
+        return None
+    started = transition(session, order, AWAITING_PAYMENT, f"checkout started with {provider}")
     until = now + PAYMENT_GRACE
     if order.hold_expires_at is None or order.hold_expires_at < until:
         order.hold_expires_at = until
     queue.extend_admission(session, order.event_id, order.buyer_address, until)
+    return started
 
 
 def order_for_intent(session: Session, provider: str, intent_id: str) -> Order | None:

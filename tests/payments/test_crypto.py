@@ -141,6 +141,23 @@ def test_crypto_checkout_repeated_returns_the_same_permit(
     assert first["crypto"]["deadline"] > 0
 
 
+def test_a_hold_with_crypto_checkout_returns_the_permit_in_the_same_request(
+    client: TestClient, admin: LocalAccount
+) -> None:
+    organizer = signed_in(client, admin)
+    event = make_event(organizer, supply=3, price_cents=PRICE_CENTS)
+    buyer = admitted_buyer(client, event["id"])
+
+    placed = buyer.place_order(event["id"], event["tiers"][0]["id"], 2, checkout="crypto")
+
+    assert placed["checkout_problem"] is None and placed["status"] == "awaiting_payment"
+    assert placed["refund"]["method"] == "crypto"
+    # The same permit a checkout of the order returns, and the order as GET reads it.
+    assert buyer.checkout_crypto(placed["id"]) == placed["checkout"]
+    stored = buyer.order(placed["id"])
+    assert {**stored, "checkout": placed["checkout"], "checkout_problem": None} == placed
+
+
 def test_card_checkout_after_crypto_checkout_is_a_conflict(
     client: TestClient, admin: LocalAccount
 ) -> None:
