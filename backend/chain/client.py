@@ -17,7 +17,8 @@ from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
 from hexbytes import HexBytes
-from web3 import HTTPProvider, Web3
+from web3 import HTTPProvider, JSONBaseProvider, Web3
+from web3._utils.method_formatters import log_entry_formatter
 from web3.contract import Contract
 from web3.exceptions import (
     BlockNotFound,
@@ -27,7 +28,7 @@ from web3.exceptions import (
     TransactionNotFound,
     Web3RPCError,
 )
-from web3.types import EventData, Nonce, TxParams, TxReceipt
+from web3.types import EventData, Nonce, RPCEndpoint, TxParams, TxReceipt
 
 from backend.chain.artifacts import Artifact, load_artifact
 from backend.chain.errors import (
@@ -79,8 +80,9 @@ ORGANIZER_ROLE = Web3.keccak(text="ORGANIZER_ROLE")
 MINTER_ROLE = Web3.keccak(text="MINTER_ROLE")
 SIGNER_ROLE = Web3.keccak(text="SIGNER_ROLE")
 EVENT_CREATOR_ROLE = Web3.keccak(text="EVENT_CREATOR_ROLE")
-# A log topic holding the zero address: the ``from`` of a mint, the ``to`` of a burn.
-_ZERO_TOPIC = HexBytes(b"\x00" * 32)
+# A log topic holding the zero address: the ``from`` of a mint, the ``to`` of a burn. Raw
+# JSON-RPC hex, as ``ticket_logs`` compares it before web3 has formatted the log.
+_ZERO_TOPIC = "0x" + "00" * 32
 
 
 def connect_rpc(rpc_url: str, timeout: float = 10) -> Web3:
@@ -510,25 +512,28 @@ class ChainClient:
             )
             if kind in kinds
         }
-        by_topic = {HexBytes(d.topic): (kind, d) for kind, d in decoders.items()}
+        by_topic = {d.topic.lower(): (kind, d) for kind, d in decoders.items()}
         with self._rpc():
-            raw = self._w3.eth.get_logs(
+            raw = self._raw_logs(
                 {
                     "address": [Web3.to_checksum_address(a) for a in addresses],
-                    "fromBlock": from_block,
-                    "toBlock": to_block,
+                    # Hex quantities, as JSON-RPC wants them: get_logs converted ints for us.
+                    "fromBlock": hex(from_block),
+                    "toBlock": hex(to_block),
                     # One list in the first position: any of these events.
-                    "topics": [[HexStr(d.topic) for d in decoders.values()]],
+                    "topics": [list(by_topic)],
                 }
             )
         records: list[ChainLog] = []
         for log in raw:
             topics = log["topics"]
-            kind, decoder = by_topic[HexBytes(topics[0])]
-            # Mints and burns are most Transfer logs of a sale: drop them before decoding.
-            if kind == TRANSFER and _ZERO_TOPIC in (HexBytes(topics[1]), HexBytes(topics[2])):
+            kind, decoder = by_topic[topics[0].lower()]
+            # Mints and burns are most Transfer logs of a sale (one per ticket): drop them while
+            # still raw, as formatting every log into HexBytes fields was most of this call's CPU.
+            if kind == TRANSFER and _ZERO_TOPIC in (topics[1], topics[2]):
                 continue
-            records.append(_chain_log(kind, decoder.process_log(log)))
+            # The formatting get_logs would have done, for the logs kept only.
+            records.append(_chain_log(kind, decoder.process_log(log_entry_formatter(log))))
         records.sort(key=lambda r: (r.block_number, r.log_index))
         return records
 
@@ -624,6 +629,20 @@ class ChainClient:
         except Web3RPCError as exc:
             # The node refused the request (nonce too low, insufficient funds, ...).
             raise TransactionFailed("", exc.message or str(exc)) from exc
+
+    def _raw_logs(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """``eth_getLogs`` as the node answered it: hex strings, no per-log formatting yet. An
+        error answer raises ``Web3RPCError``, as ``get_logs`` does."""
+        method, args = RPCEndpoint("eth_getLogs"), [params]
+        provider = self._w3.provider
+        if isinstance(provider, JSONBaseProvider):
+            # Straight to the node, past web3's middleware: for eth_getLogs it would only resolve
+            # ENS names (we pass addresses) and copy every log into an AttributeDict.
+            response = provider.make_request(method, args)
+            return cast(list[dict[str, Any]], self._w3.manager.formatted_response(response, args))
+        # In-process chains (eth-tester) take Python values, not JSON-RPC: their own middleware
+        # translates request and logs, and only web3's request pipeline runs it.
+        return cast(list[dict[str, Any]], self._w3.manager.request_blocking(method, args))
 
     def _revert_from(self, exc: ContractLogicError, tx_hash: str | None) -> ChainError:
         data = exc.data
