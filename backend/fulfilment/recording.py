@@ -61,7 +61,11 @@ def fulfil(
 ) -> None:
     """Records ``order``'s tickets as minted by ``tx_hash`` (token ids order id * 256 + i)."""
     tier = tier or session.get(Tier, order.tier_id)
-    assert tier is not None and order.first_seat is not None
+    assert tier is not None
+    if order.first_seat is None:
+        # Minted outside a stored batch (found on chain after a crash): numbered now.
+        sales.number_seats(session, [order])
+    assert order.first_seat is not None
     seats = range(order.first_seat, order.first_seat + order.quantity)
     record_fulfilment(
         session,

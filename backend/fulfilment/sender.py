@@ -275,6 +275,9 @@ class BatchSender:
                             session, order, sales.MINTING, f"mint batch {batch.id} signed"
                         )
                 outbox.complete_all(session, [m for mint in taken for m in mint.message_ids])
+                # Last, as it takes the tiers' row locks the on-sale's holds queue for: held
+                # for the commit only, once per batch instead of once per payment.
+                sales.number_seats(session, [locked[mint.order_id] for mint in taken])
                 batch_id = batch.id
                 # Inside next_nonce: the client's counter moves past the nonce only once the
                 # batch holding it is stored.

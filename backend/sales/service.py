@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -338,15 +339,37 @@ def mark_paid(
             return False
     transition(session, order, PAID, cause)
     if queue_mint:
+        # Its seats are numbered when the worker batches its mint (number_seats): numbering
+        # here took the tier's row lock, which every hold of the tier queues for, a second time
+        # per order, and held it across this transaction's last statements and commit. In
+        # bench-onsale the holds waited on that lock more than on anything else.
         outbox.enqueue(session, MINT_ORDER, {"order_id": order.id})
-    # Seats are numbered in one UPDATE ... RETURNING, the row lock _reserve and _release take.
-    # A SELECT ... FOR UPDATE here is a stronger lock, one that conflicts with the key-share
-    # lock each new order's foreign key holds on its tier: payments deadlocked against holds
-    # in the 500-buyer race (tests/sales/test_onsale_race.py). Numbered last (the inserts above
-    # are flushed before it), so the lock is held for this order's own row and the commit only.
-    assigned = _tier_counter(session, _NUMBER_SEATS, order.tier_id, order.quantity).scalar_one()
-    order.first_seat = assigned - order.quantity + 1
+    else:
+        # A crypto purchase minted its tickets as it paid: they are recorded now.
+        number_seats(session, [order])
     return True
+
+
+def number_seats(session: Session, orders: Sequence[Order]) -> None:
+    """Give each order without seat numbers the next ``quantity`` seats of its tier: one
+    UPDATE ... RETURNING per tier for all of them, in order id order.
+
+    The UPDATE is the row lock _reserve and _release take. A SELECT ... FOR UPDATE here is a
+    stronger lock, one that conflicts with the key-share lock each new order's foreign key holds
+    on its tier: payments deadlocked against holds in the 500-buyer race
+    (tests/sales/test_onsale_race.py). Numbered last (pending inserts are flushed before it), so
+    the lock is held for the commit only."""
+    by_tier: dict[int, list[Order]] = {}
+    for order in sorted(orders, key=lambda o: o.id):
+        if order.first_seat is None:
+            by_tier.setdefault(order.tier_id, []).append(order)
+    for tier_id in sorted(by_tier):
+        numbered = by_tier[tier_id]
+        total = sum(order.quantity for order in numbered)
+        seat = _tier_counter(session, _NUMBER_SEATS, tier_id, total).scalar_one() - total + 1
+        for order in numbered:
+            order.first_seat = seat
+            seat += order.quantity
 
 
 def undo_payment(session: Session, order: Order, cause: str, now: datetime | None = None) -> None:

@@ -130,14 +130,16 @@ def test_500_buyers_for_100_seats_sell_exactly_100(sessions: sessionmaker[Sessio
         )
         assert tier_row.reserved == live == SEATS - DECLINED + outcomes["retry-held"]
         assert tier_row.reserved <= tier_row.supply
-        seats = list(
-            session.scalars(
-                select(Order.first_seat).where(Order.event_id == event_id, Order.status == "paid")
-            )
+        paid = list(
+            session.scalars(select(Order).where(Order.event_id == event_id, Order.status == "paid"))
         )
-        # Seats are numbered at payment: every paid order has its own, 1..80.
-        assert sorted(seats) == list(range(1, SEATS - DECLINED + 1))
-        assert tier_row.seats_assigned == SEATS - DECLINED
+        # Seats are numbered when the mints are batched, not at payment: none yet, then every
+        # paid order gets its own, 1..80.
+        assert tier_row.seats_assigned == 0 and {o.first_seat for o in paid} == {None}
+        sales.number_seats(session, paid)
+        assert sorted(o.first_seat or 0 for o in paid) == list(range(1, SEATS - DECLINED + 1))
+        numbered = session.scalar(select(Tier.seats_assigned).where(Tier.id == tier))
+        assert numbered == SEATS - DECLINED
     # Whoever is still trying gets the rest of the given-back seats; then it is sold out again.
     late_holds = sum(hold(buyer) == "held" for buyer in losers if buyer not in order_of)
     assert outcomes["retry-held"] + late_holds == DECLINED

@@ -172,10 +172,29 @@ def test_payment_after_expiry_is_honoured_while_seats_remain(
     with transaction(sessions) as session:
         order = sales.get_order(session, order_id)
         assert sales.mark_paid(session, order, 1000, "eur", "late webhook")
-        assert order.status == sales.PAID and order.first_seat == 1
+        # Its seats are numbered when the worker batches its mint.
+        assert order.status == sales.PAID and order.first_seat is None
     assert reserved(sessions, event_id) == 1
     with transaction(sessions) as session:
         assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+
+
+def test_seats_are_numbered_in_order_once_per_order(sessions: sessionmaker[Session]) -> None:
+    event_id = make_event(sessions, supply=10)
+    order_ids = []
+    for n, quantity in ((1, 2), (2, 3), (3, 1)):
+        admit(sessions, event_id, wallet(n))
+        order_ids.append(place(sessions, event_id, wallet(n), quantity))
+    with transaction(sessions) as session:
+        first, second, third = (sales.get_order(session, i) for i in order_ids)
+        sales.number_seats(session, [second, first])
+        assert (first.first_seat, second.first_seat) == (1, 3)
+    with transaction(sessions) as session:
+        first, second, third = (sales.get_order(session, i) for i in order_ids)
+        # Numbered orders keep their seats; the next continues after the last seat given.
+        sales.number_seats(session, [first, second, third])
+        assert (first.first_seat, second.first_seat, third.first_seat) == (1, 3, 6)
+        assert session.get(Tier, first.tier_id).seats_assigned == 6  # type: ignore[union-attr]
 
 
 def test_late_payment_for_a_sold_out_tier_is_flagged_not_oversold(
