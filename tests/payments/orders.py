@@ -22,9 +22,9 @@ def assert_problem(response: Response, status: int, slug: str) -> dict[str, Any]
     return body
 
 
-def held_order(client: TestClient) -> tuple[FairtixClient, dict[str, Any]]:
-    """An admitted buyer holding one of three 25.00 EUR seats. The event row is written
-    directly: these tests are about payments, not about deploying the event's contract."""
+def event_on_sale(client: TestClient) -> tuple[int, int]:
+    """An event on sale with three 25.00 EUR seats: its id and its tier's. The row is written
+    directly: these tests are about orders and payments, not about deploying its contract."""
     runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
     with transaction(runtime.sessions) as session:
         event = insert_event(
@@ -34,7 +34,12 @@ def held_order(client: TestClient) -> tuple[FairtixClient, dict[str, Any]]:
             supply=3,
             price_cents=2500,
         )
-        event_id, tier_id = event.id, event.tiers[0].id
+        return event.id, event.tiers[0].id
+
+
+def held_order(client: TestClient) -> tuple[FairtixClient, dict[str, Any]]:
+    """An admitted buyer holding one of three 25.00 EUR seats."""
+    event_id, tier_id = event_on_sale(client)
     buyer = admitted_buyer(client, event_id)
     return buyer, buyer.place_order(event_id, tier_id, 1)
 

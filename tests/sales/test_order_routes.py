@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 
 from backend.app import create_app
 from backend.chain.client import ChainClient
 from backend.config import Settings
-from backend.db.engine import transaction
+from backend.demo import FairtixClient
 from backend.payments.errors import ProviderUnavailable
 from backend.runtime import Runtime
 from tests.conftest import TEST_SERVER
-from tests.helpers import admitted_buyer, insert_event
-from tests.payments.orders import assert_problem, held_order
+from tests.helpers import admitted_buyer
+from tests.payments.orders import assert_problem, event_on_sale, held_order
 from tests.queue.conftest import REDIS_URL, drop_prefix, redis_or_skip
 
 pytestmark = pytest.mark.db
@@ -32,17 +32,11 @@ def test_a_new_order_is_answered_as_get_would_answer_it(client: TestClient) -> N
     assert buyer.order(placed["id"]) == placed
 
 
-def _event_open_for_sale(client: TestClient) -> tuple[int, int]:
-    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
-    with transaction(runtime.sessions) as session:
-        event = insert_event(
-            session,
-            sale_opens_at=datetime.now(UTC) - timedelta(minutes=1),
-            max_admitted=100,
-            supply=3,
-            price_cents=2500,
-        )
-        return event.id, event.tiers[0].id
+def _hold_and_checkout(
+    client: TestClient, buyer: FairtixClient, event_id: int, tier_id: int, method: str
+) -> Response:
+    body = {"event_id": event_id, "tier_id": tier_id, "quantity": 1, "checkout": {"method": method}}
+    return client.post("/orders", json=body, headers={"Authorization": f"Bearer {buyer.token}"})
 
 
 def _without_checkout(order: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +69,7 @@ def test_a_hold_with_card_checkout_starts_paying_in_the_same_request(
     any_store_client: TestClient,
 ) -> None:
     client = any_store_client
-    event_id, tier_id = _event_open_for_sale(client)
+    event_id, tier_id = event_on_sale(client)
     buyer = admitted_buyer(client, event_id)
 
     placed = buyer.place_order(event_id, tier_id, 2, checkout="card")
@@ -99,7 +93,7 @@ def test_a_hold_whose_payment_cannot_start_keeps_its_seats_and_says_why(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
-    event_id, tier_id = _event_open_for_sale(client)
+    event_id, tier_id = event_on_sale(client)
     buyer = admitted_buyer(client, event_id)
 
     def provider_down(*_args: Any, **_kwargs: Any) -> None:
@@ -107,16 +101,7 @@ def test_a_hold_whose_payment_cannot_start_keeps_its_seats_and_says_why(
 
     with monkeypatch.context() as patch:
         patch.setattr(runtime.cards, "create_payment", provider_down)
-        response = client.post(
-            "/orders",
-            json={
-                "event_id": event_id,
-                "tier_id": tier_id,
-                "quantity": 1,
-                "checkout": {"method": "card"},
-            },
-            headers={"Authorization": f"Bearer {buyer.token}"},
-        )
+        response = _hold_and_checkout(client, buyer, event_id, tier_id, "card")
 
     assert response.status_code == 201, response.text
     placed = response.json()
@@ -131,19 +116,10 @@ def test_a_hold_whose_payment_cannot_start_keeps_its_seats_and_says_why(
 def test_a_hold_with_an_unknown_checkout_method_is_refused_and_holds_nothing(
     client: TestClient,
 ) -> None:
-    event_id, tier_id = _event_open_for_sale(client)
+    event_id, tier_id = event_on_sale(client)
     buyer = admitted_buyer(client, event_id)
 
-    response = client.post(
-        "/orders",
-        json={
-            "event_id": event_id,
-            "tier_id": tier_id,
-            "quantity": 1,
-            "checkout": {"method": "iou"},
-        },
-        headers={"Authorization": f"Bearer {buyer.token}"},
-    )
+    response = _hold_and_checkout(client, buyer, event_id, tier_id, "iou")
 
     assert_problem(response, 422, "validation-failed")
     assert buyer.availability(event_id)["tiers"][0]["remaining"] == 3
