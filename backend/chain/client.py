@@ -639,7 +639,14 @@ class ChainClient:
             # Straight to the node, past web3's middleware: for eth_getLogs it would only resolve
             # ENS names (we pass addresses) and copy every log into an AttributeDict.
             response = provider.make_request(method, args)
-            return cast(list[dict[str, Any]], self._w3.manager.formatted_response(response, args))
+            logs = self._w3.manager.formatted_response(response, args)
+            if not isinstance(logs, list):
+                # get_logs' own formatters refused such an answer; unchecked, the indexer's loop
+                # would die on a TypeError instead of retrying on the next pass.
+                raise ChainUnavailable(
+                    _endpoint(self._w3), f"eth_getLogs answered {logs!r}, not a list of logs"
+                )
+            return cast(list[dict[str, Any]], logs)
         # In-process chains (eth-tester) take Python values, not JSON-RPC: their own middleware
         # translates request and logs, and only web3's request pipeline runs it.
         return cast(list[dict[str, Any]], self._w3.manager.request_blocking(method, args))

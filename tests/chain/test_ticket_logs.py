@@ -134,6 +134,22 @@ def test_ticket_logs_raise_transaction_failed_when_the_node_answers_with_an_erro
     assert "query returned more than 10000 results" in raised.value.reason
 
 
+class NullAnsweringNode(HTTPProvider):
+    """A node (or a proxy in front of one) that answers eth_getLogs with a null result."""
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        return {"jsonrpc": "2.0", "id": 1, "result": None}
+
+
+def test_ticket_logs_raise_chain_unavailable_when_the_node_answers_no_list() -> None:
+    client = ChainClient(Web3(NullAnsweringNode("http://127.0.0.1:1")), Account.create())
+
+    with pytest.raises(ChainUnavailable) as raised:
+        client.ticket_logs("0x" + "ab" * 20, 0, 10)
+
+    assert "eth_getLogs answered None" in str(raised.value)
+
+
 def test_ticket_logs_raise_chain_unavailable_when_the_node_goes_away() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     client = ChainClient(Web3(HTTPProvider(url, request_kwargs={"timeout": 2})), Account.create())
