@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend import outbox
@@ -60,6 +60,14 @@ DECLINING_CARDS = {
     "4000000000000069": Decline("expired_card", None, "Your card has expired."),
     "4000000000000127": Decline("incorrect_cvc", None, "Your card's security code is incorrect."),
 }
+
+
+# Built once: confirm runs for every card payment of an on-sale.
+_INTENT_FOR_UPDATE = (
+    select(SandboxPaymentIntent)
+    .where(SandboxPaymentIntent.id == bindparam("intent_id"))
+    .with_for_update()
+)
 
 
 def sign_stripe_payload(payload: str, secret: str, timestamp: int) -> str:
@@ -137,7 +145,7 @@ class SandboxProvider:
                 "4000 0000 0000 0002 is declined, 4000 0000 0000 0259 is paid then disputed"
             )
         with transaction(self._sessions) as session:
-            intent = session.get(SandboxPaymentIntent, intent_id, with_for_update=True)
+            intent = session.scalar(_INTENT_FOR_UPDATE, {"intent_id": intent_id})
             # The same answer for an unknown id and a wrong secret: ids must not be probeable.
             if intent is None or not hmac.compare_digest(
                 intent.client_secret.encode(), client_secret.encode()

@@ -143,14 +143,15 @@ def place_order(
     return order, held
 
 
+_OPEN_ORDER_OF = select(Order.id).where(
+    Order.event_id == bindparam("event_id"),
+    Order.buyer_address == bindparam("buyer"),
+    Order.status.in_(OPEN_STATUSES),
+)
+
+
 def _open_order_of(session: Session, event_id: int, buyer: str) -> int | None:
-    return session.scalar(
-        select(Order.id).where(
-            Order.event_id == event_id,
-            Order.buyer_address == buyer,
-            Order.status.in_(OPEN_STATUSES),
-        )
-    )
+    return session.scalar(_OPEN_ORDER_OF, {"event_id": event_id, "buyer": buyer})
 
 
 def _open_order_conflict(exc: IntegrityError) -> bool:
@@ -159,14 +160,17 @@ def _open_order_conflict(exc: IntegrityError) -> bool:
     return OPEN_ORDER_INDEX in message or "orders.event_id, orders.buyer_address" in message
 
 
+_EVENT_AND_TIER = (
+    select(Event, Tier)
+    .outerjoin(Tier, (Tier.event_id == Event.id) & (Tier.id == bindparam("tier_id")))
+    .where(Event.id == bindparam("event_id"))
+)
+
+
 def _event_and_tier(session: Session, event_id: int, tier_id: int) -> tuple[Event, Tier | None]:
     """The event and its tier ``tier_id`` (None if the event has no such tier), in one query:
     a hold is the on-sale's busiest transaction, and every round trip is CPU on both ends."""
-    row = session.execute(
-        select(Event, Tier)
-        .outerjoin(Tier, (Tier.event_id == Event.id) & (Tier.id == tier_id))
-        .where(Event.id == event_id)
-    ).one_or_none()
+    row = session.execute(_EVENT_AND_TIER, {"event_id": event_id, "tier_id": tier_id}).one_or_none()
     if row is None:
         raise EventNotFound(event_id)
     return row[0], row[1]
@@ -234,16 +238,22 @@ def get_order(
     return order
 
 
+_ORDER_AND_EVENT = (
+    select(Order, Event)
+    .join(Event, Event.id == Order.event_id)
+    .where(Order.id == bindparam("order_id"))
+)
+_ORDER_AND_EVENT_FOR_UPDATE = _ORDER_AND_EVENT.with_for_update(of=Order)
+
+
 def get_order_and_event(
     session: Session, order_id: int, viewer: str | None = None, *, for_update: bool = False
 ) -> tuple[Order, Event]:
     """get_order, with the order's event read in the same query. ``for_update`` locks only
     the order's row: a lock on the event would queue every checkout of an on-sale behind one
     another."""
-    query = select(Order, Event).join(Event, Event.id == Order.event_id).where(Order.id == order_id)
-    if for_update:
-        query = query.with_for_update(of=Order)
-    row = session.execute(query).one_or_none()
+    query = _ORDER_AND_EVENT_FOR_UPDATE if for_update else _ORDER_AND_EVENT
+    row = session.execute(query, {"order_id": order_id}).one_or_none()
     if row is None or (viewer is not None and row[0].buyer_address != viewer.lower()):
         raise OrderNotFound(order_id)
     return row[0], row[1]
@@ -274,15 +284,23 @@ def order_for_intent(session: Session, provider: str, intent_id: str) -> Order |
     return None if found is None else found[0]
 
 
+_ORDER_AND_EVENT_FOR_INTENT = (
+    select(Order, Event)
+    .join(Event, Event.id == Order.event_id)
+    .where(
+        Order.payment_provider == bindparam("provider"),
+        Order.payment_intent_id == bindparam("intent_id"),
+    )
+    .with_for_update(of=Order)
+)
+
+
 def order_and_event_for_intent(
     session: Session, provider: str, intent_id: str
 ) -> tuple[Order, Event] | None:
     """The order paid by ``intent_id``, locked, and its event (not locked), in one query."""
     row = session.execute(
-        select(Order, Event)
-        .join(Event, Event.id == Order.event_id)
-        .where(Order.payment_provider == provider, Order.payment_intent_id == intent_id)
-        .with_for_update(of=Order)
+        _ORDER_AND_EVENT_FOR_INTENT, {"provider": provider, "intent_id": intent_id}
     ).one_or_none()
     return None if row is None else (row[0], row[1])
 
