@@ -19,6 +19,7 @@ help:
 	@echo "make bench-gas  gas of fairtix's contracts beside OZ ERC721, ERC721A, PublicLock V14"
 	@echo "make bench-queue  waiting-room join/status throughput and a 100,000-user simulation"
 	@echo "make bench-onsale  2,000 buyers end to end on anvil: tickets/s, payment-to-token time"
+	@echo "make bench-paired BASE=rev  server CPU per request, revision BASE against this tree, side by side"
 
 $(PY_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -100,6 +101,12 @@ bench-queue: install
 .PHONY: bench-onsale
 bench-onsale: install
 	@$(BIN)/python -m bench.onsale
+
+# Two versions' API at once, requests alternated, so a noisy machine weighs on both alike.
+BASE ?= HEAD
+.PHONY: bench-paired
+bench-paired: install
+	@$(BIN)/python -m bench.paired --base $(BASE)
 
 clean:
 	rm -rf var deployments/31337.json .pytest_cache .mypy_cache .ruff_cache

@@ -205,8 +205,10 @@ def create_app(settings: Settings | None = None, *, chain: ChainClient | None = 
         )
 
     @app.get("/livez", tags=["ops"])
-    def livez() -> dict[str, str]:
-        """Liveness: a constant answer that touches nothing (readiness, with checks, is /health)."""
+    async def livez() -> dict[str, str]:
+        """Liveness: a constant answer that touches nothing (readiness, with checks, is /health).
+        async, so it is answered on the event loop: as a plain def it waited for a free
+        request thread, and a sale keeping all of them busy could fail the probe."""
         return {"status": "alive"}
 
     @app.get("/health", tags=["ops"])

@@ -1,0 +1,275 @@
+"""Paired comparison of two versions' server CPU per request (``make bench-paired``).
+
+On a shared 2-core machine the CPU one version needs for the same work moves by 10-30% from one
+minute to the next, so two bench-onsale runs, one per version, can't tell a 10% change from
+noise. This runs both versions at once instead: version A (a git revision, checked out into a
+temporary worktree) and version B (this working tree) each serve one uvicorn worker against
+their own fresh PostgreSQL database, sharing one anvil and Redis. The same sequence of requests
+goes to both in alternating chunks of ``--chunk`` requests, and each chunk's server CPU is read
+from /proc, so whatever the machine does in between weighs on both sides alike.
+
+Requests, one buyer at a time, per side: sign-in (nonce and verify), join the waiting room, one
+status poll, ``GET /livez`` (the framework's own cost), ``POST /orders`` with the card checkout,
+the sandbox confirmation, and the payment webhook the sandbox queued, signed and POSTed by this
+script (the worker that would deliver it is not started, so no mint runs).
+
+Prints, per request kind, A's and B's server CPU in ms per request and B/A; writes the figures
+to bench/results/paired.json. Needs PostgreSQL and Redis (as bench-onsale) and drops and
+recreates the databases ``fairtix_paired_a`` and ``fairtix_paired_b``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from eth_account import Account
+
+from backend.chain.client import connect_rpc
+from backend.chain.deploy import deploy_factory_if_needed
+from backend.chain.devnet import Devnet, devnet_account
+from backend.demo import FairtixClient
+from backend.payments.sandbox import DELIVER_WEBHOOK, sign_stripe_payload
+from bench.onsale import LOCAL_POSTGRES, ROOT, SUCCESS_CARD, Buyer, RawHttp, _env, _process_cpu
+from bench.queue import _free_port, _wait_live
+
+RESULTS_JSON = ROOT / "bench" / "results" / "paired.json"
+WEBHOOK_SECRET = "whsec_paired_" + secrets.token_hex(16)
+
+Request = Callable[[], Awaitable[Any]]
+
+
+@dataclass
+class Side:
+    """One version's server, its event and its buyers."""
+
+    name: str
+    pid: int
+    port: int
+    database_url: str
+    event_id: int
+    tier_id: int
+    http: RawHttp
+    buyers: list[Buyer] = field(default_factory=list)
+    intents: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+def _fresh_database(name: str) -> str:
+    with psycopg.connect(f"{LOCAL_POSTGRES}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"{LOCAL_POSTGRES}/{name}"
+
+
+def _worktree(revision: str, stack: ExitStack) -> Path:
+    """``revision`` checked out beside this tree, sharing its node_modules; removed at exit."""
+    path = Path(tempfile.mkdtemp(prefix="fairtix-paired-")) / "tree"
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(path), revision],
+        cwd=ROOT, check=True, capture_output=True,
+    )  # fmt: skip
+    stack.callback(
+        subprocess.run,
+        ["git", "worktree", "remove", "--force", str(path)],
+        cwd=ROOT, check=False, capture_output=True,
+    )  # fmt: skip
+    (path / "node_modules").symlink_to(ROOT / "node_modules")
+    return path
+
+
+def _start_side(name: str, tree: Path, rpc_url: str, factory: str, workdir: Path,
+                stack: ExitStack) -> Side:  # fmt: skip
+    database_url = _fresh_database(f"fairtix_paired_{name.lower()}")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    organizer = Account.create()
+    prefix = f"fairtix-paired-{name}-{secrets.token_hex(3)}"
+    env = _env(base, database_url, rpc_url, factory, prefix, organizer.address, workdir / name)
+    # The tree's own backend package, not the one installed in the venv (this tree, editable).
+    env["PYTHONPATH"] = str(tree)
+    env["FAIRTIX_STRIPE_WEBHOOK_SECRET"] = WEBHOOK_SECRET
+    log = workdir / f"api-{name}.log"
+    server = subprocess.Popen(
+        [sys.executable, "-c", f"from bench.queue import serve; serve({port}, workers=1)"],
+        cwd=tree, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    stack.callback(server.wait)
+    stack.callback(server.terminate)
+    _wait_live(port, server, log)
+    with httpx.Client(base_url=base, timeout=60) as http:
+        client = FairtixClient(http, organizer)
+        client.sign_in()
+        now = datetime.now(UTC)
+        event = client.create_event(
+            f"paired {name}",
+            [{"name": "General Admission", "price_cents": 2500, "supply": 1_000_000}],
+            sale_opens_at=(now + timedelta(seconds=2)).isoformat(),
+            queue_opens_at=now.isoformat(),
+            max_admitted=100_000,
+            admissions_per_minute=1_000_000,
+            max_tickets_per_order=4,
+        )
+    return Side(name, server.pid, port, database_url, int(event["id"]),
+                int(event["tiers"][0]["id"]), RawHttp(port, 2))  # fmt: skip
+
+
+async def _phase(sides: list[Side], chunk: int, requests: Callable[[Side], list[Request]]
+                 ) -> dict[str, float]:  # fmt: skip
+    """Each side's server CPU ms per request, its requests sent in alternating chunks."""
+    queued = {side.name: requests(side) for side in sides}
+    cpu = dict.fromkeys(queued, 0.0)
+    for start in range(0, max(len(q) for q in queued.values()), chunk):
+        for side in sides:
+            before = _process_cpu(side.pid)
+            for request in queued[side.name][start : start + chunk]:
+                await request()
+            cpu[side.name] += _process_cpu(side.pid) - before
+    return {name: 1000 * cpu[name] / max(len(queued[name]), 1) for name in queued}
+
+
+def _join(side: Side, buyer: Buyer) -> Request:
+    return lambda: buyer.join(side.event_id)
+
+
+def _livez(side: Side) -> Request:
+    return lambda: side.http.ok("GET", "/livez")
+
+
+def _status(side: Side, buyer: Buyer) -> Request:
+    path = f"/events/{side.event_id}/queue/me"
+    return lambda: side.http.ok("GET", path, {"X-Queue-Token": buyer.queue_token})
+
+
+def _hold_and_checkout(side: Side, index: int, buyer: Buyer) -> Request:
+    async def request() -> None:
+        body = {"event_id": side.event_id, "tier_id": side.tier_id, "quantity": 2,
+                "checkout": {"method": "card"}}  # fmt: skip
+        placed = await side.http.ok("POST", "/orders", buyer._auth(), body)
+        side.intents[index] = placed["checkout"]["payment_intent"]
+
+    return request
+
+
+def _confirm(side: Side, index: int) -> Request:
+    async def request() -> None:
+        intent = side.intents[index]
+        card = {"client_secret": intent["client_secret"], "card_number": SUCCESS_CARD}
+        await side.http.ok("POST", f"/sandbox/payment_intents/{intent['id']}/confirm", body=card)
+
+    return request
+
+
+def _webhooks(side: Side) -> list[Request]:
+    """The sandbox's queued payment events, POSTed as its worker would: signed, byte-exact."""
+    with psycopg.connect(side.database_url) as conn:
+        events = [
+            row[0]["event"]
+            for row in conn.execute(
+                "SELECT payload FROM outbox WHERE kind = %s ORDER BY id", (DELIVER_WEBHOOK,)
+            )
+        ]
+
+    def deliver(event: dict[str, Any]) -> Request:
+        async def request() -> None:
+            body = json.dumps(event, separators=(",", ":")).encode()
+            signature = sign_stripe_payload(body.decode(), WEBHOOK_SECRET, int(time.time()))
+            reader, writer = await asyncio.open_connection("127.0.0.1", side.port)
+            head = (
+                "POST /payments/stripe/webhook HTTP/1.1\r\nHost: paired\r\n"
+                "Content-Type: application/json\r\nConnection: close\r\n"
+                f"Stripe-Signature: {signature}\r\nContent-Length: {len(body)}\r\n\r\n"
+            )
+            writer.write(head.encode() + body)
+            answer = await reader.read()
+            writer.close()
+            status_line = answer.split(b"\r\n", 1)[0]
+            if b" 200 " not in status_line:
+                raise RuntimeError(f"webhook answered {answer[:300]!r}")
+
+        return request
+
+    return [deliver(event) for event in events]
+
+
+async def _compare(sides: list[Side], buyers: int, chunk: int) -> dict[str, dict[str, float]]:
+    for side in sides:
+        side.buyers = [Buyer(side.http, Account.create(), 2) for _ in range(buyers)]
+    phases: dict[str, Callable[[Side], list[Request]]] = {
+        "sign-in": lambda s: [b.sign_in for b in s.buyers],
+        "join": lambda s: [_join(s, b) for b in s.buyers],
+        "status": lambda s: [_status(s, b) for b in s.buyers],
+        "livez": lambda s: [_livez(s) for _ in s.buyers],
+        "hold+checkout": lambda s: [_hold_and_checkout(s, i, b) for i, b in enumerate(s.buyers)],
+        "confirm": lambda s: [_confirm(s, i) for i in range(len(s.buyers))],
+        "webhook": _webhooks,
+    }
+    figures: dict[str, dict[str, float]] = {}
+    for name, requests in phases.items():
+        per_request = await _phase(sides, chunk, requests)
+        a, b = per_request["A"], per_request["B"]
+        figures[name] = {"A_ms": round(a, 3), "B_ms": round(b, 3), "B_over_A": round(b / a, 3)}
+        print(f"{name:14s} A {a:6.2f} ms  B {b:6.2f} ms  B/A {b / a:5.3f}", flush=True)
+    for side in sides:
+        side.http.close()
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        prog="make bench-paired",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--base", default="HEAD", help="git revision of version A (default HEAD)")
+    parser.add_argument("--buyers", type=int, default=200, help="requests per kind and side")
+    parser.add_argument("--chunk", type=int, default=25, help="requests per side in a row")
+    args = parser.parse_args()
+    revision = subprocess.run(
+        ["git", "rev-parse", "--short", args.base],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="fairtix-paired-") as tmp:
+        workdir = Path(tmp)
+        tree_a = _worktree(revision, stack)
+        devnet = stack.enter_context(Devnet(port=_free_port(), log_file=workdir / "anvil.log"))
+        w3 = connect_rpc(devnet.rpc_url)
+        factory = deploy_factory_if_needed(w3, devnet_account(0), workdir)["TicketFactory"]
+        sides = [
+            _start_side(name, tree, devnet.rpc_url, factory["address"], workdir, stack)
+            for name, tree in (("A", tree_a), ("B", ROOT))
+        ]
+        time.sleep(2.5)  # the sale opens
+        print(f"A = {revision}, B = this working tree; server CPU per request:", flush=True)
+        figures = asyncio.run(_compare(sides, args.buyers, args.chunk))
+    result = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}, {platform.system()}",
+        "python": platform.python_version(),
+        "A": revision,
+        "B": "working tree",
+        "requests_per_kind_and_side": args.buyers,
+        "chunk": args.chunk,
+        "server_cpu_ms_per_request": figures,
+    }
+    RESULTS_JSON.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
