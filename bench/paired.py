@@ -48,8 +48,11 @@ from backend.demo import FairtixClient
 from backend.payments.sandbox import DELIVER_WEBHOOK, sign_stripe_payload
 from bench.onsale import LOCAL_POSTGRES, ROOT, SUCCESS_CARD, Buyer, RawHttp, _env, _process_cpu
 from bench.queue import _free_port, _wait_live
+from bench.results_md import RESULTS_MD, replace_section
 
 RESULTS_JSON = ROOT / "bench" / "results" / "paired.json"
+SECTION_START = "<!-- bench-paired:start -->"
+SECTION_END = "<!-- bench-paired:end -->"
 WEBHOOK_SECRET = "whsec_paired_" + secrets.token_hex(16)
 
 Request = Callable[[], Awaitable[Any]]
@@ -230,6 +233,12 @@ async def _compare(sides: list[Side], buyers: int, chunk: int) -> dict[str, dict
     return figures
 
 
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         prog="make bench-paired",
@@ -240,10 +249,11 @@ def main() -> int:
     parser.add_argument("--buyers", type=int, default=200, help="requests per kind and side")
     parser.add_argument("--chunk", type=int, default=25, help="requests per side in a row")
     args = parser.parse_args()
-    revision = subprocess.run(
-        ["git", "rev-parse", "--short", args.base],
-        cwd=ROOT, check=True, capture_output=True, text=True,
-    ).stdout.strip()  # fmt: skip
+    revision = _git("rev-parse", "--short", args.base)
+    # B is what this tree runs: its commit, and whether files differ from it.
+    tree = _git("rev-parse", "--short", "HEAD") + (
+        " with uncommitted changes" if _git("status", "--porcelain", "--untracked-files=no") else ""
+    )
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="fairtix-paired-") as tmp:
         workdir = Path(tmp)
         tree_a = _worktree(revision, stack)
@@ -255,20 +265,46 @@ def main() -> int:
             for name, tree in (("A", tree_a), ("B", ROOT))
         ]
         time.sleep(2.5)  # the sale opens
-        print(f"A = {revision}, B = this working tree; server CPU per request:", flush=True)
+        print(f"A = {revision}, B = {tree}; server CPU per request:", flush=True)
         figures = asyncio.run(_compare(sides, args.buyers, args.chunk))
     result = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{os.cpu_count()} cores, {platform.machine()}, {platform.system()}",
         "python": platform.python_version(),
         "A": revision,
-        "B": "working tree",
+        "B": tree,
         "requests_per_kind_and_side": args.buyers,
         "chunk": args.chunk,
         "server_cpu_ms_per_request": figures,
     }
     RESULTS_JSON.write_text(json.dumps(result, indent=2) + "\n")
+    _write_section(result)
     return 0
+
+
+def _write_section(result: dict[str, Any]) -> None:
+    rows = [
+        f"| {kind} | {f['A_ms']:.2f} | {f['B_ms']:.2f} | {f['B_over_A']:.3f} |"
+        for kind, f in result["server_cpu_ms_per_request"].items()
+    ]
+    section = "\n".join(
+        [
+            SECTION_START,
+            "## Paired comparison (`make bench-paired BASE=rev`, bench/paired.py)",
+            "",
+            f"{result['date']}; machine: {result['machine']}; Python {result['python']}. "
+            f"A = {result['A']}, B = {result['B']}; "
+            f"{result['requests_per_kind_and_side']} requests of each kind per side, sent to "
+            f"the two servers (one uvicorn worker each) in alternating chunks of "
+            f"{result['chunk']}; server CPU from /proc.",
+            "",
+            "| request | A ms CPU | B ms CPU | B/A |",
+            "|---|---:|---:|---:|",
+            *rows,
+            SECTION_END,
+        ]
+    )
+    replace_section(SECTION_START, SECTION_END, section, RESULTS_MD)
 
 
 if __name__ == "__main__":
