@@ -53,6 +53,8 @@ from bench.results_md import RESULTS_MD, replace_section
 RESULTS_JSON = ROOT / "bench" / "results" / "paired.json"
 SECTION_START = "<!-- bench-paired:start -->"
 SECTION_END = "<!-- bench-paired:end -->"
+# What the benchmarks write, which doesn't make the tree's code differ from its commit.
+NOT_CODE = (":!bench/RESULTS.md", ":!bench/results")
 WEBHOOK_SECRET = "whsec_paired_" + secrets.token_hex(16)
 
 Request = Callable[[], Awaitable[Any]]
@@ -250,10 +252,9 @@ def main() -> int:
     parser.add_argument("--chunk", type=int, default=25, help="requests per side in a row")
     args = parser.parse_args()
     revision = _git("rev-parse", "--short", args.base)
-    # B is what this tree runs: its commit, and whether files differ from it.
-    tree = _git("rev-parse", "--short", "HEAD") + (
-        " with uncommitted changes" if _git("status", "--porcelain", "--untracked-files=no") else ""
-    )
+    # B is what this tree runs: its commit, and whether files other than results differ from it.
+    changed = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *NOT_CODE)
+    tree = _git("rev-parse", "--short", "HEAD") + (" with uncommitted changes" if changed else "")
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="fairtix-paired-") as tmp:
         workdir = Path(tmp)
         tree_a = _worktree(revision, stack)
