@@ -62,11 +62,13 @@ DECLINING_CARDS = {
 }
 
 
-# Built once: confirm runs for every card payment of an on-sale.
+# Built once: confirm runs for every card payment of an on-sale. Refreshes an intent the session
+# holds already, as Session.get(..., with_for_update=True) did.
 _INTENT_FOR_UPDATE = (
     select(SandboxPaymentIntent)
     .where(SandboxPaymentIntent.id == bindparam("intent_id"))
     .with_for_update()
+    .execution_options(populate_existing=True)
 )
 
 

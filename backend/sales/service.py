@@ -143,6 +143,8 @@ def place_order(
     return order, held
 
 
+# The order path's reads are built once, with bind parameters: building a statement around each
+# request's values (and its cache key) cost more CPU than running it (make bench-paired).
 _OPEN_ORDER_OF = select(Order.id).where(
     Order.event_id == bindparam("event_id"),
     Order.buyer_address == bindparam("buyer"),
