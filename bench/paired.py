@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -84,7 +85,10 @@ def _fresh_database(name: str) -> str:
 
 def _worktree(revision: str, stack: ExitStack) -> Path:
     """``revision`` checked out beside this tree, sharing its node_modules; removed at exit."""
-    path = Path(tempfile.mkdtemp(prefix="fairtix-paired-")) / "tree"
+    parent = Path(tempfile.mkdtemp(prefix="fairtix-paired-"))
+    # Registered first, so it runs last: after the worktree is removed.
+    stack.callback(shutil.rmtree, parent, ignore_errors=True)
+    path = parent / "tree"
     subprocess.run(
         ["git", "worktree", "add", "--detach", str(path), revision],
         cwd=ROOT, check=True, capture_output=True,
