@@ -77,12 +77,12 @@ def _say(message: str) -> None:
     print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
-def _fresh_database() -> str:
-    """The bench's own database, dropped and created again so every run starts empty."""
+def _fresh_database(name: str = "fairtix_bench") -> str:
+    """A benchmark's own database, dropped and created again so every run starts empty."""
     with psycopg.connect(f"{LOCAL_POSTGRES}/postgres", autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS fairtix_bench WITH (FORCE)")
-        conn.execute("CREATE DATABASE fairtix_bench")
-    return f"{LOCAL_POSTGRES}/fairtix_bench"
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"{LOCAL_POSTGRES}/{name}"
 
 
 # FairtixClient wants a client; building one per buyer (an SSL context each) took 80 ms.

@@ -47,7 +47,15 @@ from backend.chain.deploy import deploy_factory_if_needed
 from backend.chain.devnet import Devnet, devnet_account
 from backend.demo import FairtixClient
 from backend.payments.sandbox import DELIVER_WEBHOOK, sign_stripe_payload
-from bench.onsale import LOCAL_POSTGRES, ROOT, SUCCESS_CARD, Buyer, RawHttp, _env, _process_cpu
+from bench.onsale import (
+    ROOT,
+    SUCCESS_CARD,
+    Buyer,
+    RawHttp,
+    _env,
+    _fresh_database,
+    _process_cpu,
+)
 from bench.queue import _free_port, _wait_live
 from bench.results_md import RESULTS_MD, replace_section
 
@@ -74,13 +82,6 @@ class Side:
     http: RawHttp
     buyers: list[Buyer] = field(default_factory=list)
     intents: dict[int, dict[str, Any]] = field(default_factory=dict)
-
-
-def _fresh_database(name: str) -> str:
-    with psycopg.connect(f"{LOCAL_POSTGRES}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
-    return f"{LOCAL_POSTGRES}/{name}"
 
 
 def _worktree(revision: str, stack: ExitStack) -> Path:
