@@ -63,6 +63,11 @@ def start_replica(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[byte
         str(port),
         "--log-level",
         "warning",
+        # uvicorn closes a connection idle for 5 s; a pooled client connection reused at that
+        # moment is reset (ECONNRESET on a status poll, once, on a slow machine). The test is
+        # about the queue, so no connection goes idle long enough to race.
+        "--timeout-keep-alive",
+        "120",
     ]
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
