@@ -25,7 +25,7 @@ from backend.config import ConfigError, Settings
 from backend.db.engine import make_engine, make_session_factory
 from backend.db.migrate import upgrade_to_head
 from backend.fulfilment.nonces import NonceFloor
-from backend.gc_tuning import freeze_startup_objects, thaw
+from backend.gc_tuning import tune_for_service, untune
 from backend.ipfs.blockstore import make_blockstore
 from backend.ipfs.router import router as ipfs_router
 from backend.notify.router import router as notify_router
@@ -161,7 +161,7 @@ def create_app(settings: Settings | None = None, *, chain: ChainClient | None = 
         app.state.worker = worker
         if settings.run_worker:
             worker.start_thread()
-        freeze_startup_objects()
+        tune_for_service()
         log.info(
             "fairtix started",
             extra={
@@ -179,7 +179,7 @@ def create_app(settings: Settings | None = None, *, chain: ChainClient | None = 
             # A client handed in (tests share one) must not read a database that is gone.
             runtime.chain.use_nonce_floor(None)
             runtime.engine.dispose()
-            thaw()
+            untune()
 
     app = FastAPI(
         title="fairtix",

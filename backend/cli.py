@@ -227,13 +227,13 @@ def _devnet(args: argparse.Namespace) -> int:
 
 def _worker() -> int:
     from backend.app import build_runtime
-    from backend.gc_tuning import freeze_startup_objects
+    from backend.gc_tuning import tune_for_service
     from backend.worker import Worker
 
     settings = _settings()
     _warn_if_nonces_unshared(settings, "fairtix worker", "fairtix.worker")
     worker = Worker(build_runtime(settings))
-    freeze_startup_objects()
+    tune_for_service()
     # The handler only asks; the deliveries in progress are waited for below, not cut off.
     signal.signal(signal.SIGTERM, lambda *_: worker.request_stop())
     with contextlib.suppress(KeyboardInterrupt):
