@@ -26,7 +26,7 @@ from backend.fulfilment.sender import BatchSender
 from backend.fulfilment.tracker import BatchTracker
 from backend.notify import service as notify
 from backend.notify.delivery import Notifier
-from backend.payments.sandbox import DELIVER_WEBHOOK, SandboxProvider
+from backend.payments.sandbox import DELIVER_WEBHOOK, DELIVERY_TIMEOUT_SECONDS, SandboxProvider
 from backend.runtime import Runtime
 from backend.sales import cancellation, refunds
 from backend.sales import service as sales
@@ -41,8 +41,8 @@ DELIVERY_CLAIM = 4
 # Delivered before the rest: a payment's webhook is money that arrived and a fan waiting for the
 # ticket; receipts and organizers' notifications can wait out an on-sale's burst.
 URGENT_KINDS = (DELIVER_WEBHOOK,)
-# How long the worker's HTTP client waits on a delivery (the sandbox's payment webhooks).
-HTTP_TIMEOUT_SECONDS = 30.0
+# How long a delivery of the sandbox's payment webhooks waits on the API.
+HTTP_TIMEOUT_SECONDS = DELIVERY_TIMEOUT_SECONDS
 # An urgent message a dead worker had claimed is claimed again after this, not after the
 # outbox's 5-minute lease: a fan who paid waits a minute for the ticket after a worker crash,
 # not five. Twice the HTTP timeout; should a slow delivery outlive it, the second delivery of
@@ -63,15 +63,9 @@ IDLE_BACKOFF_MAX_SECONDS = 1.0
 class Worker:
     def __init__(self, runtime: Runtime, http: httpx.Client | None = None) -> None:
         self._runtime = runtime
-        # Webhook deliveries go over real HTTP; tests hand in their in-process client instead.
-        # One pooled client for all of them: a client per delivery (a fresh SSL context and
-        # connection each) cost the worker more CPU than the on-sale's mints.
-        self._own_http = http is None
-        self._http = (
-            http
-            if http is not None
-            else httpx.Client(timeout=HTTP_TIMEOUT_SECONDS, trust_env=False)
-        )
+        # Webhook deliveries go over real HTTP, on the sandbox's kept-alive connections; tests
+        # hand in their in-process client instead.
+        self._http = http
         self._stop = threading.Event()
         self._backlog = threading.Event()  # set: the outbox has more than the scout can take
         self._next_housekeeping = 0.0
@@ -311,5 +305,5 @@ class Worker:
             log.warning(
                 "worker stopped with deliveries in progress", extra={"threads": len(running)}
             )
-        elif self._own_http:
-            self._http.close()
+        elif self._http is None and isinstance(self._runtime.cards, SandboxProvider):
+            self._runtime.cards.close()

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from backend import outbox
 from backend.db.base import utcnow
 from backend.db.engine import insert_if_new, transaction
 from backend.payments.errors import CardRejected, PaymentIntentNotFound
+from backend.payments.keepalive import KeepAlivePoster
 from backend.payments.models import SandboxPaymentIntent
 from backend.payments.provider import (
     EventSource,
@@ -36,6 +38,8 @@ from backend.payments.provider import (
 )
 
 DELIVER_WEBHOOK = "sandbox_webhook"
+# How long a webhook delivery waits on the shop before the outbox tries it again later.
+DELIVERY_TIMEOUT_SECONDS = 30.0
 API_VERSION = "2024-06-20"
 
 # Stripe's documented test cards (https://docs.stripe.com/testing).
@@ -98,6 +102,9 @@ class SandboxProvider:
         self._sessions = sessions
         self._secret = webhook_secret
         self.webhook_url = webhook_url
+        # Deliveries without a client handed in (the worker's) go over kept-alive connections.
+        self._keepalive: KeepAlivePoster | None = None
+        self._poster_lock = threading.Lock()
 
     def create_payment(
         self, amount: int, currency: str, metadata: dict[str, str], idempotency_key: str
@@ -209,13 +216,24 @@ class SandboxProvider:
             "User-Agent": "fairtix-sandbox/1.0 (+Stripe webhook format)",
         }
         if client is None:
-            response = httpx.post(self.webhook_url, content=body, headers=headers, timeout=30)
+            status, answer = self._poster().post(body.encode(), headers)
         else:
             response = client.post(self.webhook_url, content=body, headers=headers)
-        if response.status_code >= 300:
-            raise RuntimeError(
-                f"webhook endpoint answered {response.status_code}: {response.text[:300]}"
-            )
+            status, answer = response.status_code, response.content
+        if status >= 300:
+            text = answer.decode("utf-8", errors="replace")[:300]
+            raise RuntimeError(f"webhook endpoint answered {status}: {text}")
+
+    def close(self) -> None:
+        """Closes the kept-alive delivery connections, if any were opened."""
+        if self._keepalive is not None:
+            self._keepalive.close()
+
+    def _poster(self) -> KeepAlivePoster:
+        with self._poster_lock:
+            if self._keepalive is None:
+                self._keepalive = KeepAlivePoster(self.webhook_url, DELIVERY_TIMEOUT_SECONDS)
+            return self._keepalive
 
     def _event(self, event_type: str, intent: SandboxPaymentIntent, card: str) -> dict[str, Any]:
         intent_object = {
