@@ -41,13 +41,11 @@ DELIVERY_CLAIM = 4
 # Delivered before the rest: a payment's webhook is money that arrived and a fan waiting for the
 # ticket; receipts and organizers' notifications can wait out an on-sale's burst.
 URGENT_KINDS = (DELIVER_WEBHOOK,)
-# How long a delivery of the sandbox's payment webhooks waits on the API.
-HTTP_TIMEOUT_SECONDS = DELIVERY_TIMEOUT_SECONDS
 # An urgent message a dead worker had claimed is claimed again after this, not after the
 # outbox's 5-minute lease: a fan who paid waits a minute for the ticket after a worker crash,
-# not five. Twice the HTTP timeout; should a slow delivery outlive it, the second delivery of
+# not five. Twice a delivery's timeout; should a slow delivery outlive it, the second delivery of
 # the same event id changes nothing in the API.
-URGENT_LEASE = timedelta(seconds=2 * HTTP_TIMEOUT_SECONDS)
+URGENT_LEASE = timedelta(seconds=2 * DELIVERY_TIMEOUT_SECONDS)
 # How long an idle delivery thread other than the scout sleeps before looking for itself.
 HELPER_IDLE_SECONDS = 2.0
 # Mint messages claimed per pass, in batches' worth: enough to keep several transactions in flight.

@@ -3,8 +3,6 @@ a node, formatted by web3 on the in-process eth-tester; the same answer either w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,23 +10,11 @@ from eth_account import Account
 from web3 import HTTPProvider, Web3
 from web3.types import RPCEndpoint, RPCResponse
 
-from backend.chain.client import ChainClient, connect_rpc
-from backend.chain.devnet import Devnet, devnet_account
+from backend.chain.client import ChainClient
 from backend.chain.errors import ChainUnavailable
 from backend.chain.protocol import CardMint
-from backend.chain.testing import eth_tester_web3
 from tests.chain.terms import create_event
-from tests.chain.test_ticket_logs import free_port
-
-
-@pytest.fixture(params=["eth-tester", pytest.param("anvil", marks=pytest.mark.anvil)])
-def chain(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ChainClient]:
-    if request.param == "eth-tester":
-        w3, signer = eth_tester_web3()
-        yield ChainClient(w3, signer)
-        return
-    with Devnet(port=free_port(), log_file=tmp_path / "anvil.log") as net:
-        yield ChainClient(connect_rpc(net.rpc_url), devnet_account(1))
+from tests.chain.test_ticket_logs import chain as chain  # the fixture: eth-tester and anvil
 
 
 def test_a_mint_batch_receipt_reads_as_web3_formats_it(chain: ChainClient) -> None:
