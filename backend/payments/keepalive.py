@@ -34,8 +34,9 @@ class KeepAlivePoster:
         self._open: set[http.client.HTTPConnection] = set()
 
     def post(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
-        """The answer's status and body. Raises OSError (http.client's errors included) if the
-        server can't be reached or breaks off."""
+        """The answer's status and body. Raises OSError if the server can't be reached or
+        breaks off, http.client.HTTPException if it answers something that isn't HTTP; the
+        worker's outbox takes either as a delivery to try again later."""
         for attempt in range(2):
             connection, reused = self._connection()
             try:
