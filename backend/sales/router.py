@@ -214,7 +214,10 @@ def _start_payment_of_new_order(
     # Just held in this request: open, unpaid and of a live event, so checkout's first read
     # has nothing to tell; its second transaction checks all of it again.
     amount = order.quantity * order.unit_price_cents
-    return _start_card_payment(order.id, amount, order.currency, runtime, wallet)
+    paying, recorded, step = _start_card_payment(
+        order.id, amount, order.currency, runtime, wallet, held=order
+    )
+    return paying, recorded or order, step
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut)
@@ -261,27 +264,52 @@ def _card_checkout(order_id: int, runtime: Runtime, wallet: str) -> CheckoutOut:
 
 
 def _start_card_payment(
-    order_id: int, amount: int, currency: str, runtime: Runtime, wallet: str
-) -> tuple[CheckoutOut, Order, TransitionOut | None]:
+    order_id: int,
+    amount: int,
+    currency: str,
+    runtime: Runtime,
+    wallet: str,
+    held: Order | None = None,
+) -> tuple[CheckoutOut, Order | None, TransitionOut | None]:
     """Create the provider's payment and record it on the order; returns the checkout answer,
-    the order as recorded, and its move to awaiting payment (None on a repeated checkout)."""
+    the order as recorded, and its move to awaiting payment (None on a repeated checkout).
+
+    ``held``: the order as this request held it, if it did; it is brought up to date and
+    returned when the order moved without being read again. Without it, the order returned
+    is None in that case."""
     cards = runtime.cards
     # The provider is called outside our transaction (it is another system); the idempotency
     # key makes a retried checkout return the same intent instead of charging twice.
     intent = cards.create_payment(
         amount, currency, {"order_id": str(order_id)}, idempotency_key=f"fairtix-order-{order_id}"
     )
+    order: Order | None
     with transaction(runtime.sessions) as session:
-        order, event = sales.get_order_and_event(session, order_id, wallet, for_update=True)
-        # Checked again: the event may have been cancelled while the provider answered.
-        sales.require_not_cancelled(event)
-        if order.status not in sales.OPEN_STATUSES:
-            raise OrderNotPayable(order.id, order.status)
-        if order.payment_provider == sales.CRYPTO:
-            raise PaymentMethodConflict(order.id, sales.CRYPTO, "card")
-        started = sales.start_payment(session, order, cards.name, intent.id)
-        step = _recorded(session, started)
-        status = order.status
+        # Checked again in either path: the event may have been cancelled, or the order
+        # moved on, while the provider answered.
+        moved = sales.start_held_payment(session, order_id, wallet, cards.name, intent.id)
+        if moved is not None:
+            step: TransitionOut | None = TransitionOut(
+                from_status=sales.HELD,
+                to_status=sales.AWAITING_PAYMENT,
+                cause=moved.cause,
+                at=moved.at,
+            )
+            status = sales.AWAITING_PAYMENT
+            order = held
+            if order is not None:
+                order.status, order.hold_expires_at = status, moved.hold_expires_at
+                order.payment_provider, order.payment_intent_id = cards.name, intent.id
+        else:
+            order, event = sales.get_order_and_event(session, order_id, wallet, for_update=True)
+            sales.require_not_cancelled(event)
+            if order.status not in sales.OPEN_STATUSES:
+                raise OrderNotPayable(order.id, order.status)
+            if order.payment_provider == sales.CRYPTO:
+                raise PaymentMethodConflict(order.id, sales.CRYPTO, "card")
+            started = sales.start_payment(session, order, cards.name, intent.id)
+            step = _recorded(session, started)
+            status = order.status
     confirm_url = None
     if cards.name == "sandbox":
         confirm_url = (

@@ -278,3 +278,73 @@ def test_a_reorged_purchase_expires_if_its_buyer_has_opened_another_order(
         sales.undo_payment(session, order, "block orphaned by a reorg")
         assert order.status == sales.EXPIRED
     assert reserved(sessions, event_id) == 1
+
+
+def _payment_record(sessions: sessionmaker[Session], order_id: int) -> tuple[object, ...]:
+    with transaction(sessions) as session:
+        order = sales.get_order(session, order_id)
+        steps = [
+            (t.from_status, t.to_status, t.cause) for t in sales.transitions_of(session, order_id)
+        ]
+        return (
+            order.status,
+            order.payment_provider,
+            order.payment_intent_id,
+            order.hold_expires_at,
+            steps,
+        )
+
+
+def test_start_held_payment_records_what_start_payment_records(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The checkout's two-statement path and the general one leave the same order behind:
+    status, payment, the hold extended by PAYMENT_GRACE, the transition, and the admission."""
+    event_id = make_event(sessions)
+    for buyer in (wallet(1), wallet(2)):
+        admit(sessions, event_id, buyer)
+    general, fast = place(sessions, event_id, wallet(1)), place(sessions, event_id, wallet(2))
+    at = now()
+    with transaction(sessions) as session:
+        sales.start_payment(session, sales.get_order(session, general), "sandbox", "pi_x", at)
+    with transaction(sessions) as session:
+        started = sales.start_held_payment(session, fast, wallet(2).upper(), "sandbox", "pi_x", at)
+    assert started is not None
+    assert started.hold_expires_at == at + sales.PAYMENT_GRACE
+    assert (started.event_id, started.at) == (event_id, at)
+    assert _payment_record(sessions, fast) == _payment_record(sessions, general)
+    with transaction(sessions) as session:
+        event = session.get(Event, event_id)
+        assert event is not None
+        # The admission lasts as long as the hold, so the buyer's hold is not swept early.
+        for buyer in (wallet(1), wallet(2)):
+            place_now = queue.require_admission(session, event, buyer, at)
+            assert place_now.admission_expires_at == at + sales.PAYMENT_GRACE
+
+
+def test_start_held_payment_leaves_every_other_order_unchanged(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Another buyer's order, an order already awaiting payment, an expired one, and one of a
+    cancelled event: None, nothing written; the general path says what is wrong."""
+    event_id = make_event(sessions)
+    for buyer in (wallet(1), wallet(2), wallet(3)):
+        admit(sessions, event_id, buyer)
+    paying, expired, cancelled = (place(sessions, event_id, wallet(n)) for n in (1, 2, 3))
+    with transaction(sessions) as session:
+        sales.start_payment(session, sales.get_order(session, paying), "sandbox", "pi_1")
+    with transaction(sessions) as session:
+        sales.transition(session, sales.get_order(session, expired), sales.EXPIRED, "test")
+    before = {n: _payment_record(sessions, n) for n in (paying, expired, cancelled)}
+
+    cases = [(paying, wallet(1)), (expired, wallet(2)), (cancelled, wallet(1))]
+    for order_id, buyer in cases:
+        with transaction(sessions) as session:
+            assert sales.start_held_payment(session, order_id, buyer, "sandbox", "pi_2") is None
+    with transaction(sessions) as session:
+        event = session.get(Event, event_id)
+        assert event is not None
+        event.cancelled_at = now()
+    with transaction(sessions) as session:
+        assert sales.start_held_payment(session, cancelled, wallet(3), "sandbox", "pi_3") is None
+    assert {n: _payment_record(sessions, n) for n in before} == before
