@@ -72,12 +72,18 @@ def handle_payment_event(
         if capture is None:
             return "ignored"
         return "processed" if apply_capture(session, provider, capture) else "ignored"
+    cause = f"{event.type} {event.id}"
+    if event.kind == "succeeded" and event.amount is not None:
+        paid = sales.pay_awaited_order(
+            session, provider, event.payment_id, event.amount, event.currency or "", cause
+        )
+        if paid is not None:
+            return "processed"
     found = sales.order_and_event_for_intent(session, provider, event.payment_id)
     if found is None:
         log.warning("webhook for an unknown payment", extra={"payment_id": event.payment_id})
         return "ignored"
     order, sale = found
-    cause = f"{event.type} {event.id}"
     if event.kind == "succeeded":
         assert event.amount is not None
         sales.mark_paid(session, order, event.amount, event.currency or "", cause, event=sale)

@@ -348,3 +348,80 @@ def test_start_held_payment_leaves_every_other_order_unchanged(
     with transaction(sessions) as session:
         assert sales.start_held_payment(session, cancelled, wallet(3), "sandbox", "pi_3") is None
     assert {n: _payment_record(sessions, n) for n in before} == before
+
+
+def _mint_messages(sessions: sessionmaker[Session]) -> list[dict[str, object]]:
+    with transaction(sessions) as session:
+        return [
+            m.payload
+            for m in session.scalars(
+                select(OutboxMessage).where(OutboxMessage.kind == sales.MINT_ORDER)
+            )
+        ]
+
+
+def test_pay_awaited_order_records_what_mark_paid_records(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The payment webhook's three-statement path and mark_paid leave the same order behind,
+    with the same transition, and queue the same mint."""
+    event_id = make_event(sessions)
+    for buyer in (wallet(1), wallet(2)):
+        admit(sessions, event_id, buyer)
+    general, fast = place(sessions, event_id, wallet(1), 2), place(sessions, event_id, wallet(2), 2)
+    for order_id in (general, fast):
+        with transaction(sessions) as session:
+            order = sales.get_order(session, order_id)
+            sales.start_payment(session, order, "sandbox", f"pi_{order_id}")
+    with transaction(sessions) as session:
+        order = sales.get_order(session, general, for_update=True)
+        assert sales.mark_paid(session, order, 2000, "EUR", "payment_intent.succeeded evt_1")
+    with transaction(sessions) as session:
+        paid = sales.pay_awaited_order(
+            session, "sandbox", f"pi_{fast}", 2000, "EUR", "payment_intent.succeeded evt_1"
+        )
+    assert paid == fast
+    general_record, fast_record = (
+        _payment_record(sessions, general),
+        _payment_record(sessions, fast),
+    )
+    assert fast_record[0] == sales.PAID
+    # Status and transitions; the payment fields are each order's own.
+    assert (fast_record[0], fast_record[4]) == (general_record[0], general_record[4])
+    assert _mint_messages(sessions) == [{"order_id": general}, {"order_id": fast}]
+
+
+def test_pay_awaited_order_leaves_every_other_payment_to_mark_paid(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A wrong total or currency, another provider, an unknown intent, an order not awaiting
+    payment, and an order of a cancelled event: None, nothing written."""
+    event_id = make_event(sessions)
+    for buyer in (wallet(1), wallet(2)):
+        admit(sessions, event_id, buyer)
+    awaiting, held = place(sessions, event_id, wallet(1), 2), place(sessions, event_id, wallet(2))
+    with transaction(sessions) as session:
+        sales.start_payment(session, sales.get_order(session, awaiting), "sandbox", "pi_a")
+    before = {n: _payment_record(sessions, n) for n in (awaiting, held)}
+
+    def pay(provider: str, intent: str, amount: int, currency: str) -> int | None:
+        with transaction(sessions) as session:
+            return sales.pay_awaited_order(session, provider, intent, amount, currency, "test")
+
+    assert pay("sandbox", "pi_a", 1999, "eur") is None
+    assert pay("sandbox", "pi_a", 2000, "usd") is None
+    assert pay("stripe", "pi_a", 2000, "eur") is None
+    assert pay("sandbox", "pi_unknown", 2000, "eur") is None
+    with transaction(sessions) as session:
+        order = sales.get_order(session, held)
+        order.payment_provider, order.payment_intent_id = "sandbox", "pi_h"
+    assert pay("sandbox", "pi_h", 1000, "eur") is None  # held: checkout never moved it
+    with transaction(sessions) as session:
+        event = session.get(Event, event_id)
+        assert event is not None
+        event.cancelled_at = now()
+    assert pay("sandbox", "pi_a", 2000, "eur") is None
+    after = {n: _payment_record(sessions, n) for n in before}
+    assert after[awaiting] == before[awaiting]
+    assert after[held][0] == sales.HELD and after[held][4] == before[held][4]
+    assert _mint_messages(sessions) == []
