@@ -1,5 +1,5 @@
 """What the end of a mint batch does to its orders, in one database transaction each: every
-order ends fulfilled exactly once (``tickets.service.record_fulfilment``) or goes back to paid
+order ends fulfilled exactly once (``tickets.service.record_fulfilments``) or goes back to paid
 with its mint queued again. Nothing here talks to the chain; callers bring what it said."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from backend.notify import service as notify
 from backend.sales import service as sales
 from backend.sales.models import Order
 from backend.tickets import metadata
-from backend.tickets.service import record_fulfilment
+from backend.tickets.service import Issued, record_fulfilments
 
 log = logging.getLogger("fairtix.fulfilment")
 
@@ -62,21 +62,36 @@ def fulfil(
     """Records ``order``'s tickets as minted by ``tx_hash`` (token ids order id * 256 + i)."""
     tier = tier or session.get(Tier, order.tier_id)
     assert tier is not None
-    if order.first_seat is None:
-        # Minted outside a stored batch (found on chain after a crash): numbered now.
-        sales.number_seats(session, [order])
-    assert order.first_seat is not None
-    seats = range(order.first_seat, order.first_seat + order.quantity)
-    record_fulfilment(
-        session,
-        order,
-        list(token_ids(order.id, order.quantity)),
-        [metadata.seat_label_text(tier.name, seat) for seat in seats],
-        tier.metadata_cid,
-        tx_hash,
-        cause,
-        receipt_skipped=receipt_skipped,
-    )
+    no_receipt = {} if receipt_skipped is None else {order.id: receipt_skipped}
+    fulfil_all(session, [order], tx_hash, cause, {tier.id: tier}, no_receipt)
+
+
+def fulfil_all(
+    session: Session,
+    orders: Sequence[Order],
+    tx_hash: str,
+    cause: str,
+    tiers: Mapping[int, Tier],
+    receipts_skipped: Mapping[int, str],
+) -> None:
+    """fulfil for all of a batch's ``orders`` at once, their ``tiers`` read by the caller."""
+    # Minted outside a stored batch (found on chain after a crash): numbered now.
+    sales.number_seats(session, [order for order in orders if order.first_seat is None])
+    issued = []
+    for order in orders:
+        assert order.first_seat is not None
+        tier = tiers[order.tier_id]
+        seats = range(order.first_seat, order.first_seat + order.quantity)
+        issued.append(
+            Issued(
+                order,
+                list(token_ids(order.id, order.quantity)),
+                [metadata.seat_label_text(tier.name, seat) for seat in seats],
+                tier.metadata_cid,
+                receipts_skipped.get(order.id),
+            )
+        )
+    record_fulfilments(session, issued, tx_hash, cause)
 
 
 def record_mined(
@@ -85,30 +100,27 @@ def record_mined(
     """The batch's transaction succeeded: all its orders are minted. Returns how many orders
     this call fulfilled (0 if another worker recorded the batch first). ``smtp_configured``:
     whether receipts can be sent at all (else each is recorded as skipped)."""
-    fulfilled = 0
     with transaction(sessions) as session:
         batch = session.get(MintBatch, batch_id, with_for_update=True)
         if batch is None or batch.status != SENT:
             return 0
         orders = _lock_orders(session, batch.order_ids)
-        # Held here for the whole loop: a Session.get per order would miss the identity map
-        # (it holds objects weakly) and autoflush the orders before it one at a time, where one
-        # flush at commit writes the whole batch's tickets in a few multi-row INSERTs.
+        # Read once for the batch: a Session.get per order would miss the identity map (it
+        # holds objects weakly) and autoflush what the batch wrote so far each time.
         tiers = _tiers_of(session, orders)
         no_receipt = notify.receipts_not_sent(session, orders, smtp_configured)
+        waiting = []
         for order in orders:
-            if order.status not in MINTABLE:
-                # Fulfilled by a recovery in between (it read the same mint from the chain).
-                if order.status != sales.FULFILLED:
-                    log.error(
-                        "minted order is not waiting for its tickets",
-                        extra={"order_id": order.id, "status": order.status, "batch": batch.id},
-                    )
-                continue
-            cause = f"minted in {mined.tx_hash}"
-            tier = tiers[order.tier_id]
-            fulfil(session, order, mined.tx_hash, cause, tier, no_receipt.get(order.id))
-            fulfilled += 1
+            if order.status in MINTABLE:
+                waiting.append(order)
+            elif order.status != sales.FULFILLED:
+                # (A fulfilled one was recorded by a recovery in between, from the same mint.)
+                log.error(
+                    "minted order is not waiting for its tickets",
+                    extra={"order_id": order.id, "status": order.status, "batch": batch.id},
+                )
+        fulfil_all(session, waiting, mined.tx_hash, f"minted in {mined.tx_hash}", tiers, no_receipt)
+        fulfilled = len(waiting)
         batch.status = MINED
         batch.tx_hash = mined.tx_hash
         batch.block_number = mined.block_number

@@ -268,12 +268,10 @@ class BatchSender:
                 session.add(batch)
                 session.flush()
                 session.add(stored_tx(batch.id, signed))
-                for mint in taken:
-                    order = locked[mint.order_id]
-                    if order.status == sales.PAID:
-                        sales.transition(
-                            session, order, sales.MINTING, f"mint batch {batch.id} signed"
-                        )
+                paid = [
+                    locked[m.order_id] for m in taken if locked[m.order_id].status == sales.PAID
+                ]
+                sales.transition_all(session, paid, sales.MINTING, f"mint batch {batch.id} signed")
                 outbox.complete_all(session, [m for mint in taken for m in mint.message_ids])
                 # Last, as it takes the tiers' row locks the on-sale's holds queue for: held
                 # for the commit only, once per batch instead of once per payment.

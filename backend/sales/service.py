@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any, TypeVar
 from sqlalchemy import CursorResult, Table, Update, bindparam, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from backend import outbox
 from backend.catalog.errors import EventCancelled, EventNotFound
@@ -81,6 +83,69 @@ def transition(session: Session, order: Order, to_status: str, cause: str) -> Or
     _log_transition(order.id, order.status, to_status, cause)
     order.status = to_status
     return step
+
+
+def transition_all(
+    session: Session,
+    orders: Sequence[Order],
+    to_status: str,
+    cause: str,
+    now: datetime | None = None,
+    **columns: Any,
+) -> None:
+    """transition() for many orders at once, with ``columns`` (say mint_tx_hash) set on each
+    too: one UPDATE of the orders and one INSERT of their transitions, whatever their number.
+    Every move is checked first; an illegal one raises IllegalTransition with nothing written.
+
+    A mint batch moves a hundred orders twice: through the ORM's unit of work that was most
+    of the worker's CPU per order in bench-onsale. The orders keep their new values as loaded,
+    so the session writes nothing more for them."""
+    if not orders:
+        return
+    for order in orders:
+        if to_status not in TRANSITIONS[order.status]:
+            raise IllegalTransition(order.id, order.status, to_status)
+    now = now or utcnow()
+    session.flush()  # pending changes of these orders go first, not over the UPDATE
+    connection = session.connection()
+    connection.execute(
+        _move_orders(tuple(sorted(columns))),
+        {
+            "ids": [order.id for order in orders],
+            "to_status": to_status,
+            "now": now,
+            **{f"set_{name}": value for name, value in columns.items()},
+        },
+    )
+    steps = [
+        {
+            "order_id": o.id,
+            "from_status": o.status,
+            "to_status": to_status,
+            "cause": cause,
+            "at": now,
+        }
+        for o in orders
+    ]
+    connection.execute(_INSERT_TRANSITION, steps)
+    for order in orders:
+        _log_transition(order.id, order.status, to_status, cause)
+        for name, value in {"status": to_status, "updated_at": now, **columns}.items():
+            set_committed_value(order, name, value)
+
+
+@functools.cache
+def _move_orders(columns: tuple[str, ...]) -> Update:
+    """The UPDATE of transition_all, per set of extra columns: built once each."""
+    return (
+        update(_ORDERS)
+        .where(_ORDERS.c.id.in_(bindparam("ids", expanding=True)))
+        .values(
+            status=bindparam("to_status"),
+            updated_at=bindparam("now", type_=UTCDateTime()),
+            **{name: bindparam(f"set_{name}", type_=_ORDERS.c[name].type) for name in columns},
+        )
+    )
 
 
 def _log_transition(order_id: int, from_status: str | None, to_status: str, cause: str) -> None:
@@ -598,9 +663,20 @@ def number_seats(session: Session, orders: Sequence[Order]) -> None:
         numbered = by_tier[tier_id]
         total = sum(order.quantity for order in numbered)
         seat = _tier_counter(session, _NUMBER_SEATS, tier_id, total).scalar_one() - total + 1
+        first_seats = []
         for order in numbered:
-            order.first_seat = seat
+            first_seats.append({"order_id": order.id, "seat": seat})
+            # Written below, as one statement for all: the session has nothing more to write.
+            set_committed_value(order, "first_seat", seat)
             seat += order.quantity
+        session.connection().execute(_SET_FIRST_SEAT, first_seats)
+
+
+_SET_FIRST_SEAT = (
+    update(_ORDERS)
+    .where(_ORDERS.c.id == bindparam("order_id"))
+    .values(first_seat=bindparam("seat"))
+)
 
 
 def undo_payment(session: Session, order: Order, cause: str, now: datetime | None = None) -> None:

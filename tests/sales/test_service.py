@@ -425,3 +425,34 @@ def test_pay_awaited_order_leaves_every_other_payment_to_mark_paid(
     assert after[awaiting] == before[awaiting]
     assert after[held][0] == sales.HELD and after[held][4] == before[held][4]
     assert _mint_messages(sessions) == []
+
+
+def test_transition_all_moves_every_order_or_none(sessions: sessionmaker[Session]) -> None:
+    """One UPDATE and one INSERT for many orders: each gets its move recorded and the extra
+    column, the loaded objects show it without a dirty change left; one illegal move among
+    them stops all of them."""
+    event_id = make_event(sessions)
+    buyers = [wallet(n) for n in (1, 2, 3)]
+    for buyer in buyers:
+        admit(sessions, event_id, buyer)
+    ids = [place(sessions, event_id, buyer) for buyer in buyers]
+    with transaction(sessions) as session:
+        orders = [sales.get_order(session, order_id) for order_id in ids]
+        sales.transition(session, orders[2], sales.CANCELLED, "test")
+    with transaction(sessions) as session:
+        orders = [sales.get_order(session, order_id) for order_id in ids]
+        with pytest.raises(IllegalTransition):
+            sales.transition_all(session, orders, sales.EXPIRED, "swept")
+    assert [_payment_record(sessions, n)[0] for n in ids] == ["held", "held", "cancelled"]
+
+    with transaction(sessions) as session:
+        orders = [sales.get_order(session, order_id) for order_id in ids[:2]]
+        sales.transition_all(session, orders, sales.EXPIRED, "swept", failure_reason="late")
+        assert [o.status for o in orders] == [sales.EXPIRED, sales.EXPIRED]
+        assert not session.dirty
+    for order_id in ids[:2]:
+        status, *_rest, steps = _payment_record(sessions, order_id)
+        assert status == sales.EXPIRED
+        assert steps[-1] == (sales.HELD, sales.EXPIRED, "swept")
+    with transaction(sessions) as session:
+        assert sales.get_order(session, ids[0]).failure_reason == "late"
