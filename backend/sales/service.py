@@ -454,39 +454,44 @@ def start_held_payment(
     until = now + PAYMENT_GRACE
     cause = f"checkout started with {provider}"
     session.flush()
-    connection = session.connection()
-    row = connection.execute(
-        _START_HELD_PAYMENT,
-        {
-            "order_id": order_id,
-            "buyer": buyer.lower(),
-            "provider": provider,
-            "intent_id": intent_id,
-            "until": until,
-            "now": now,
-        },
-    ).one_or_none()
+    row = (
+        session.connection()
+        .execute(
+            _START_HELD_PAYMENT,
+            {
+                "order_id": order_id,
+                "buyer": buyer.lower(),
+                "provider": provider,
+                "intent_id": intent_id,
+                "until": until,
+                "now": now,
+            },
+        )
+        .one_or_none()
+    )
     if row is None:
         return None
-    connection.execute(
-        _INSERT_TRANSITION,
-        {
-            "order_id": order_id,
-            "from_status": HELD,
-            "to_status": AWAITING_PAYMENT,
-            "cause": cause,
-            "at": now,
-        },
-    )
-    _log_transition(order_id, HELD, AWAITING_PAYMENT, cause)
-    _expire_if_loaded(session, order_id)
+    _record_move(session, order_id, HELD, AWAITING_PAYMENT, cause, now)
     queue.extend_admission(session, row.event_id, buyer, until)
     return PaymentStarted(row.event_id, row.hold_expires_at, cause, now)
 
 
-def _expire_if_loaded(session: Session, order_id: int) -> None:
-    """The order was written around the session: if it holds the order, read it again when
-    asked."""
+def _record_move(
+    session: Session, order_id: int, from_status: str, to_status: str, cause: str, at: datetime
+) -> None:
+    """After a Core UPDATE moved the order: its transition recorded and logged, and the
+    session's copy of the order, if it holds one, read again when next asked."""
+    session.connection().execute(
+        _INSERT_TRANSITION,
+        {
+            "order_id": order_id,
+            "from_status": from_status,
+            "to_status": to_status,
+            "cause": cause,
+            "at": at,
+        },
+    )
+    _log_transition(order_id, from_status, to_status, cause)
     loaded = session.identity_map.get(session.identity_key(Order, order_id))
     if loaded is not None:
         session.expire(loaded)
@@ -553,31 +558,23 @@ def pay_awaited_order(
     through the ORM cost more CPU than the statements (make bench-paired)."""
     now = now or utcnow()
     session.flush()
-    connection = session.connection()
-    order_id = connection.execute(
-        _PAY_AWAITED_ORDER,
-        {
-            "provider": provider,
-            "intent_id": intent_id,
-            "amount": amount,
-            "paid_currency": currency.lower(),
-            "now": now,
-        },
-    ).scalar_one_or_none()
+    order_id = (
+        session.connection()
+        .execute(
+            _PAY_AWAITED_ORDER,
+            {
+                "provider": provider,
+                "intent_id": intent_id,
+                "amount": amount,
+                "paid_currency": currency.lower(),
+                "now": now,
+            },
+        )
+        .scalar_one_or_none()
+    )
     if order_id is None:
         return None
-    connection.execute(
-        _INSERT_TRANSITION,
-        {
-            "order_id": order_id,
-            "from_status": AWAITING_PAYMENT,
-            "to_status": PAID,
-            "cause": cause,
-            "at": now,
-        },
-    )
-    _log_transition(order_id, AWAITING_PAYMENT, PAID, cause)
-    _expire_if_loaded(session, order_id)
+    _record_move(session, order_id, AWAITING_PAYMENT, PAID, cause, now)
     # Seats are numbered when the mint is batched: see mark_paid.
     outbox.enqueue(session, MINT_ORDER, {"order_id": order_id})
     return int(order_id)
