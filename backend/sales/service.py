@@ -407,6 +407,13 @@ class PaymentStarted:
     at: datetime
 
 
+# For the conditional UPDATEs below: the order's event is still on (checked under the order's
+# row lock, as require_not_cancelled is on the general path).
+_EVENT_NOT_CANCELLED = (
+    select(_EVENTS.c.id)
+    .where(_EVENTS.c.id == _ORDERS.c.event_id, _EVENTS.c.cancelled_at.is_(None))
+    .exists()
+)
 _UNTIL = bindparam("until", type_=UTCDateTime())
 _START_HELD_PAYMENT = (
     update(_ORDERS)
@@ -415,9 +422,7 @@ _START_HELD_PAYMENT = (
         _ORDERS.c.buyer_address == bindparam("buyer"),
         _ORDERS.c.status == HELD,
         _ORDERS.c.payment_provider.is_(None),
-        select(_EVENTS.c.id)
-        .where(_EVENTS.c.id == _ORDERS.c.event_id, _EVENTS.c.cancelled_at.is_(None))
-        .exists(),
+        _EVENT_NOT_CANCELLED,
     )
     .values(
         status=AWAITING_PAYMENT,
@@ -531,9 +536,7 @@ _PAY_AWAITED_ORDER = (
         _ORDERS.c.status == AWAITING_PAYMENT,
         _ORDERS.c.quantity * _ORDERS.c.unit_price_cents == bindparam("amount"),
         func.lower(_ORDERS.c.currency) == bindparam("paid_currency"),
-        select(_EVENTS.c.id)
-        .where(_EVENTS.c.id == _ORDERS.c.event_id, _EVENTS.c.cancelled_at.is_(None))
-        .exists(),
+        _EVENT_NOT_CANCELLED,
     )
     .values(status=PAID, updated_at=bindparam("now", type_=UTCDateTime()))
     .returning(_ORDERS.c.id)
