@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import Path
 from pydantic import Field
 
-# Ids live in 64-bit signed columns; anything larger can't name a row and must be a 4xx, not a
-# database overflow.
-MAX_ID = 2**63 - 1
+# Row ids are INTEGER primary keys (32-bit signed on PostgreSQL; SQLite's are wider): a larger
+# id can't name a row, and PostgreSQL refuses to even compare one with the column, so it must be
+# a 422 here, on both databases alike, never a database error.
+MAX_ID = 2**31 - 1
 
 IdPath = Annotated[int, Path(gt=0, le=MAX_ID)]
 IdField = Annotated[int, Field(gt=0, le=MAX_ID)]
