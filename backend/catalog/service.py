@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 from datetime import datetime, timedelta
@@ -143,17 +144,28 @@ def _tier_terms(tier: Tier) -> TierTerms:
 
 
 def _check_spec(spec: EventCreate, now: datetime) -> None:
+    # The contract keeps the schedule in whole unix seconds (uint40) and refuses
+    # saleStart >= saleEnd or saleEnd > eventEnd: compared here as it will compare them, so a
+    # schedule it would refuse is a 422 naming the field, not a failed deployment.
+    sale, starts = _unix_seconds(spec.sale_opens_at), _unix_seconds(spec.starts_at)
     if spec.starts_at <= now:
         raise InvalidEvent("starts_at must be in the future")
-    if spec.sale_opens_at >= spec.starts_at:
-        raise InvalidEvent("sale_opens_at must be before starts_at")
-    if spec.ends_at is not None and spec.ends_at < spec.starts_at:
+    if sale < 0:
+        raise InvalidEvent("sale_opens_at must not be before 1970-01-01T00:00:00Z")
+    if sale >= starts:
+        raise InvalidEvent("sale_opens_at must be at least one whole second before starts_at")
+    if spec.ends_at is not None and _unix_seconds(spec.ends_at) < starts:
         raise InvalidEvent("ends_at must not be before starts_at")
     if spec.queue_opens_at is not None and spec.queue_opens_at > spec.sale_opens_at:
         raise InvalidEvent("queue_opens_at must not be after sale_opens_at")
     names = [tier.name for tier in spec.tiers]
     if len(set(names)) != len(names):
         raise InvalidEvent("tier names must be unique within an event")
+
+
+def _unix_seconds(moment: datetime) -> int:
+    """Whole seconds since the epoch, as the contract stores them (floored, not truncated)."""
+    return math.floor(moment.timestamp())
 
 
 def default_symbol(name: str) -> str:
