@@ -185,6 +185,16 @@ class SandboxProvider:
                 row.client_secret.encode(), client_secret.encode()
             ):
                 raise PaymentIntentNotFound(intent_id)
+            if row.status in ("succeeded", "refunded"):
+                # A retry whose first answer was lost: answer as the payment did (charged once,
+                # no second webhook), never "failed" to a fan whose card was charged.
+                return PaymentSession(
+                    id=row.id,
+                    client_secret=row.client_secret,
+                    amount=row.amount,
+                    currency=row.currency,
+                    status=row.status,
+                )
             if row.status != "requires_payment_method":
                 raise CardRejected(f"payment intent {intent_id} is already {row.status}")
             decline = DECLINING_CARDS.get(number)

@@ -70,8 +70,19 @@ def test_success_card_queues_a_signed_succeeded_event(
     assert event["data"]["object"]["id"] == intent.id
     assert event["data"]["object"]["metadata"] == {"order_id": "7"}
     assert event["data"]["object"]["amount_received"] == 2500
-    with pytest.raises(CardRejected, match="already succeeded"):
-        sandbox.confirm(intent.id, intent.client_secret, "4242424242424242")
+
+
+def test_retried_confirm_of_a_succeeded_intent_answers_as_the_success_did(
+    sandbox: SandboxProvider, sessions: sessionmaker[Session]
+) -> None:
+    # The first answer lost on the way: the fan's client retries, and must not be told the
+    # payment failed when the card was charged.
+    intent = sandbox.create_payment(2500, "eur", {"order_id": "7"}, "k")
+    first = sandbox.confirm(intent.id, intent.client_secret, "4242 4242 4242 4242")
+    retry = sandbox.confirm(intent.id, intent.client_secret, "4242424242424242")
+    assert retry == first
+    assert retry.status == "succeeded"
+    assert len(queued_events(sessions)) == 1  # charged and reported once
 
 
 def test_declined_card_queues_payment_failed_and_allows_a_retry(
