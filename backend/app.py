@@ -26,6 +26,8 @@ from backend.db.engine import make_engine, make_session_factory
 from backend.db.migrate import upgrade_to_head
 from backend.fulfilment.nonces import NonceFloor
 from backend.gc_tuning import tune_for_service, untune
+from backend.guard.install import install_guard
+from backend.guard.recursion import cap_recursion_limit
 from backend.ipfs.blockstore import make_blockstore
 from backend.ipfs.router import router as ipfs_router
 from backend.notify.router import router as notify_router
@@ -149,6 +151,7 @@ def build_runtime(settings: Settings, chain: ChainClient | None = None) -> Runti
 
 def create_app(settings: Settings | None = None, *, chain: ChainClient | None = None) -> FastAPI:
     settings = settings or Settings()
+    cap_recursion_limit()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -199,6 +202,8 @@ def create_app(settings: Settings | None = None, *, chain: ChainClient | None = 
     ):
         app.include_router(router)
     install_problem_handlers(app)
+    # Inside CORS, so a browser can read a 429 or 413 too.
+    install_guard(app, settings)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

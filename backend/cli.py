@@ -228,8 +228,12 @@ def _devnet(args: argparse.Namespace) -> int:
 def _worker() -> int:
     from backend.app import build_runtime
     from backend.gc_tuning import tune_for_service
+    from backend.guard.recursion import cap_recursion_limit
     from backend.worker import Worker
 
+    # The worker parses what other servers answer (RPC nodes, PayPal, webhook endpoints): a
+    # hostile answer must be a RecursionError there too, not a crash.
+    cap_recursion_limit()
     settings = _settings()
     _warn_if_nonces_unshared(settings, "fairtix worker", "fairtix.worker")
     worker = Worker(build_runtime(settings))

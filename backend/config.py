@@ -109,6 +109,21 @@ class Settings(BaseSettings):
     # it over than 8 did on waiting for a free thread: 54 vs 67 tickets/s.
     request_threads: int = Field(default=8, ge=1, le=256)
 
+    # Limits per client address and per signed-in wallet (backend.guard), each a `limits`
+    # string, "N/second", "N/minute" or "N/hour", several joined by ";". A client address is an
+    # IPv4 address or an IPv6 /64; behind a reverse proxy, run uvicorn with --proxy-headers and
+    # --forwarded-allow-ips so it is the fan's, not the proxy's. Generous on purpose: many fans
+    # can share one address (a campus, a mobile carrier's NAT).
+    rate_limits_enabled: bool = True
+    # Where counts are kept: "auto" is Redis with the Redis queue store (every replica shares
+    # the budget), else this process's memory.
+    rate_limit_store: Literal["auto", "memory", "redis"] = "auto"
+    rate_limit_per_client: str = "3000/minute"
+    rate_limit_sign_in: str = "120/minute;2000/hour"  # POST /auth/nonce and /auth/verify
+    rate_limit_per_wallet: str = "600/minute"
+    max_streams_per_wallet: int = Field(default=3, ge=1, le=1000)  # open queue streams
+    max_streams_per_client: int = Field(default=200, ge=1, le=100_000)
+
     # Background work: in the embedded profile the API process runs the worker loop itself.
     run_worker: bool = True
     worker_poll_seconds: float = 0.2
@@ -163,6 +178,19 @@ class Settings(BaseSettings):
             int(address[2:], 16)
         return [address.lower() for address in value]
 
+    @field_validator("rate_limit_per_client", "rate_limit_sign_in", "rate_limit_per_wallet")
+    @classmethod
+    def _valid_rate_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"{value!r} is not a rate limit: write e.g. '600/minute' or '10/second;300/hour'"
+            ) from exc
+        return value
+
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
         if not self.public_base_url:
@@ -177,6 +205,8 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.var_dir / 'fairtix.db'}"
         if self.ipfs_dir is None:
             self.ipfs_dir = self.var_dir / "ipfs"
+        if self.rate_limit_store == "auto":
+            self.rate_limit_store = "redis" if self.queue_store == "redis" else "memory"
         return self
 
     def check_production_ready(self) -> None:

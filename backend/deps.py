@@ -12,6 +12,7 @@ from backend.auth import service as auth
 from backend.auth.errors import NotAuthenticated
 from backend.auth.session_cache import wallet_from_copy
 from backend.db.engine import transaction
+from backend.guard.limits import RateLimits
 from backend.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False, description="Session token from POST /auth/verify")
@@ -27,7 +28,13 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
+def rate_limits(request: Request) -> RateLimits:
+    limits: RateLimits = request.app.state.rate_limits
+    return limits
+
+
 def get_principal(
+    request: Request,
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> auth.Principal:
@@ -36,6 +43,7 @@ def get_principal(
     with transaction(runtime.sessions) as session:
         address = auth.resolve_token(session, credentials.credentials)
         roles = auth.roles_of(session, address, runtime.settings.admin_addresses)
+    rate_limits(request).check_wallet(address)
     return auth.Principal(address=address, roles=roles)
 
 
@@ -43,6 +51,7 @@ PrincipalDep = Annotated[auth.Principal, Depends(get_principal)]
 
 
 async def get_wallet(
+    request: Request,
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
@@ -56,9 +65,10 @@ async def get_wallet(
         raise NotAuthenticated("sign in with Ethereum and send 'Authorization: Bearer <token>'")
     cache = runtime.queue.session_cache
     wallet = wallet_from_copy(cache, credentials.credentials)
-    if wallet is not None:
-        return wallet
-    return await run_in_threadpool(_wallet_from_database, runtime, credentials.credentials)
+    if wallet is None:
+        wallet = await run_in_threadpool(_wallet_from_database, runtime, credentials.credentials)
+    rate_limits(request).check_wallet(wallet)
+    return wallet
 
 
 def _wallet_from_database(runtime: Runtime, token: str) -> str:

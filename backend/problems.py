@@ -146,12 +146,17 @@ async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
 
 async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    slug = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}.get(
-        exc.status_code, "http-error"
-    )
-    response = problem_response(
-        exc.status_code, slug, str(exc.detail), str(exc.detail), request.url.path
-    )
+    slug = {
+        400: "malformed-body",
+        404: "not-found",
+        405: "method-not-allowed",
+        401: "unauthorized",
+    }.get(exc.status_code, "http-error")
+    detail = str(exc.detail)
+    if slug == "malformed-body":
+        # Starlette's only 400: a body its JSON decoder couldn't even start on (not UTF-8).
+        detail = "the request body could not be read as JSON text (UTF-8): " + detail
+    response = problem_response(exc.status_code, slug, str(exc.detail), detail, request.url.path)
     if exc.headers:
         response.headers.update(exc.headers)
     return response

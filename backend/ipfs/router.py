@@ -16,7 +16,7 @@ from backend.ipfs.errors import (
     InvalidCid,
     IpfsUnavailable,
 )
-from backend.problems import register_problem
+from backend.problems import problem_responses, register_problem
 
 router = APIRouter(tags=["ipfs"])
 
@@ -46,6 +46,7 @@ _CONTENT_HEADERS = {
     responses={
         200: {"description": "The content stored under the CID."},
         304: {"description": "The client's cached copy is current (it always is)."},
+        **problem_responses(400, 404),
     },
 )
 def get_content(

@@ -150,7 +150,11 @@ def _capture(runtime: Runtime, provider: PayPalProvider, payment_id: str) -> Cap
     return provider.capture(payment_id, idempotency_key=f"fairtix-capture-{order_id}")
 
 
-@router.post("/payments/paypal/orders/{order_id}/capture", response_model=CaptureOut)
+@router.post(
+    "/payments/paypal/orders/{order_id}/capture",
+    response_model=CaptureOut,
+    responses=problem_responses(401, 403),
+)
 def paypal_capture(order_id: IdPath, runtime: RuntimeDep, principal: PrincipalDep) -> CaptureOut:
     """After the buyer approved at PayPal (the checkout's approve_url): take the money. Safe to
     repeat; a paid order answers with its status. A declined funding source answers 402: the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -12,7 +13,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from backend.auth import service as auth
 from backend.catalog.service import get_event, managed_event
 from backend.db.engine import transaction
-from backend.deps import PrincipalDep, RuntimeDep
+from backend.deps import PrincipalDep, RuntimeDep, rate_limits
+from backend.guard.limits import StreamHold
 from backend.problems import problem_responses, register_problem
 from backend.queue import shuffle
 from backend.queue.errors import (
@@ -121,17 +123,31 @@ async def stream(
     # The first status is read before the response starts, so errors are problem+json, not SSE.
     first = await run_in_threadpool(room.status, event_id, wallet)
     settings = runtime.settings
+    # Each open stream holds a slot of its wallet and of its client address until it ends: a
+    # few tabs are fine, hundreds of streams on one token are not (they cost every fan).
+    client = request.client.host if request.client else None
+    hold = rate_limits(request).hold_stream(client, wallet)
+    events = status_events(
+        request,
+        first,
+        lambda: room.status(event_id, wallet),
+        interval=settings.queue_stream_interval_seconds,
+        max_seconds=settings.queue_stream_max_seconds,
+    )
     return StreamingResponse(
-        status_events(
-            request,
-            first,
-            lambda: room.status(event_id, wallet),
-            interval=settings.queue_stream_interval_seconds,
-            max_seconds=settings.queue_stream_max_seconds,
-        ),
+        _holding(hold, events),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+async def _holding(hold: StreamHold, events: AsyncIterator[str]) -> AsyncIterator[str]:
+    """The stream's frames, with its slots released however the stream ends."""
+    try:
+        async for frame in events:
+            yield frame
+    finally:
+        hold.release()
 
 
 @router.get("/events/{event_id}/queue/seed", response_model=ShuffleOut)
