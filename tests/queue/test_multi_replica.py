@@ -9,9 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -33,6 +31,7 @@ from backend.queue import tokens
 from backend.queue.redis_store import RedisQueueStores
 from backend.queue.store import ADMITTED, WAITING
 from tests.helpers import insert_event
+from tests.live import start_api, wait_healthy
 from tests.queue.conftest import REDIS_URL, drop_prefix, make_config, redis_or_skip
 
 pytestmark = [pytest.mark.slow, pytest.mark.db]
@@ -40,52 +39,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.db]
 JOINS = 1000
 CAP = 40
 SECRET = "multi-replica-test-secret"
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_replica(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "backend.app:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        # uvicorn closes a connection idle for 5 s; a pooled client connection reused at that
-        # moment is reset (ECONNRESET on a status poll, once, on a slow machine). The test is
-        # about the queue, so no connection goes idle long enough to race.
-        "--timeout-keep-alive",
-        "120",
-    ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
-    return process, f"http://127.0.0.1:{port}"
-
-
-def wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"replica exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"replica at {base} did not become healthy: {log.read_text()[-2000:]}")
 
 
 def sessions_for(database_url: str, wallets: list[str]) -> list[str]:
@@ -146,8 +99,10 @@ def replicas(postgres_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
         "FAIRTIX_ADMIN_ADDRESSES": organizer,
         "FAIRTIX_VAR_DIR": str(tmp_path / "var"),
         "FAIRTIX_LOG_LEVEL": "WARNING",
+        # Every simulated fan comes from 127.0.0.1: one client address, as the limits see it.
+        "FAIRTIX_RATE_LIMIT_PER_CLIENT": "1000000/minute",
     }
-    started = [start_replica(env, tmp_path / f"replica{n}.log") for n in range(2)]
+    started = [start_api(env, tmp_path / f"replica{n}.log") for n in range(2)]
     try:
         for n, (process, base) in enumerate(started):
             wait_healthy(base, process, tmp_path / f"replica{n}.log")
