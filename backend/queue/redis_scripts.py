@@ -61,9 +61,15 @@ local function view(wallet, e, now, window_ms)
     end
   end
   local recent = redis.call('ZCOUNT', out, '(' .. string.format('%.0f', now - window_ms), '+inf')
-  local paused = redis.call('HGET', ctl, 'paused') == '1'
+  local c = redis.call('HMGET', ctl, 'paused', 'cap')
+  -- Admitted and not yet expired, for a waiting place only (see Place.free_slots).
+  local admitted = -1
+  if e.s == 'waiting' then
+    admitted = redis.call('ZCOUNT', adm, '(' .. string.format('%.0f', now), '+inf')
+  end
   return cjson.encode({s = e.s, q = e.q, r = e.r, p = e.p, j = e.j, l = e.l, a = e.a, x = e.x,
-                       pos = position, recent = recent, paused = paused and 1 or 0})
+                       pos = position, recent = recent, paused = c[1] == '1' and 1 or 0,
+                       adm = admitted, cap = tonumber(c[2]) or -1})
 end
 """
 

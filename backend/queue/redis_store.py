@@ -104,7 +104,7 @@ class RedisQueueStore:
             raise refusal
         if outcome == "closed":
             raise QueueClosed(config.event_id, "the organizer has closed this queue")
-        return _place(wallet, body)
+        return _place(wallet, body, config.max_admitted)
 
     def place(
         self, config: QueueConfig, wallet: str, now: datetime, *, touch: bool
@@ -120,7 +120,7 @@ class RedisQueueStore:
                 int(OUTFLOW_WINDOW.total_seconds() * 1000),
             ],
         )
-        return None if body is None else _place(wallet, body)
+        return None if body is None else _place(wallet, body, config.max_admitted)
 
     # -- outflow --------------------------------------------------------------------------------
 
@@ -240,10 +240,12 @@ class RedisQueueStore:
         self._guard(lambda: self._redis.delete(*self.keys(event_id)))
 
 
-def _place(wallet: str, body: str) -> Place:
+def _place(wallet: str, body: str, default_cap: int) -> Place:
     e = json.loads(body)
     rank = int(e["r"])
     position = int(e["pos"])
+    admitted, cap = int(e.get("adm", -1)), int(e.get("cap", -1))
+    free_slots = None if admitted < 0 else (cap if cap >= 0 else default_cap) - admitted
     return Place(
         wallet=wallet,
         seq=int(e["q"]),
@@ -257,6 +259,7 @@ def _place(wallet: str, body: str) -> Place:
         position=None if position < 0 else position,
         recent_admissions=int(e["recent"]),
         paused=bool(e["paused"]),
+        free_slots=free_slots,
     )
 
 

@@ -147,6 +147,9 @@ def eta_seconds(place: Place, config: QueueConfig, now: datetime) -> int | None:
     """Seconds until admission at the measured outflow; None when there is none to measure."""
     if place.state != WAITING or place.position is None or place.paused:
         return None
+    if now >= config.sale_opens_at and slot_is_coming(place):
+        # Admitted at the next steps, paced by the configured rate, not the measured one.
+        return int(ADVANCE_EVERY_SECONDS + place.position * 60 / config.admissions_per_minute)
     per_second = measured_outflow_per_second(place, config, now)
     if not per_second:
         return None
@@ -221,7 +224,8 @@ def poll_after_seconds(
     """When a waiting client should ask again: a quarter of its ETA (a poll is not free, and
     thousands of tabs polling every second slow the sale they wait for), never less than
     MIN_POLL_SECONDS, at most MAX_POLL_SECONDS, and never so late that its grace period could
-    run out in between.
+    run out in between. (When a free slot is there for it, its ETA is the configured pace's, so
+    a fan at the front of an uncrowded room asks again within MIN_POLL_SECONDS.)
     None once there is nothing to wait for."""
     if place.state not in (WAITING, AWAY):
         return None
@@ -233,6 +237,19 @@ def poll_after_seconds(
     else:
         wait = eta // 4
     return max(MIN_POLL_SECONDS, min(wait, longest))
+
+
+def slot_is_coming(place: Place) -> bool:
+    """Whether a free admission slot is there for this place at the next outflow step: the room
+    has more free slots than wallets ahead of it. In an uncrowded room the measured outflow is
+    near zero and its ETA far too long; this is the fact that says "any second now"."""
+    return (
+        place.state == WAITING
+        and not place.paused
+        and place.position is not None
+        and place.free_slots is not None
+        and place.position < place.free_slots
+    )
 
 
 def check_token(

@@ -144,6 +144,12 @@ class SqlQueueStore:
         if state in (WAITING, AWAY):
             position = None if entry.rank is None else self._ahead_of(config.event_id, entry.rank)
         control = self._session.get(QueueControl, config.event_id)
+        free_slots = None
+        if state == WAITING:
+            cap = config.max_admitted
+            if control is not None and control.max_admitted is not None:
+                cap = control.max_admitted
+            free_slots = cap - self._admitted_now(config.event_id, now)
         return Place(
             wallet=entry.wallet,
             seq=entry.seq,
@@ -157,6 +163,7 @@ class SqlQueueStore:
             position=position,
             recent_admissions=self._recent_admissions(config.event_id, now),
             paused=bool(control is not None and control.paused),
+            free_slots=free_slots,
         )
 
     def _ahead_of(self, event_id: int, rank: int) -> int:
@@ -168,6 +175,20 @@ class SqlQueueStore:
                     QueueEntry.event_id == event_id,
                     QueueEntry.state == WAITING,
                     QueueEntry.rank < rank,
+                )
+            )
+            or 0
+        )
+
+    def _admitted_now(self, event_id: int, now: datetime) -> int:
+        return int(
+            self._session.scalar(
+                select(func.count())
+                .select_from(QueueEntry)
+                .where(
+                    QueueEntry.event_id == event_id,
+                    QueueEntry.state == ADMITTED,
+                    QueueEntry.admission_expires_at > now,
                 )
             )
             or 0

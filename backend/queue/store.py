@@ -110,6 +110,10 @@ class Place:
     position: int | None  # waiting wallets ahead; None before the shuffle, 0 unless waiting
     recent_admissions: int  # admissions granted over OUTFLOW_WINDOW (measured outflow)
     paused: bool
+    # Admission slots free right now (the cap less the admitted), read for a waiting place only:
+    # a place ahead of that many is admitted at the next outflow step, whatever the measured
+    # outflow says (an uncrowded room measures almost none). None when not read.
+    free_slots: int | None = None
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,24 @@ def test_clients_are_told_to_poll_by_their_eta_and_always_within_the_grace_perio
     assert service.poll_after_seconds(admitted, CONFIG, None, now) is None
 
 
+def test_a_fan_a_free_slot_waits_for_is_told_to_ask_again_soon() -> None:
+    # An uncrowded room: one admission in the last two minutes measures an ETA of minutes, but
+    # a slot is free for this fan at the next outflow step (they were admitted 0.9 s after
+    # joining and told to come back in 15 s).
+    now = T0 + timedelta(minutes=10)
+    front = replace(WAITING_PLACE, position=0, recent_admissions=1, free_slots=5)
+    eta = service.eta_seconds(front, CONFIG, now)
+    assert eta is not None and eta <= 1
+    assert service.poll_after_seconds(front, CONFIG, eta, now) == service.MIN_POLL_SECONDS
+    # No free slot (a full room): the measured outflow is the truth.
+    full = replace(front, free_slots=0)
+    assert service.eta_seconds(full, CONFIG, now) == 120
+    assert service.poll_after_seconds(full, CONFIG, 120, now) == 30
+    # More wallets ahead than free slots: the same.
+    behind = replace(front, position=5)
+    assert not service.slot_is_coming(behind)
+
+
 def test_tokens_are_checked_for_forgery_owner_event_and_age() -> None:
     claims = tokens.QueueTokenClaims(7, wallet(1), 5, int(T0.timestamp()))
     token = tokens.sign(claims, SECRET)

@@ -138,6 +138,24 @@ def test_outflow_is_paced_per_minute(queue: Queue) -> None:
     assert place is not None and place.position == 2 and place.recent_admissions == 2
 
 
+def test_a_waiting_place_sees_the_free_slots_the_cap_leaves(queue: Queue) -> None:
+    q = queue.with_config(max_admitted=3)
+    for n in range(1, 6):
+        q.join(wallet(n), T0)
+    q.advance(T0)  # three admitted, two waiting
+    now = T0 + timedelta(seconds=1)
+    waiting = q.place(wallet(4), now)
+    assert waiting is not None and waiting.state == "waiting" and waiting.free_slots == 0
+    with q.stores.unit() as store:
+        store.finish(q.config.event_id, wallet(1), now)
+        store.update_controls(q.config.event_id, ControlChanges(max_admitted=4))
+    waiting = q.place(wallet(4), now)
+    # One finished (3 - 1 admitted) under a cap the organizer raised to 4.
+    assert waiting is not None and waiting.position == 0 and waiting.free_slots == 2
+    admitted = q.place(wallet(2), now)
+    assert admitted is not None and admitted.free_slots is None  # only read for the waiting
+
+
 def test_pause_keeps_places_and_rates_change_live(queue: Queue) -> None:
     for n in range(1, 6):
         queue.join(wallet(n), T0)
