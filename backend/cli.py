@@ -24,7 +24,8 @@ embedded profile: SQLite and IPFS blocks under ./var, sandbox card payments, anv
 
 EPILOG = """\
 examples:
-  fairtix run --devnet        start anvil on :8545 (if not running), deploy, serve on :8000
+  fairtix run --devnet        start anvil where FAIRTIX_RPC_URL says (default :8545) if not
+                              running, deploy, serve on :8000
   fairtix devnet              just the devnet, until Ctrl-C (chain kept in var/anvil-state.json)
   fairtix demo                a scripted buyer, against the running service
   fairtix worker              the outbox worker alone (scale-out: FAIRTIX_RUN_WORKER=false on APIs)
@@ -124,7 +125,7 @@ def _run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from backend.app import build_chain, create_app
-    from backend.chain.devnet import Devnet, devnet_account
+    from backend.chain.devnet import Devnet, devnet_account, devnet_address
     from backend.chain.errors import ChainError
 
     overrides: dict[str, object] = {}
@@ -138,7 +139,14 @@ def _run(args: argparse.Namespace) -> int:
             # On the devnet, devnet account #1 is the admin so `fairtix demo` can create events.
             overrides["admin_addresses"] = devnet_account(1).address
         settings = _settings(**overrides)
+        try:
+            host, port = devnet_address(settings.rpc_url)
+        except ValueError as exc:
+            print(f"fairtix: {exc}", file=sys.stderr)
+            return 2
         devnet = Devnet(
+            host=host,
+            port=port,
             state_file=settings.var_dir / "anvil-state.json",
             log_file=settings.var_dir / "anvil.log",
         )

@@ -95,6 +95,20 @@ def _answers_as_devnet(url: str) -> bool:
     return chain_id == DEVNET_CHAIN_ID and client.lower().startswith("anvil")
 
 
+def devnet_address(rpc_url: str) -> tuple[str, int]:
+    """Where ``fairtix run --devnet`` starts anvil: the host and port FAIRTIX_RPC_URL names, so
+    two checkouts can each run their own devnet (e.g. FAIRTIX_RPC_URL=http://127.0.0.1:8546).
+    Only a loopback URL can be a devnet this machine starts; anything else is a ValueError."""
+    parts = urlsplit(rpc_url)
+    host = parts.hostname or ""
+    if parts.scheme != "http" or host not in ("127.0.0.1", "localhost"):
+        raise ValueError(
+            f"--devnet starts anvil on this machine, but FAIRTIX_RPC_URL is {rpc_url}: use "
+            "http://127.0.0.1:<port>, or drop --devnet to use that node"
+        )
+    return "127.0.0.1", parts.port or DEFAULT_PORT
+
+
 class Devnet:
     """Runs anvil on ``host:port`` for the lifetime of the object (or a ``with`` block).
 

@@ -16,6 +16,7 @@ from backend.chain.devnet import (
     Devnet,
     anvil_binary,
     devnet_account,
+    devnet_address,
     is_listening,
 )
 from backend.chain.errors import DevnetError
@@ -123,3 +124,18 @@ def test_deploy_factory_if_needed_is_idempotent_and_redeploys_lost_code(
     redeployed = deploy_factory_if_needed(w3, deployer, tmp_path)
     assert ChainClient(w3, deployer).is_contract(redeployed["TicketFactory"]["address"])
     assert redeployed["TicketFactory"]["txHash"] != first["TicketFactory"]["txHash"]
+
+
+def test_devnet_starts_where_the_rpc_url_points() -> None:
+    # Two checkouts side by side: each names its own port in FAIRTIX_RPC_URL.
+    assert devnet_address("http://127.0.0.1:8546") == ("127.0.0.1", 8546)
+    assert devnet_address("http://localhost:9545/") == ("127.0.0.1", 9545)
+    assert devnet_address("http://127.0.0.1") == ("127.0.0.1", 8545)
+
+
+@pytest.mark.parametrize(
+    "url", ["https://rpc.example.org", "http://10.0.0.5:8545", "ws://127.0.0.1:8545"]
+)
+def test_devnet_refuses_an_rpc_url_it_cannot_start(url: str) -> None:
+    with pytest.raises(ValueError, match="--devnet"):
+        devnet_address(url)
