@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from limits import RateLimitItem, WindowStats, parse_many
 from limits.storage import MemoryStorage, Storage, storage_from_string
@@ -165,6 +165,10 @@ class RateLimits:
             self._slots = MemoryStreamSlots()
         self._limiter = SlidingWindowCounterRateLimiter(storage)
         self._last_failure_log = 0.0
+        # This process's share of the counts (see _hit): requests not yet sent to the store,
+        # and refusals still in force, by (namespace, key, limit index).
+        self._pending: dict[tuple[str, str, int], int] = {}
+        self._blocked: dict[tuple[str, str, int], float] = {}
 
     def check_client(self, host: str | None, path: str) -> None:
         """Count one request from ``host``; raise RateLimited past the client's budget."""
@@ -205,15 +209,47 @@ class RateLimits:
         self._store_call(partial(self._slots.release, key, slot))
 
     def _hit(self, rule: _Rule, namespace: str, key: str) -> None:
-        for item in rule.items:
-            allowed = self._store_call(partial(self._limiter.hit, item, namespace, key))
+        """Count one request against each of the rule's limits.
+
+        Counts go to the shared store in batches: a client is counted here, in this process,
+        and every ``_batch_size`` requests the batch is added to the store at once. A poll every
+        few seconds then costs the store nothing most of the time, and the budget still holds
+        across replicas, to within a batch per replica (at most 1/64 of the limit). A refusal
+        is remembered here until its window lets requests through again, so a flood past its
+        limit costs the store nothing either."""
+        now = time.monotonic()
+        for index, item in enumerate(rule.items):
+            ident = (namespace, key, index)
+            blocked = self._blocked.get(ident)
+            if blocked is not None and blocked > now:
+                raise RateLimited(rule.name, rule.text, math.ceil(blocked - now))
+            batch = _batch_size(item)
+            if batch > 1:
+                pending = self._pending.get(ident, 0) + 1
+                if pending < batch:
+                    self._bounded(self._pending)[ident] = pending
+                    continue
+                self._pending.pop(ident, None)
+            else:
+                pending = 1
+            hit = partial(self._limiter.hit, item, namespace, key, cost=pending)
+            allowed = self._store_call(hit)
             if allowed is _STORE_DOWN or allowed:
                 continue
             stats = self._store_call(partial(self._limiter.get_window_stats, item, namespace, key))
             retry_after = 1
             if isinstance(stats, WindowStats):
                 retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+            self._bounded(self._blocked)[ident] = now + retry_after
             raise RateLimited(rule.name, rule.text, retry_after)
+
+    @staticmethod
+    def _bounded(cache: dict[Any, Any]) -> dict[Any, Any]:
+        """The cache, emptied first when it has grown past its bound (a burst of distinct
+        clients can't grow it without limit; what it forgets costs only exactness)."""
+        if len(cache) >= _LOCAL_ENTRIES:
+            cache.clear()
+        return cache
 
     def _store_call(self, call: Callable[[], object]) -> object:
         """Run a call on the limits' store; on a store failure log it (at most every 10 s) and
@@ -231,6 +267,13 @@ class RateLimits:
 
 
 _STORE_DOWN = object()
+_LOCAL_ENTRIES = 100_000
+
+
+def _batch_size(item: RateLimitItem) -> int:
+    """Requests counted locally before they go to the store: exact (1) for small budgets such
+    as sign-in's, up to 16 for large ones, never more than 1/64 of the budget."""
+    return max(1, min(16, item.amount // 64))
 
 
 def _parse(text: str) -> tuple[tuple[RateLimitItem, ...], str]:
