@@ -37,6 +37,7 @@ from backend.payments.router import router as payments_router
 from backend.payments.sandbox import SandboxProvider
 from backend.problems import install_problem_handlers
 from backend.queue.factory import build_waiting_room
+from backend.queue.fast_lane import QueueFastLane
 from backend.queue.router import router as queue_router
 from backend.runtime import Runtime
 from backend.sales.router import router as sales_router
@@ -202,6 +203,8 @@ def create_app(settings: Settings | None = None, *, chain: ChainClient | None = 
     ):
         app.include_router(router)
     install_problem_handlers(app)
+    # Inside the guard (limits and input checks hold for it too), before the routing it spares.
+    app.add_middleware(QueueFastLane)
     # Inside CORS, so a browser can read a 429 or 413 too.
     install_guard(app, settings)
     if settings.cors_origins:

@@ -1,0 +1,106 @@
+"""The waiting room's two hottest requests, answered before the framework's routing.
+
+Every waiting fan polls ``GET /events/{id}/queue/me`` every few seconds, and an on-sale opens
+with a wave of ``POST /events/{id}/queue``. When the answer is one or two Redis round trips
+and no database (``WaitingRoom.can_answer_inline`` / ``join_inline``), this pure ASGI layer
+answers it directly: no route matching over every route of the API, no dependency solving, no
+second validation of the body it built. Everything else (another path, the SQL store, a bearer
+to look up in the database, an admission step due, any error) falls through to the ordinary
+routes in backend/queue/router.py, which document these same requests in the OpenAPI and give
+the same answers, problem+json included.
+
+It sits inside the request guard, so the rate limits and input checks hold here too.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from backend.auth.errors import AuthError
+from backend.catalog.errors import CatalogError
+from backend.queue.errors import QueueError
+from backend.queue.schemas import QueueStatusOut
+from backend.queue.service import Credentials, QueueStatus, WaitingRoom
+from backend.schemas import MAX_ID
+
+_STATUS = re.compile(r"/events/([1-9][0-9]{0,9})/queue/me")
+_JOIN = re.compile(r"/events/([1-9][0-9]{0,9})/queue")
+_HEADERS = [(b"content-type", b"application/json")]
+
+
+class QueueFastLane:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            status = self._inline(scope)
+            if status is not None:
+                body = QueueStatusOut.model_validate(status, from_attributes=True)
+                payload = body.model_dump_json().encode()
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [*_HEADERS, (b"content-length", str(len(payload)).encode())],
+                    }
+                )
+                await send({"type": "http.response.body", "body": payload})
+                return
+        await self.app(scope, receive, send)
+
+    def _inline(self, scope: Scope) -> QueueStatus | None:
+        """The answer, when it can be given here and now; None to take the ordinary route."""
+        method = scope["method"]
+        if method == "GET":
+            match = _STATUS.fullmatch(scope["path"])
+        elif method == "POST":
+            match = _JOIN.fullmatch(scope["path"])
+        else:
+            return None
+        if match is None:
+            return None
+        event_id = int(match.group(1))
+        if event_id > MAX_ID:
+            return None
+        credentials = _credentials(scope)
+        if credentials is None:
+            return None
+        runtime = getattr(scope["app"].state, "runtime", None)
+        if runtime is None:
+            return None
+        room: WaitingRoom = runtime.queue
+        try:
+            if method == "POST":
+                return room.join_inline(event_id, credentials)
+            if credentials.bearer is not None or not room.can_answer_inline(event_id, credentials):
+                return None
+            wallet = room.identify(event_id, credentials)
+            return room.status(event_id, wallet, advance_first=False)
+        except (QueueError, AuthError, CatalogError):
+            return None  # the ordinary route raises it again and answers it as problem+json
+
+
+def _credentials(scope: Scope) -> Credentials | None:
+    """The bearer and queue token, read as the ordinary route reads them; None if malformed."""
+    bearer = queue_token = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, credential = value.decode("latin-1").partition(" ")
+            if scheme.lower() != "bearer" or not credential:
+                return None
+            bearer = credential
+        elif name == b"x-queue-token":
+            queue_token = value.decode("latin-1")
+    if queue_token is None and scope.get("query_string"):
+        values = parse_qs(scope["query_string"].decode("latin-1")).get("queue_token")
+        if values:
+            queue_token = values[0]
+    if queue_token is not None and len(queue_token) > 300:
+        return None
+    if bearer is None and queue_token is None:
+        return None
+    return Credentials(bearer=bearer, queue_token=queue_token)
