@@ -9,9 +9,11 @@ Parsing follows the ABNF of EIP-4361 (revision of September 2023, with the optio
 that this module cannot represent faithfully, the text is rejected rather than silently
 normalised, so that ``to_text(parse_message(t)) == t`` holds for every accepted ``t``:
 
-* a Chain ID with leading zeros (``01``), since the field is an ``int``;
-* a ``Resources:`` line followed by no resource, since no resources is ``()`` and is written as
-  no ``Resources:`` line at all.
+* a Chain ID with leading zeros (``01``), since the field is an ``int``.
+
+A ``Resources:`` line followed by no resource is accepted (the ABNF's ``*( LF "- " URI )``
+allows zero, and the ``siwe`` npm package writes exactly that for ``resources: []``); it is kept
+as ``resources_line=True`` so the text still round-trips.
 
 The reference test suite settles two points the ABNF leaves loose, and this module follows it:
 
@@ -290,6 +292,8 @@ class SiweMessage:
     request_id: str | None = None
     resources: tuple[str, ...] = ()
     scheme: str | None = None
+    # A "Resources:" line with no resource after it (what siwe writes for `resources: []`).
+    resources_line: bool = False
 
     def __post_init__(self) -> None:
         checks: list[tuple[str, _Check, object]] = [
@@ -336,7 +340,7 @@ class SiweMessage:
             lines.append(f"Not Before: {self.not_before}")
         if self.request_id is not None:
             lines.append(f"Request ID: {self.request_id}")
-        if self.resources:
+        if self.resources or self.resources_line:
             lines.append("Resources:")
             lines += [f"- {resource}" for resource in self.resources]
         return "\n".join(lines)
@@ -512,19 +516,14 @@ def parse_message(text: str) -> SiweMessage:
         optional[tag] = None if found is None else found[0]
 
     resources: list[str] = []
-    if lines.peek() == "Resources:":
+    resources_line = lines.peek() == "Resources:"
+    if resources_line:
         lines.take("the 'Resources:' line")
         while (line := lines.peek()) is not None and line.startswith("- "):
             number = lines.number
             lines.take("a resource")
             _validated(_check_uri, line[2:], "Resources", number)
             resources.append(line[2:])
-        if not resources:
-            raise SiweParseError(
-                "'Resources:' must be followed by at least one '- <URI>' line",
-                line=lines.number - 1,
-                field="Resources",
-            )
 
     trailing = lines.peek()
     if trailing is not None:
@@ -555,6 +554,7 @@ def parse_message(text: str) -> SiweMessage:
         request_id=optional["Request ID"],
         resources=tuple(resources),
         scheme=scheme,
+        resources_line=resources_line and not resources,
     )
 
 

@@ -186,6 +186,14 @@ def test_parse_message_distinguishes_empty_statement_from_none() -> None:
     assert parse_message(edit("Sign in to fairtix.", "")).statement == ""
 
 
+def test_a_resources_line_with_no_resource_is_accepted_and_round_trips() -> None:
+    # What the siwe npm package writes for `resources: []`; EIP-4361's ABNF allows zero lines.
+    message = parse_message(BASE_TEXT + "\nResources:")
+    assert message.resources == () and message.resources_line
+    assert message.to_text() == BASE_TEXT + "\nResources:"
+    assert not parse_message(BASE_TEXT).resources_line
+
+
 REJECTED = [
     pytest.param("", id="empty text"),
     pytest.param(BASE_TEXT + "\n", id="trailing line break"),
@@ -193,7 +201,6 @@ REJECTED = [
     pytest.param(BASE_TEXT + "\nFoo: bar", id="unknown field"),
     pytest.param(BASE_TEXT + "\nNonce: abcdefgh12", id="repeated field"),
     pytest.param(BASE_TEXT + "\n\nExpiration Time: 2024-03-01T12:00:00Z", id="blank line in tail"),
-    pytest.param(BASE_TEXT + "\nResources:", id="resources header without resources"),
     pytest.param(BASE_TEXT + "\nResources:\n-https://example.com", id="resource without space"),
     pytest.param(BASE_TEXT + "\nExpiration Time:2024-03-01T12:00:00Z", id="tag without space"),
     pytest.param(BASE_TEXT + "\nRequest ID: a b", id="request id with space"),
