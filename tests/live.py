@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -18,6 +19,22 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def api_env(database_url: str, var_dir: Path, **settings: str) -> dict[str, str]:
+    """The environment of a test API process: the test database, an in-process eth-tester
+    chain, its own var/ and quiet logs; ``settings`` are more FAIRTIX_* variables, by name
+    without the prefix (``ADMIN_ADDRESSES="0x..."``)."""
+    return {
+        **os.environ,
+        "FAIRTIX_ENV": "test",
+        "FAIRTIX_DATABASE_URL": database_url,
+        "FAIRTIX_CHAIN_BACKEND": "eth-tester",
+        "FAIRTIX_SECRET_KEY": "live-test-secret",
+        "FAIRTIX_VAR_DIR": str(var_dir),
+        "FAIRTIX_LOG_LEVEL": "WARNING",
+        **{f"FAIRTIX_{name}": value for name, value in settings.items()},
+    }
 
 
 def start_api(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from sqlalchemy import Table, bindparam, select, update
@@ -188,13 +188,7 @@ class SandboxProvider:
             if row.status in ("succeeded", "refunded"):
                 # A retry whose first answer was lost: answer as the payment did (charged once,
                 # no second webhook), never "failed" to a fan whose card was charged.
-                return PaymentSession(
-                    id=row.id,
-                    client_secret=row.client_secret,
-                    amount=row.amount,
-                    currency=row.currency,
-                    status=row.status,
-                )
+                return _view(row)
             if row.status != "requires_payment_method":
                 raise CardRejected(f"payment intent {intent_id} is already {row.status}")
             decline = DECLINING_CARDS.get(number)
@@ -226,13 +220,7 @@ class SandboxProvider:
                     DELIVER_WEBHOOK,
                     {"event": self._envelope("charge.dispute.created", dispute)},
                 )
-            return PaymentSession(
-                id=row.id,
-                client_secret=row.client_secret,
-                amount=row.amount,
-                currency=row.currency,
-                status=status,
-            )
+            return _view(row, status)
 
     def verify_webhook(self, payload: bytes, headers: Mapping[str, str]) -> PaymentEvent:
         signature = lower_keys(headers).get("stripe-signature")
@@ -324,11 +312,21 @@ class SandboxProvider:
         }
 
 
-def _view(intent: SandboxPaymentIntent) -> PaymentSession:
+class _IntentFields(Protocol):
+    """An intent as a stored row or as read by a Core statement."""
+
+    id: str
+    client_secret: str
+    amount: int
+    currency: str
+    status: str
+
+
+def _view(intent: _IntentFields, status: str | None = None) -> PaymentSession:
     return PaymentSession(
         id=intent.id,
         client_secret=intent.client_secret,
         amount=intent.amount,
         currency=intent.currency,
-        status=intent.status,
+        status=status or intent.status,
     )

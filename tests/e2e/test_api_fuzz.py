@@ -29,7 +29,7 @@ from schemathesis.checks import (  # type: ignore[attr-defined]
 )
 
 from backend.demo import FairtixClient
-from tests.live import start_api, stop, wait_healthy
+from tests.live import api_env, start_api, stop, wait_healthy
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
@@ -45,20 +45,15 @@ CHECKS = [
 @pytest.fixture
 def live_api(database_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     admin = Account.create()
-    env = {
-        **os.environ,
-        "FAIRTIX_ENV": "test",
-        "FAIRTIX_DATABASE_URL": database_url,
-        "FAIRTIX_CHAIN_BACKEND": "eth-tester",
-        "FAIRTIX_SECRET_KEY": "fuzz-secret",
-        "FAIRTIX_ADMIN_ADDRESSES": admin.address.lower(),
-        "FAIRTIX_VAR_DIR": str(tmp_path / "var"),
-        "FAIRTIX_LOG_LEVEL": "WARNING",
+    env = api_env(
+        database_url,
+        tmp_path / "var",
+        ADMIN_ADDRESSES=admin.address.lower(),
         # Thousands of requests from one address in a minute: the limits are tested elsewhere.
-        "FAIRTIX_RATE_LIMIT_PER_CLIENT": "1000000/minute",
-        "FAIRTIX_RATE_LIMIT_SIGN_IN": "1000000/minute",
-        "FAIRTIX_RATE_LIMIT_PER_WALLET": "1000000/minute",
-    }
+        RATE_LIMIT_PER_CLIENT="1000000/minute",
+        RATE_LIMIT_SIGN_IN="1000000/minute",
+        RATE_LIMIT_PER_WALLET="1000000/minute",
+    )
     log = tmp_path / "api.log"
     process, base = start_api(env, log)
     try:

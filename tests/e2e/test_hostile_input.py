@@ -3,7 +3,6 @@ problem+json 4xx, changes nothing, and leaves the service healthy."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ from backend.guard.body import limit_for
 from backend.runtime import Runtime
 from tests.e2e.test_bad_input import assert_problem
 from tests.helpers import count, make_event, signed_in
-from tests.live import ROOT, start_api, stop, wait_healthy
+from tests.live import ROOT, api_env, start_api, stop, wait_healthy
 
 pytestmark = pytest.mark.db
 
@@ -37,17 +36,8 @@ NESTED = b"[" * 100_000 + b"]" * 100_000
 
 @pytest.fixture
 def live_api(database_url: str, tmp_path: Path) -> Iterator[str]:
-    env = {
-        **os.environ,
-        "FAIRTIX_ENV": "test",
-        "FAIRTIX_DATABASE_URL": database_url,
-        "FAIRTIX_CHAIN_BACKEND": "eth-tester",
-        "FAIRTIX_SECRET_KEY": "hostile-secret",
-        "FAIRTIX_VAR_DIR": str(tmp_path / "var"),
-        "FAIRTIX_LOG_LEVEL": "WARNING",
-        # The embedded worker thread is part of what the crash took down: keep it running.
-        "FAIRTIX_RUN_WORKER": "true",
-    }
+    # The embedded worker thread is part of what the crash took down: keep it running.
+    env = api_env(database_url, tmp_path / "var", RUN_WORKER="true")
     log = tmp_path / "api.log"
     process, base = start_api(env, log)
     try:
@@ -256,18 +246,13 @@ def test_a_wallet_holds_a_bounded_number_of_queue_streams(
     database_url: str, tmp_path: Path
 ) -> None:
     admin = Account.create()
-    env = {
-        **os.environ,
-        "FAIRTIX_ENV": "test",
-        "FAIRTIX_DATABASE_URL": database_url,
-        "FAIRTIX_CHAIN_BACKEND": "eth-tester",
-        "FAIRTIX_SECRET_KEY": "streams-secret",
-        "FAIRTIX_ADMIN_ADDRESSES": admin.address.lower(),
-        "FAIRTIX_VAR_DIR": str(tmp_path / "var"),
-        "FAIRTIX_LOG_LEVEL": "WARNING",
-        "FAIRTIX_MAX_STREAMS_PER_WALLET": "2",
-        "FAIRTIX_QUEUE_STREAM_INTERVAL_SECONDS": "0.2",
-    }
+    env = api_env(
+        database_url,
+        tmp_path / "var",
+        ADMIN_ADDRESSES=admin.address.lower(),
+        MAX_STREAMS_PER_WALLET="2",
+        QUEUE_STREAM_INTERVAL_SECONDS="0.2",
+    )
     log = tmp_path / "api.log"
     process, base = start_api(env, log)
     try:
