@@ -5,10 +5,22 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Python packages come from uv.lock (`make lock` refreshes it), installed by uv, pinned here and
+# installed into the venv itself, so a fresh clone needs nothing beyond Python and pip.
+UV_VERSION := 0.13.10
+UV := $(BIN)/uv
+UV_STAMP := $(VENV)/.uv-$(UV_VERSION)
+PY_RUNTIME_STAMP := $(VENV)/.installed-runtime
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# --locked: refuse a uv.lock that no longer matches pyproject.toml instead of re-resolving it.
+# --inexact: leave what is not in this selection alone (uv and pip themselves; the dev extra
+# when `make run` follows `make test`), rather than removing it.
+UV_SYNC := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(UV) sync --locked --inexact \
+  --no-progress --quiet
 
-.PHONY: help install run demo devnet test test-sqlite test-postgres lint typecheck compile clean system-deps
+.PHONY: help install install-runtime run demo devnet test test-sqlite test-postgres lint typecheck \
+  compile clean system-deps lock lock-upgrade
 
 help:
 	@echo "make run     install, start the anvil devnet, deploy, serve the API on 127.0.0.1:8000"
@@ -16,18 +28,37 @@ help:
 	@echo "make test    install and run lint, types and the whole test suite"
 	@echo "make devnet  just the anvil devnet on 127.0.0.1:8545"
 	@echo "make compile recompile contracts/*.sol into contracts/build/"
+	@echo "make lock    bring uv.lock in line with pyproject.toml, keeping every other pin"
+	@echo "make lock-upgrade  re-resolve uv.lock to the newest versions pyproject.toml allows"
 	@echo "make bench-gas  gas of fairtix's contracts beside OZ ERC721, ERC721A, PublicLock V14"
 	@echo "make bench-queue  waiting-room join/status throughput and a 100,000-user simulation"
 	@echo "make bench-onsale  2,000 buyers end to end on anvil: tickets/s, payment-to-token time"
 	@echo "make bench-paired BASE=rev  server CPU per request, revision BASE against this tree, side by side"
 
-$(PY_STAMP): pyproject.toml
+$(UV_STAMP):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "installing Python packages into $(VENV) ..."
-	@# pip and the build backend are chatty; keep their output unless the install fails.
-	@$(BIN)/python -m pip install --disable-pip-version-check -e '.[dev]' > $(VENV)/install.log 2>&1 \
-	  || { cat $(VENV)/install.log; echo "pip install failed (log: $(VENV)/install.log)" >&2; exit 1; }
+	@$(BIN)/python -m pip install --disable-pip-version-check -q uv==$(UV_VERSION) \
+	  > $(VENV)/install.log 2>&1 \
+	  || { cat $(VENV)/install.log; echo "installing uv failed (log: $(VENV)/install.log)" >&2; exit 1; }
+	@rm -f $(VENV)/.uv-* && touch $@
+
+# The runtime packages (make run); the dev extra on top of them (make test). Both from uv.lock.
+$(PY_RUNTIME_STAMP): pyproject.toml uv.lock $(UV_STAMP)
+	@echo "installing Python packages from uv.lock into $(VENV) ..."
+	@$(UV_SYNC) || { echo "uv sync failed; if pyproject.toml changed, run 'make lock'" >&2; exit 1; }
 	@touch $@
+
+$(PY_STAMP): pyproject.toml uv.lock $(UV_STAMP)
+	@echo "installing Python packages and dev tools from uv.lock into $(VENV) ..."
+	@$(UV_SYNC) --extra dev \
+	  || { echo "uv sync failed; if pyproject.toml changed, run 'make lock'" >&2; exit 1; }
+	@touch $@ $(PY_RUNTIME_STAMP)
+
+lock: $(UV_STAMP)
+	@$(UV) lock
+
+lock-upgrade: $(UV_STAMP)
+	@$(UV) lock --upgrade
 
 $(NODE_STAMP): package.json package-lock.json
 	@echo "installing Node packages (solc, OpenZeppelin, anvil) ..."
@@ -36,16 +67,18 @@ $(NODE_STAMP): package.json package-lock.json
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
-run: install
+install-runtime: $(PY_RUNTIME_STAMP) $(NODE_STAMP)
+
+run: install-runtime
 	@$(BIN)/fairtix run --devnet
 
-demo: install
+demo: install-runtime
 	@$(BIN)/fairtix demo
 
-devnet: install
+devnet: install-runtime
 	@$(BIN)/fairtix devnet
 
-compile: install
+compile: install-runtime
 	@$(BIN)/python scripts/compile.py
 
 # Benchmarks: never part of `make test`. Each writes bench/results/<name>.json and its section of

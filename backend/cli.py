@@ -18,8 +18,9 @@ from backend.config import REPO_ROOT, ConfigError, Settings
 DESCRIPTION = """\
 fairtix: fair ticket sales with a waiting room, card checkout and ERC-721 tickets.
 
-Every setting is an environment variable FAIRTIX_* (see README.md). With none set you get the
-embedded profile: SQLite and IPFS blocks under ./var, sandbox card payments, anvil devnet.
+Every setting is an environment variable FAIRTIX_*, all listed in docs/configuration.md. With
+none set you get the embedded profile: SQLite and IPFS blocks under ./var, sandbox card payments,
+anvil devnet.
 """
 
 EPILOG = """\

@@ -1,6 +1,7 @@
 """The pre-sale shuffle: a published, recomputable random order for everyone who came early.
 
-Algorithm (documented in the README, stable; change it only with a new ``ALGORITHM`` name):
+Algorithm (documented in docs/waiting-room.md, stable; change it only with a new ``ALGORITHM``
+name):
 
 1. At the moment the sale starts, draw ``seed``: 32 bytes from the OS CSPRNG. It exists nowhere
    before then, so nobody (us included) can know or steer the order in advance.
