@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, cast
 
 from eth_abi.abi import encode as abi_encode
+from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
@@ -41,20 +42,26 @@ from backend.chain.errors import (
 )
 from backend.chain.protocol import (
     PERMIT_TYPES,
+    SELL_ORDER_TYPES,
     CardMint,
     as_tuple,
     domain,
     encode_mint_batch,
     permit_message,
+    sell_order_typed_data,
     token_ids,
 )
 from backend.chain.types import (
+    CHECK_IN,
     LOG_KINDS,
+    ORDERS_CANCELLED,
     PURCHASE,
     REFUND,
+    RESALE,
     TRANSFER,
     Address,
     ChainLog,
+    CheckInLog,
     Deployment,
     EventTerms,
     Fees,
@@ -62,7 +69,10 @@ from backend.chain.types import (
     MintResult,
     PurchaseLog,
     RefundLog,
+    ResaleLog,
+    SellOrdersCancelledLog,
     SignedTx,
+    TicketState,
     TierTerms,
     TransferLog,
     TxHash,
@@ -199,6 +209,58 @@ class ChainClient:
         return UnsignedTx(
             to=ticket_event.address, data=str(data), value=value, chainId=self.chain_id
         )
+
+    # -- resale -----------------------------------------------------------------------------
+    # A sell order's fields are named once, in backend.chain.protocol (SELL_ORDER_TYPES,
+    # sell_order_message); these take the message as built there.
+
+    def sell_order_typed_data(
+        self, event_address: str, message: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The EIP-712 document the holder's wallet signs for ``message`` on this chain."""
+        return sell_order_typed_data(
+            self.chain_id, Web3.to_checksum_address(event_address), dict(message)
+        )
+
+    def sell_order_signer(
+        self, event_address: str, message: Mapping[str, Any], signature: str
+    ) -> Address | None:
+        """Who signed the sell order, or None if ``signature`` is no valid signature at all
+        (wrong length, a high ``s``, an unknown ``v``)."""
+        typed = encode_typed_data(full_message=self.sell_order_typed_data(event_address, message))
+        try:
+            signer = Account.recover_message(typed, signature=HexBytes(signature))
+        except Exception:  # eth_keys raises several kinds for malformed signatures
+            return None
+        return Address(Web3.to_checksum_address(signer))
+
+    def buy_resale_transaction(
+        self, event_address: str, order: Mapping[str, Any], signature: str
+    ) -> UnsignedTx:
+        """The unsigned ``buyResale(order, signature)`` call paying exactly the order's price,
+        for the buyer's wallet to complete and send."""
+        ticket_event = self._ticket_event(event_address)
+        args = as_tuple(dict(order), SELL_ORDER_TYPES["SellOrder"])
+        data = ticket_event.encode_abi("buyResale", args=[args, HexBytes(signature)])
+        return UnsignedTx(
+            to=ticket_event.address,
+            data=str(data),
+            value=int(order["price"]),
+            chainId=self.chain_id,
+        )
+
+    def cancel_sell_orders_transaction(self, event_address: str, token_id: int) -> UnsignedTx:
+        """The unsigned ``cancelSellOrders(tokenId)`` call: from the holder's wallet, it voids
+        every sell order they signed for the ticket (its sale nonce moves on)."""
+        ticket_event = self._ticket_event(event_address)
+        data = ticket_event.encode_abi("cancelSellOrders", args=[token_id])
+        return UnsignedTx(to=ticket_event.address, data=str(data), value=0, chainId=self.chain_id)
+
+    def ticket_state(self, event_address: str, token_id: int) -> TicketState:
+        """The ticket's tier, check-in flag, price paid and sale nonce at the latest block;
+        raises ``ContractRevert`` ERC721NonexistentToken for a token never minted or burned."""
+        tier, used, paid, nonce = self._call(self._ticket_event(event_address), "ticket", token_id)
+        return TicketState(int(tier), bool(used), int(paid), int(nonce))
 
     # -- transactions -----------------------------------------------------------------------
 
@@ -521,8 +583,9 @@ class ChainClient:
     ) -> list[ChainLog]:
         """The TicketEvent logs the indexer follows, of the given ``kinds``, in blocks
         ``from_block`` to ``to_block`` (inclusive), in chain order: purchases, refund claims,
-        and transfers between two wallets (mints and burns are left out; the purchase, mint or
-        refund that caused them is what counts)."""
+        transfers between two wallets, resales, sell-order cancellations and check-ins (mints
+        and burns are left out; the purchase, mint or refund that caused them is what
+        counts)."""
         addresses = [event_address] if isinstance(event_address, str) else list(event_address)
         if not addresses or to_block < from_block or not kinds:
             return []
@@ -533,6 +596,9 @@ class ChainClient:
                 (PURCHASE, events.Purchased()),
                 (REFUND, events.RefundClaimed()),
                 (TRANSFER, events.Transfer()),
+                (RESALE, events.Resold()),
+                (ORDERS_CANCELLED, events.SellOrdersCancelled()),
+                (CHECK_IN, events.CheckedIn()),
             )
             if kind in kinds
         }
@@ -837,6 +903,25 @@ def _chain_log(kind: str, event: EventData) -> ChainLog:
             token_id=int(args["tokenId"]),
             owner=Address(Web3.to_checksum_address(args["owner"])),
             amount=int(args["amount"]),
+        )
+    if kind == RESALE:
+        return ResaleLog(
+            **base,
+            token_id=int(args["tokenId"]),
+            seller=Address(Web3.to_checksum_address(args["seller"])),
+            buyer=Address(Web3.to_checksum_address(args["buyer"])),
+            price=int(args["price"]),
+            royalty=int(args["royalty"]),
+        )
+    if kind == ORDERS_CANCELLED:
+        return SellOrdersCancelledLog(
+            **base, token_id=int(args["tokenId"]), new_nonce=int(args["newNonce"])
+        )
+    if kind == CHECK_IN:
+        return CheckInLog(
+            **base,
+            token_id=int(args["tokenId"]),
+            owner=Address(Web3.to_checksum_address(args["owner"])),
         )
     return TransferLog(
         **base,

@@ -1,6 +1,6 @@
 """The indexer: follows the ticket contracts' logs (purchases, refund claims, transfers between
-wallets) at a confirmation depth and hands each one, once, to an applier; after a reorg it takes
-back what it applied from orphaned blocks.
+wallets, resales, sell-order cancellations, check-ins) at a confirmation depth and hands each
+one, once, to an applier; after a reorg it takes back what it applied from orphaned blocks.
 
 Each pass reads the head, then processes blocks up to ``head - confirmations`` in ranges of at
 most ``max_blocks``, one database transaction per range: the applied logs, their effects and the
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.chain.client import ChainClient
 from backend.chain.models import AppliedLog, ChainCheckpoint, ChainCursor
 from backend.chain.protocol import order_of
-from backend.chain.types import ChainLog, PurchaseLog, TransferLog
+from backend.chain.types import ChainLog, PurchaseLog, ResaleLog, TransferLog
 from backend.db.engine import transaction
 
 log = logging.getLogger("fairtix.indexer")
@@ -167,6 +167,8 @@ class Indexer:
             record.nonce, record.token_id = order_of(entry.token_id), entry.token_id
         if isinstance(entry, TransferLog):
             record.from_address, record.to_address = entry.sender, entry.recipient
+        elif isinstance(entry, ResaleLog):
+            record.from_address, record.to_address = entry.seller, entry.buyer
         session.add(record)
         return 1
 

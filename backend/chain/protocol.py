@@ -99,7 +99,30 @@ def permit_message(
 
 
 def sell_order_message(token_id: int, price: int, nonce: int, deadline: int) -> dict[str, Any]:
+    """A ``SellOrder`` (TicketTypes.sol): the one place its fields are named. Everything that
+    signs, verifies or submits a sell order builds it here, with SELL_ORDER_TYPES."""
     return {"tokenId": token_id, "price": price, "nonce": nonce, "deadline": deadline}
+
+
+EIP712_DOMAIN_TYPE = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+
+
+def sell_order_typed_data(
+    chain_id: int, event_address: str, message: dict[str, Any]
+) -> dict[str, Any]:
+    """The full EIP-712 document of a sell order (``eth_signTypedData_v4``'s argument): what a
+    wallet needs, and nothing else, to sign it."""
+    return {
+        "types": {"EIP712Domain": EIP712_DOMAIN_TYPE, **SELL_ORDER_TYPES},
+        "primaryType": "SellOrder",
+        "domain": domain(chain_id, event_address),
+        "message": message,
+    }
 
 
 def _check_order(order_id: int, quantity: int) -> None:

@@ -19,12 +19,16 @@ Address = NewType("Address", str)
 
 __all__ = [
     "ABI",
+    "CHECK_IN",
     "LOG_KINDS",
+    "ORDERS_CANCELLED",
     "PURCHASE",
     "REFUND",
+    "RESALE",
     "TRANSFER",
     "Address",
     "ChainLog",
+    "CheckInLog",
     "Deployment",
     "EventTerms",
     "Fees",
@@ -32,7 +36,10 @@ __all__ = [
     "MintResult",
     "PurchaseLog",
     "RefundLog",
+    "ResaleLog",
+    "SellOrdersCancelledLog",
     "SignedTx",
+    "TicketState",
     "TierTerms",
     "TransferLog",
     "TxHash",
@@ -184,8 +191,21 @@ class UnsignedTx(TypedDict):
     chainId: int
 
 
+@dataclass(frozen=True, slots=True)
+class TicketState:
+    """A ticket as the contract keeps it (TicketEvent.ticket)."""
+
+    tier: int
+    used: bool
+    """Checked in: it can't be resold or moved any more."""
+    paid_wei: int
+    sale_nonce: int
+    """The nonce a sell order for it must carry now; every move or cancellation bumps it."""
+
+
 # The kinds of TicketEvent log the indexer follows (``ChainLog.kind``, ``AppliedLog.kind``).
 PURCHASE, REFUND, TRANSFER = "purchase", "refund", "transfer"
+RESALE, ORDERS_CANCELLED, CHECK_IN = "resale", "orders_cancelled", "check_in"
 LOG_KINDS = frozenset({PURCHASE, REFUND, TRANSFER})
 
 
@@ -244,5 +264,57 @@ class TransferLog:
     recipient: Address
 
 
-ChainLog: TypeAlias = PurchaseLog | RefundLog | TransferLog
+@dataclass(frozen=True, slots=True)
+class ResaleLog:
+    """One ``Resold`` log: a sell order signed by ``seller`` was filled by ``buyer`` at ``price``
+    wei, ``royalty`` of it credited to the organizer. The same transaction's Transfer log moves
+    the ticket; this one says it was a sale, and at what price."""
+
+    kind: ClassVar[str] = RESALE
+    address: Address
+    block_number: int
+    block_hash: str
+    tx_hash: TxHash
+    log_index: int
+    token_id: int
+    seller: Address
+    buyer: Address
+    price: int
+    """Wei."""
+    royalty: int
+    """Wei."""
+
+
+@dataclass(frozen=True, slots=True)
+class SellOrdersCancelledLog:
+    """One ``SellOrdersCancelled`` log: the holder voided every sell order signed for the
+    ticket; from now on an order must carry ``new_nonce``."""
+
+    kind: ClassVar[str] = ORDERS_CANCELLED
+    address: Address
+    block_number: int
+    block_hash: str
+    tx_hash: TxHash
+    log_index: int
+    token_id: int
+    new_nonce: int
+
+
+@dataclass(frozen=True, slots=True)
+class CheckInLog:
+    """One ``CheckedIn`` log: the ticket was scanned at the door; it can't move any more."""
+
+    kind: ClassVar[str] = CHECK_IN
+    address: Address
+    block_number: int
+    block_hash: str
+    tx_hash: TxHash
+    log_index: int
+    token_id: int
+    owner: Address
+
+
+ChainLog: TypeAlias = (
+    PurchaseLog | RefundLog | TransferLog | ResaleLog | SellOrdersCancelledLog | CheckInLog
+)
 """A TicketEvent log the indexer applies."""
