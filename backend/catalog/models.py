@@ -48,7 +48,9 @@ class Event(Base):
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
     resale_cap_bps: Mapped[int] = mapped_column(Integer)
     royalty_bps: Mapped[int] = mapped_column(Integer)
-    transfers_locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # New events lock direct transfers (a transfer with a side payment dodges cap and royalty):
+    # tickets then move only through capped resale. The organizer may unlock at creation.
+    transfers_locked: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Cancellation (backend.sales.cancellation): decided here at cancelled_at; the contract is
     # cancelled afterwards by the worker, which records when and in which transaction.

@@ -54,7 +54,9 @@ class EventCreate(BaseModel):
         default=None, ge=0, le=10_000, description="Organizer royalty on resales, basis points"
     )
     transfers_locked: bool = Field(
-        default=False, description="Tickets move only through capped resale, never directly"
+        default=True,
+        description="Tickets move only through capped resale, never directly (the default: a "
+        "direct transfer with a side payment would dodge the cap and the royalty)",
     )
     tiers: list[TierCreate] = Field(min_length=1, max_length=16)
 

@@ -133,7 +133,8 @@ def crypto_sale(
     """Devnet account 2 buys two tickets with ether; the indexer fulfils the order. Returns the
     buyer, the event, the fulfilled order and the organizer (devnet account 1, an admin)."""
     organizer = signed_in(client, devnet_account(1))
-    event = make_event(organizer, supply=3)
+    # Direct transfers allowed (new events lock them by default): the transfer test moves one.
+    event = make_event(organizer, supply=3, transfers_locked=False)
     buyer = signed_in(client, devnet_account(2))
     buyer.join_queue(event["id"])
     assert buyer.wait_admitted(event["id"], timeout=5)["state"] == "admitted"

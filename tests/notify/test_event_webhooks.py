@@ -38,11 +38,11 @@ def bodies(receiver: Receiver, kind: str, secret: str) -> list[dict[str, Any]]:
 
 
 def paid_order(
-    client: TestClient, organizer: FairtixClient, card: str
+    client: TestClient, organizer: FairtixClient, card: str, **event_fields: Any
 ) -> tuple[FairtixClient, dict[str, Any], dict[str, Any]]:
     """A buyer who paid for 2 of the 3 seats of a new event of ``organizer`` with ``card``:
     the buyer, the event and the order."""
-    event = make_event(organizer, supply=3)
+    event = make_event(organizer, supply=3, **event_fields)
     buyer = admitted_buyer(client, event["id"])
     order = buyer.place_order(event["id"], event["tiers"][0]["id"], 2)
     buyer.pay_in_sandbox(buyer.checkout_card(order["id"])["payment_intent"], card)
@@ -91,7 +91,8 @@ def test_a_transfer_on_chain_moves_the_ticket_and_sends_ticket_transferred(
 ) -> None:
     organizer = signed_in(client, admin)
     secret = register(organizer, receiver.url, ("ticket.transferred",))["secret"]
-    buyer, event, order = paid_order(client, organizer, SUCCESS_CARD)
+    # Direct transfers allowed: new events lock them by default.
+    buyer, event, order = paid_order(client, organizer, SUCCESS_CARD, transfers_locked=False)
     drain(worker)
     token_id = buyer.order(order["id"])["token_ids"][0]
     friend: LocalAccount = Account.create()

@@ -25,7 +25,8 @@ pytestmark = pytest.mark.db
 def test_a_transfer_seen_before_its_mint_is_recorded_waits_for_the_record(
     client: TestClient, worker: Worker, chain: ChainClient, admin: LocalAccount, runtime: Runtime
 ) -> None:
-    event = make_event(signed_in(client, admin), supply=3)
+    # Direct transfers allowed: new events lock them by default.
+    event = make_event(signed_in(client, admin), supply=3, transfers_locked=False)
     buyer = admitted_buyer(client, event["id"])
     order = buyer.place_order(event["id"], event["tiers"][0]["id"], 1)
     buyer.pay_in_sandbox(buyer.checkout_card(order["id"])["payment_intent"], SUCCESS_CARD)
