@@ -39,6 +39,7 @@ from backend.problems import install_problem_handlers
 from backend.queue.factory import build_waiting_room
 from backend.queue.fast_lane import QueueFastLane
 from backend.queue.router import router as queue_router
+from backend.resale.router import router as resale_router
 from backend.runtime import Runtime
 from backend.sales.router import router as sales_router
 from backend.tickets.router import router as tickets_router
@@ -198,6 +199,7 @@ def create_app(settings: Settings | None = None, *, chain: ChainClient | None = 
         sales_router,
         payments_router,
         tickets_router,
+        resale_router,
         ipfs_router,
         notify_router,
     ):
@@ -211,7 +213,7 @@ def create_app(settings: Settings | None = None, *, chain: ChainClient | None = 
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "DELETE"],
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-Queue-Token"],
         )
 

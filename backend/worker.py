@@ -27,6 +27,7 @@ from backend.fulfilment.tracker import BatchTracker
 from backend.notify import service as notify
 from backend.notify.delivery import Notifier
 from backend.payments.sandbox import DELIVER_WEBHOOK, DELIVERY_TIMEOUT_SECONDS, SandboxProvider
+from backend.resale import service as resale
 from backend.runtime import Runtime
 from backend.sales import cancellation, refunds
 from backend.sales import service as sales
@@ -99,6 +100,7 @@ class Worker:
         # Crypto payments first, so a purchase mined in time is seen before its hold expires.
         self._step("follow the chain", self.indexer.run_once)
         self._step("release expired holds", self._release_expired)
+        self._step("expire listings", self._expire_listings)
         self._step("advance waiting rooms", self._runtime.queue.advance_open_queues)
         if time.monotonic() >= self._next_housekeeping:
             self._next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
@@ -121,6 +123,13 @@ class Worker:
         if released:
             log.info("expired holds released", extra={"orders": released})
         return released
+
+    def _expire_listings(self) -> int:
+        with transaction(self._runtime.sessions) as session:
+            expired = resale.expire_listings(session)
+        if expired:
+            log.info("listings past their deadline expired", extra={"listings": expired})
+        return expired
 
     def _purge(self) -> int:
         with transaction(self._runtime.sessions) as session:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -51,6 +52,12 @@ class Event(Base):
     # New events lock direct transfers (a transfer with a side payment dodges cap and royalty):
     # tickets then move only through capped resale. The organizer may unlock at creation.
     transfers_locked: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Resale policy (backend.resale): whether listing is open, and until how long before the
+    # start; signed orders carry a deadline no later than that, so the chain enforces it too.
+    resale_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    resale_closes_before_seconds: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0"
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Cancellation (backend.sales.cancellation): decided here at cancelled_at; the contract is
     # cancelled afterwards by the worker, which records when and in which transaction.

@@ -58,6 +58,15 @@ class EventCreate(BaseModel):
         description="Tickets move only through capped resale, never directly (the default: a "
         "direct transfer with a side payment would dodge the cap and the royalty)",
     )
+    resale_enabled: bool = Field(
+        default=True, description="Holders may list their tickets on the resale market"
+    )
+    resale_closes_before_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=30 * 86_400,
+        description="Resale listing and buying close this long before starts_at",
+    )
     tiers: list[TierCreate] = Field(min_length=1, max_length=16)
 
 
@@ -115,6 +124,8 @@ class EventOut(BaseModel):
     resale_cap_bps: int
     royalty_bps: int
     transfers_locked: bool
+    resale_enabled: bool = True
+    resale_closes_before_seconds: int = 0
     tiers: list[TierOut]
     cancelled: bool = False
     cancellation: CancellationOut | None = Field(

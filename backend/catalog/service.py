@@ -72,6 +72,8 @@ def create_event(
         resale_cap_bps=_or_default(spec.resale_cap_bps, settings.default_resale_cap_bps),
         royalty_bps=_or_default(spec.royalty_bps, settings.default_royalty_bps),
         transfers_locked=spec.transfers_locked,
+        resale_enabled=spec.resale_enabled,
+        resale_closes_before_seconds=spec.resale_closes_before_seconds,
         created_at=now,
     )
     event.tiers = [
@@ -262,6 +264,8 @@ def to_out(event: Event) -> EventOut:
         resale_cap_bps=event.resale_cap_bps,
         royalty_bps=event.royalty_bps,
         transfers_locked=event.transfers_locked,
+        resale_enabled=event.resale_enabled,
+        resale_closes_before_seconds=event.resale_closes_before_seconds,
         tiers=[
             TierOut(
                 id=tier.id,

@@ -206,7 +206,7 @@ class TicketState:
 # The kinds of TicketEvent log the indexer follows (``ChainLog.kind``, ``AppliedLog.kind``).
 PURCHASE, REFUND, TRANSFER = "purchase", "refund", "transfer"
 RESALE, ORDERS_CANCELLED, CHECK_IN = "resale", "orders_cancelled", "check_in"
-LOG_KINDS = frozenset({PURCHASE, REFUND, TRANSFER})
+LOG_KINDS = frozenset({PURCHASE, REFUND, TRANSFER, RESALE, ORDERS_CANCELLED, CHECK_IN})
 
 
 @dataclass(frozen=True, slots=True)

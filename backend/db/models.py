@@ -9,6 +9,7 @@ from backend.fulfilment import models as fulfilment_models
 from backend.notify import models as notify_models
 from backend.payments import models as payments_models
 from backend.queue import models as queue_models
+from backend.resale import models as resale_models
 from backend.sales import models as sales_models
 from backend.tickets import models as tickets_models
 
@@ -22,6 +23,7 @@ __all__ = [
     "outbox",
     "payments_models",
     "queue_models",
+    "resale_models",
     "sales_models",
     "tickets_models",
 ]

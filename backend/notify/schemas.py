@@ -10,7 +10,13 @@ from pydantic import BaseModel, Field
 from backend.schemas import IdField
 
 NotificationKind = Literal[
-    "order.fulfilled", "ticket.transferred", "event.cancelled", "order.disputed"
+    "order.fulfilled",
+    "ticket.transferred",
+    "event.cancelled",
+    "order.disputed",
+    "listing.created",
+    "listing.cancelled",
+    "ticket.resold",
 ]
 
 
@@ -22,7 +28,7 @@ class WebhookCreate(BaseModel):
         examples=["https://organizer.example/fairtix/hooks"],
     )
     events: list[NotificationKind] = Field(
-        min_length=1, max_length=4, description="Notification kinds to receive"
+        min_length=1, max_length=7, description="Notification kinds to receive"
     )
     event_id: IdField | None = Field(
         default=None,

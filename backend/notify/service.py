@@ -62,7 +62,21 @@ ORDER_FULFILLED = "order.fulfilled"
 TICKET_TRANSFERRED = "ticket.transferred"
 EVENT_CANCELLED = "event.cancelled"
 ORDER_DISPUTED = "order.disputed"
-KINDS = frozenset({ORDER_FULFILLED, TICKET_TRANSFERRED, EVENT_CANCELLED, ORDER_DISPUTED})
+# The resale market (backend.resale): a listing went on or off the market, a ticket was resold.
+LISTING_CREATED = "listing.created"
+LISTING_CANCELLED = "listing.cancelled"
+TICKET_RESOLD = "ticket.resold"
+KINDS = frozenset(
+    {
+        ORDER_FULFILLED,
+        TICKET_TRANSFERRED,
+        EVENT_CANCELLED,
+        ORDER_DISPUTED,
+        LISTING_CREATED,
+        LISTING_CANCELLED,
+        TICKET_RESOLD,
+    }
+)
 
 # Outbox message kinds the worker hands to backend.notify.delivery.
 DELIVER_WEBHOOK = "notify.webhook"

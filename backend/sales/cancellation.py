@@ -32,6 +32,7 @@ from backend.notify import service as notify
 from backend.queue.errors import NotEventOrganizer, QueueError
 from backend.queue.service import WaitingRoom
 from backend.queue.store import ControlChanges
+from backend.resale import service as resale
 from backend.sales import service as sales
 from backend.sales.models import Order
 
@@ -67,6 +68,7 @@ def cancel_event(
         raise EventOver(event.id, event.ends_at)
     event.cancelled_at, event.cancel_reason, event.cancelled_by = now, reason, actor.address
     settled = settle_orders(session, event)
+    resale.void_event_listings(session, event.id, "the event was cancelled")
     outbox.enqueue(session, CANCEL_ON_CHAIN, {"event_id": event.id})
     notify.event_cancelled(
         session,

@@ -18,6 +18,8 @@ from backend.db.engine import transaction
 from backend.deps import PrincipalDep, RuntimeDep, WalletDep
 from backend.payments import crypto
 from backend.problems import ProblemDetails, problem_details, problem_responses, register_problem
+from backend.resale import service as resale
+from backend.resale.schemas import ResaleTotalsOut
 from backend.runtime import Runtime
 from backend.sales import cancellation, refunds, report
 from backend.sales import service as sales
@@ -380,9 +382,11 @@ def _jsonable(typed_data: dict[str, Any]) -> dict[str, Any]:
 @router.get("/admin/events/{event_id}/sales", response_model=SalesReportOut)
 def sales_report(event_id: IdPath, runtime: RuntimeDep, principal: PrincipalDep) -> SalesReportOut:
     """The event's organizer (or an admin): orders by status, tickets sold and money taken per
-    tier, card refunds pending and done, chargebacks by status. Read live from the orders."""
+    tier, card refunds pending and done, chargebacks by status, and resales: how many, their
+    volume and the royalties earned. Read live from the orders and listings."""
     with transaction(runtime.sessions) as session:
         sold = report.sales_report(session, managed_event(session, event_id, principal))
+        resold = resale.resale_totals(session, event_id)
     return SalesReportOut(
         event_id=sold.event_id,
         tiers=[TierSalesOut(**vars(tier)) for tier in sold.tiers],
@@ -391,6 +395,12 @@ def sales_report(event_id: IdPath, runtime: RuntimeDep, principal: PrincipalDep)
         refunds_pending=sold.refunds_pending,
         refunds_done=sold.refunds_done,
         disputes_by_status=sold.disputes_by_status,
+        resale=ResaleTotalsOut(
+            resales=resold.resales,
+            volume_wei=str(resold.volume_wei),
+            royalties_wei=str(resold.royalties_wei),
+            on_market=resold.on_market,
+        ),
     )
 
 

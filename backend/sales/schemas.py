@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from backend.catalog.schemas import EventOut
 from backend.problems import ProblemDetails
+from backend.resale.schemas import ResaleTotalsOut
 from backend.schemas import IdField
 
 
@@ -178,6 +179,9 @@ class SalesReportOut(BaseModel):
     disputes_by_status: dict[str, int] = Field(
         description="Chargebacks by their status at the card provider (needs_response, won, "
         "lost, ...)"
+    )
+    resale: ResaleTotalsOut = Field(
+        description="Resales of the event's tickets on the market, and the royalties earned"
     )
 
 

@@ -1,7 +1,10 @@
 """What the indexer's logs do to tickets and orders (backend.chain.indexer's applier): purchases
 pay and fulfil crypto orders (backend.payments.crypto), refund claims burn tickets and refund
-their orders, transfers between wallets change a ticket's holder. Each is applied at the
-configured confirmation depth, once, and taken back if a reorg orphans its block.
+their orders, transfers between wallets change a ticket's holder, check-ins mark tickets used.
+Each of those also voids the ticket's resale listing (its signed order can't fill any more), as
+does a SellOrdersCancelled log; a Resold log marks the listing it filled sold (backend.resale).
+Each is applied at the configured confirmation depth, once, and taken back if a reorg orphans
+its block.
 """
 
 from __future__ import annotations
@@ -15,10 +18,26 @@ from backend.catalog.models import Event
 from backend.chain.indexer import ApplyLater
 from backend.chain.models import AppliedLog
 from backend.chain.protocol import order_of
-from backend.chain.types import LOG_KINDS, PURCHASE, REFUND, ChainLog, RefundLog, TransferLog
+from backend.chain.types import (
+    CHECK_IN,
+    LOG_KINDS,
+    ORDERS_CANCELLED,
+    PURCHASE,
+    REFUND,
+    RESALE,
+    TRANSFER,
+    ChainLog,
+    CheckInLog,
+    PurchaseLog,
+    RefundLog,
+    ResaleLog,
+    SellOrdersCancelledLog,
+    TransferLog,
+)
 from backend.db.base import utcnow
 from backend.notify import service as notify
 from backend.payments.crypto import PurchaseApplier
+from backend.resale import service as resale
 from backend.sales import service as sales
 from backend.sales.models import Order
 from backend.tickets.models import Ticket
@@ -32,6 +51,12 @@ REFUNDED = "refunded"  # the order's last ticket was refunded: the order is refu
 TRANSFERRED = "transferred"  # the ticket's holder is recorded
 UNTRACKED = "untracked"  # no ticket of ours has that token id (e.g. a purchase paid too late)
 UNKNOWN = "unknown"  # a refund claim for a token of no crypto order of ours
+# ... and the resale market's logs.
+SOLD = "sold"  # a Resold log filled one of our listings
+UNLISTED = "unlisted"  # a Resold log of an order we never listed (the ticket's holder is moved
+# by the transfer log of the same transaction)
+ORDERS_VOIDED = "orders_voided"  # SellOrdersCancelled: the ticket's listing is void
+CHECKED_IN = "checked_in"  # CheckedIn: the ticket is used, its listing void
 # A card order whose tickets may be on chain before the fulfilment records them.
 MINT_PENDING = (sales.PAID, sales.MINTING)
 
@@ -52,6 +77,13 @@ class TicketLogApplier:
             return self._apply_refund(session, entry)
         if isinstance(entry, TransferLog):
             return self._apply_transfer(session, entry)
+        if isinstance(entry, ResaleLog):
+            return self._apply_resale(session, entry)
+        if isinstance(entry, SellOrdersCancelledLog):
+            return self._apply_orders_cancelled(session, entry)
+        if isinstance(entry, CheckInLog):
+            return self._apply_check_in(session, entry)
+        assert isinstance(entry, PurchaseLog)
         return self._purchases.apply(session, entry)
 
     def rollback(self, session: Session, applied: AppliedLog) -> None:
@@ -59,8 +91,12 @@ class TicketLogApplier:
             self._purchases.rollback(session, applied)
         elif applied.kind == REFUND:
             self._rollback_refund(session, applied)
-        else:
+        elif applied.kind == TRANSFER:
             self._rollback_transfer(session, applied)
+        elif applied.kind == RESALE:
+            self._rollback_resale(session, applied)
+        elif applied.kind in (ORDERS_CANCELLED, CHECK_IN):
+            self._rollback_ticket_log(session, applied)
 
     # -- refund claims --------------------------------------------------------------------
 
@@ -81,6 +117,7 @@ class TicketLogApplier:
         ticket = _ticket(session, event.id, claim.token_id)
         if ticket is not None:
             ticket.refund_tx_hash = claim.tx_hash
+            resale.on_ticket_moved(session, ticket, claim.tx_hash, "the ticket was refunded")
         # This log is not recorded yet: the earlier claims of the order, plus this one.
         claimed = 1 + _claims(session, order.id, claim.address)
         log.info(
@@ -109,6 +146,7 @@ class TicketLogApplier:
         ticket = _ticket(session, order.event_id, applied.token_id)
         if ticket is not None and ticket.refund_tx_hash == applied.tx_hash:
             ticket.refund_tx_hash = None
+            resale.rollback_ticket_moved(session, ticket, applied.tx_hash)
         if applied.outcome == REFUNDED and order.status == sales.REFUNDED:
             sales.transition(session, order, sales.FULFILLED, cause)
             order.refunded_at = None
@@ -137,6 +175,8 @@ class TicketLogApplier:
                 extra={"token_id": ticket.token_id, "recorded": ticket.owner_address},
             )
         ticket.owner_address = recipient
+        # Every move bumps the ticket's sale nonce: the seller's signed order is void.
+        resale.on_ticket_moved(session, ticket, transfer.tx_hash, "the ticket moved on chain")
         notify.ticket_transferred(
             session,
             event_id=event_id,
@@ -168,6 +208,7 @@ class TicketLogApplier:
         )
         # Logs are undone newest first, so a later transfer of this ticket was undone already.
         ticket.owner_address = previous
+        resale.rollback_ticket_moved(session, ticket, applied.tx_hash)
         # Receivers were told of the transfer; tell them it no longer holds.
         notify.ticket_transferred(
             session,
@@ -180,6 +221,79 @@ class TicketLogApplier:
             block_number=applied.block_number,
             reverted=True,
         )
+
+    # -- the resale market -----------------------------------------------------------------
+
+    def _apply_resale(self, session: Session, sale: ResaleLog) -> str:
+        ticket = _tracked(session, sale.address, sale.token_id)
+        if ticket is None:
+            return UNTRACKED
+        listing = resale.on_resold(
+            session,
+            ticket,
+            seller=sale.seller,
+            buyer=sale.buyer,
+            price_wei=sale.price,
+            royalty_wei=sale.royalty,
+            tx_hash=sale.tx_hash,
+            block_number=sale.block_number,
+        )
+        log.info(
+            "ticket resold on chain",
+            extra={
+                "token_id": sale.token_id,
+                "listing_id": None if listing is None else listing.id,
+                "tx": sale.tx_hash,
+            },
+        )
+        return SOLD if listing is not None else UNLISTED
+
+    def _rollback_resale(self, session: Session, applied: AppliedLog) -> None:
+        ticket = self._ticket_of_applied(session, applied)
+        if ticket is None or applied.outcome not in (SOLD, UNLISTED):
+            return
+        log.warning(
+            "resale rolled back", extra={"token_id": ticket.token_id, "tx": applied.tx_hash}
+        )
+        resale.rollback_resold(
+            session, ticket, tx_hash=applied.tx_hash, block_number=applied.block_number
+        )
+
+    def _apply_orders_cancelled(self, session: Session, entry: SellOrdersCancelledLog) -> str:
+        ticket = _tracked(session, entry.address, entry.token_id)
+        if ticket is None:
+            return UNTRACKED
+        reason = "its seller cancelled the ticket's sell orders on chain"
+        resale.on_ticket_moved(session, ticket, entry.tx_hash, reason)
+        return ORDERS_VOIDED
+
+    def _apply_check_in(self, session: Session, entry: CheckInLog) -> str:
+        ticket = _tracked(session, entry.address, entry.token_id)
+        if ticket is None:
+            return UNTRACKED
+        ticket.checkin_tx_hash = entry.tx_hash
+        resale.on_ticket_moved(session, ticket, entry.tx_hash, "the ticket was checked in")
+        return CHECKED_IN
+
+    def _rollback_ticket_log(self, session: Session, applied: AppliedLog) -> None:
+        ticket = self._ticket_of_applied(session, applied)
+        if ticket is None or applied.outcome == UNTRACKED:
+            return
+        if applied.kind == CHECK_IN and ticket.checkin_tx_hash == applied.tx_hash:
+            ticket.checkin_tx_hash = None
+        resale.rollback_ticket_moved(session, ticket, applied.tx_hash)
+
+    @staticmethod
+    def _ticket_of_applied(session: Session, applied: AppliedLog) -> Ticket | None:
+        if applied.token_id is None:
+            return None
+        return _tracked(session, applied.address, applied.token_id)
+
+
+def _tracked(session: Session, contract: str, token_id: int) -> Ticket | None:
+    """Our ticket of that contract's token, or None (a log of a token we never issued)."""
+    event_id = _event_at(session, contract)
+    return None if event_id is None else _ticket(session, event_id, token_id)
 
 
 def _event_at(session: Session, contract: str) -> int | None:

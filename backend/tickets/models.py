@@ -26,4 +26,6 @@ class Ticket(Base):
     tx_hash: Mapped[str] = mapped_column(String(66))
     # The claimRefund that burned it (crypto tickets of a cancelled event); None while it exists.
     refund_tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    # The CheckedIn log that marked it used at the door (the indexer); None while unused.
+    checkin_tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

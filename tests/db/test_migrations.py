@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import secrets
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, MetaData, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from backend.catalog.models import Tier
+from backend.catalog.models import Event, Tier
 from backend.db.base import utcnow
 from backend.db.engine import make_engine
 from backend.db.migrate import alembic_config, upgrade_to_head
 from backend.db.models import Base
 from backend.sales.models import Order, OrderTransition
-from tests.helpers import insert_event
+from tests.helpers import wallet
 
 pytestmark = pytest.mark.db
 
@@ -79,10 +80,54 @@ def test_0009_expires_duplicate_open_orders_and_then_refuses_them(empty_database
 
 
 def _seed_event(connection: Connection) -> int:
-    with Session(bind=connection) as session:
-        event = insert_event(session, sale_opens_at=utcnow(), max_admitted=10, supply=10)
-        session.flush()
-        return event.id
+    """An event with one tier as the schema at 0008 has them, written through the reflected
+    tables: the models' later columns don't exist yet."""
+    events = Table("events", MetaData(), autoload_with=connection)
+    tiers = Table("tiers", MetaData(), autoload_with=connection)
+    now = utcnow()
+    event_id = connection.scalar(
+        insert(events)
+        .values(
+            name="Migration test",
+            symbol="MT",
+            description="",
+            venue="",
+            starts_at=now + timedelta(days=1),
+            sale_opens_at=now,
+            organizer_address=wallet(1),
+            chain_id=1,
+            chain_event_id=secrets.randbits(63),
+            contract_address=wallet(2),
+            deploy_block=0,
+            deploy_tx_hash="0x" + "3" * 64,
+            image_cid="Qm",
+            max_admitted=10,
+            admission_ttl_seconds=600,
+            max_tickets_per_order=4,
+            ends_at=now + timedelta(days=1, hours=4),
+            resale_cap_bps=11_000,
+            royalty_bps=500,
+            transfers_locked=False,
+            created_at=now,
+        )
+        .returning(events.c.id)
+    )
+    connection.execute(
+        insert(tiers).values(
+            event_id=event_id,
+            name="GA",
+            price_cents=1000,
+            currency="eur",
+            supply=10,
+            reserved=0,
+            seats_assigned=0,
+            chain_tier=0,
+            price_gwei=3_000_000,
+            per_wallet_limit=0,
+            metadata_cid="",
+        )
+    )
+    return int(event_id)
 
 
 def _order(event_id: int, tier_id: int, buyer: str, quantity: int, status: str) -> dict[str, Any]:
@@ -96,3 +141,25 @@ def _order(event_id: int, tier_id: int, buyer: str, quantity: int, status: str) 
         "status": status,
         "created_at": utcnow(),
     }
+
+
+def test_0010_opens_resale_on_existing_events_and_keeps_their_transfer_policy(
+    empty_database_url: str,
+) -> None:
+    engine = make_engine(empty_database_url)
+    try:
+        config = alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0009_one_open_order_per_buyer")
+            event_id = _seed_event(connection)
+        upgrade_to_head(engine)
+        with engine.begin() as connection:
+            row = connection.execute(
+                select(
+                    Event.resale_enabled, Event.resale_closes_before_seconds, Event.transfers_locked
+                ).where(Event.id == event_id)
+            ).one()
+        assert tuple(row) == (True, 0, False)
+    finally:
+        engine.dispose()
