@@ -250,7 +250,7 @@ def _policy_out(event: Any, now: datetime) -> ResalePolicyOut:
         enabled=event.resale_enabled,
         closes_before_seconds=event.resale_closes_before_seconds,
         closes_at=closes,
-        open=event.resale_enabled and event.cancelled_at is None and now < closes,
+        open=resale.is_open(event, now),
         resale_cap_bps=event.resale_cap_bps,
         royalty_bps=event.royalty_bps,
         transfers_locked=event.transfers_locked,

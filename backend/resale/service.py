@@ -128,6 +128,10 @@ def window_closes_at(event: Event) -> datetime:
     return event.starts_at - timedelta(seconds=event.resale_closes_before_seconds)
 
 
+def is_open(event: Event, now: datetime) -> bool:
+    return event.cancelled_at is None and event.resale_enabled and now < window_closes_at(event)
+
+
 def require_open(event: Event, now: datetime) -> None:
     if event.cancelled_at is not None:
         raise EventCancelled(event.id, event.cancel_reason)
@@ -370,7 +374,11 @@ def browse(
     the cursor returned names where the next page starts (keyset, stable as listings come and
     go). Listings past their deadline are left out even before the sweep expires them."""
     now = now or utcnow()
-    get_event(session, event_id)
+    event = get_event(session, event_id)
+    if not is_open(event, now):
+        # Nothing there can be bought: the organizer closed resale (or moved its window) after
+        # these orders were signed, or the event was cancelled.
+        return [], None
     query = _select().where(
         Listing.event_id == event_id,
         Listing.status == LIVE,

@@ -433,3 +433,22 @@ def test_sell_orders_cancelled_on_chain_void_the_live_listing(
         json={"event_id": event["id"], "token_id": token_id, "price_wei": str(market.face_wei)},
     )["typed_data"]
     assert typed["message"]["nonce"] == "1"
+
+
+def test_the_market_shows_nothing_once_the_organizer_closes_its_window(
+    client: TestClient, worker: Worker, chain: ChainClient, admin: LocalAccount, runtime: Runtime
+) -> None:
+    market = holding(client, worker, chain, admin)
+    event = market.event
+    listed = list_ticket(market.holder, event["id"], market.token_ids[0], market.face_wei)
+    url = f"/events/{event['id']}/listings"
+    assert [item["id"] for item in client.get(url).json()["listings"]] == [listed["id"]]
+    # The window now closes long before the listing's deadline: it can't be bought here.
+    policy = {"enabled": True, "closes_before_seconds": 30 * 86_400}
+    closed = market.organizer._call("PUT", f"/admin/events/{event['id']}/resale", json=policy)
+    assert closed["open"] is False
+    assert client.get(url).json() == {"listings": [], "next_cursor": None}
+    buyer = signed_in(client)
+    assert problem(
+        buyer._call, "POST", f"/listings/{listed['id']}/buy", json={"method": "crypto"}
+    ) == (409, "resale-closed")
