@@ -282,9 +282,9 @@ class ChainClient:
 
     def create_event(self, terms: EventTerms, tiers: Sequence[TierTerms]) -> Deployment:
         """Creates the TicketEvent clone for ``terms.event_id`` through the factory. The signer
-        becomes its admin, minter and permit signer; the organizer gets ORGANIZER_ROLE and the
-        royalties. No scanner yet: the admin grants SCANNER_ROLE when door staff are known, which
-        keeps a role grant (about 24,000 gas) out of every event's creation.
+        becomes its admin, minter, permit signer, scanner (the door's check-in batches) and
+        relayer (resales settled for card buyers); the organizer gets ORGANIZER_ROLE and the
+        royalties.
 
         Raises ``EventAlreadyCreated`` if the event id already has a collection.
         """
@@ -298,7 +298,8 @@ class ChainClient:
             Web3.to_checksum_address(terms.organizer),
             signer,
             signer,
-            ZERO_ADDRESS,
+            signer,
+            signer,
             terms.sale_start,
             terms.sale_end,
             terms.event_end,
