@@ -220,7 +220,7 @@ contract TicketEvent is
     event SalesResumed(address by);
 
     /// @notice The direct-transfer policy changed.
-    /// @param locked True when tickets can move only through resale.
+    /// @param locked True when tickets can move only through priced resale.
     event TransferPolicyChanged(bool locked);
 
     /// @notice The organizer cancelled the event; holders of crypto-paid tickets can claim refunds
@@ -557,7 +557,8 @@ contract TicketEvent is
     // ---------------------------------------------------------------- resale
 
     /// @notice Settles a sell order signed by the ticket's owner: the caller pays exactly
-    /// `order.price` and receives the ticket. See `_settle` for the rules.
+    /// `order.price` (only the royalty if it is the order's payee) and receives the ticket. See
+    /// `_settle` for the rules.
     /// @param order The EIP-712 sell order (see SellOrder).
     /// @param signature The owner's signature over the order: 65 bytes from an EOA (malleable
     /// high-s signatures are rejected), or whatever the owner's contract wallet accepts (ERC-1271).
@@ -566,8 +567,9 @@ contract TicketEvent is
     }
 
     /// @notice Settles a sell order for a card buyer: the backend took the buyer's payment in fiat,
-    /// pays `order.price` in ether, and the ticket goes to the buyer's wallet `recipient`. Every rule
-    /// of buyResale applies, with `recipient` as the buyer.
+    /// pays `order.price` in ether (only the royalty if it is the order's payee), and the ticket
+    /// goes to the buyer's wallet `recipient`. Every rule of buyResale applies, with `recipient`
+    /// as the buyer.
     /// @dev Payout model: the seller chose the rail when signing, through `order.payee`. An
     /// ether-rail seller (payee zero) is credited on chain, to withdraw. A card-rail seller names
     /// the backend's treasury, which refunds their card off chain; when the treasury is the caller
@@ -658,8 +660,10 @@ contract TicketEvent is
         emit SalesResumed(msg.sender);
     }
 
-    /// @notice Sets the direct-transfer policy; resale through sell orders is always possible.
-    /// @param locked True to allow tickets to move only through resale.
+    /// @notice Sets the direct-transfer policy. Priced resale through sell orders is always
+    /// possible; a gift (a sell order at price 0) is a direct transfer by another name and is
+    /// refused while transfers are locked, as a side payment would dodge the cap and royalty.
+    /// @param locked True to allow tickets to move only through priced resale.
     function setTransfersLocked(bool locked) external onlyRole(ORGANIZER_ROLE) {
         uint8 flags = _state.flags;
         _setFlags(locked ? flags | _TRANSFERS_LOCKED : flags & ~_TRANSFERS_LOCKED);

@@ -17,7 +17,8 @@ pragma solidity ^0.8.24;
 /// @param eventEnd First second after the event: resale stops and the organizer may settle.
 /// @param resaleCapBps Resale price cap in basis points of the face price (11000 = 110%).
 /// @param royaltyBps Organizer royalty on every resale, in basis points of the resale price.
-/// @param transfersLocked When true, tickets move only through resale (no direct transfers).
+/// @param transfersLocked When true, tickets move only through priced resale (no direct transfers,
+/// no gifts).
 struct EventConfig {
     uint64 eventId;
     string name;
