@@ -89,6 +89,8 @@ DEFAULT_ADMIN_ROLE = b"\x00" * 32
 ORGANIZER_ROLE = Web3.keccak(text="ORGANIZER_ROLE")
 MINTER_ROLE = Web3.keccak(text="MINTER_ROLE")
 SIGNER_ROLE = Web3.keccak(text="SIGNER_ROLE")
+SCANNER_ROLE = Web3.keccak(text="SCANNER_ROLE")
+RELAYER_ROLE = Web3.keccak(text="RELAYER_ROLE")
 EVENT_CREATOR_ROLE = Web3.keccak(text="EVENT_CREATOR_ROLE")
 # A log topic holding the zero address: the ``from`` of a mint, the ``to`` of a burn. Raw
 # JSON-RPC hex, as ``ticket_logs`` compares it before web3 has formatted the log.
