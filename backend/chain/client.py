@@ -915,6 +915,7 @@ def _chain_log(kind: str, event: EventData) -> ChainLog:
             buyer=Address(Web3.to_checksum_address(args["buyer"])),
             price=int(args["price"]),
             royalty=int(args["royalty"]),
+            payee=Address(Web3.to_checksum_address(args["payee"])),
         )
     if kind == ORDERS_CANCELLED:
         return SellOrdersCancelledLog(
