@@ -35,7 +35,7 @@ examples:
 
 ROTATE_HELP = """\
 Rotate the backend's key (FAIRTIX_MINTER_PRIVATE_KEY): the factory's admin and event creator,
-and every event contract's admin, minter and permit signer.
+and every event contract's admin, minter, permit signer, scanner and relayer.
 
   1. fairtix rotate-key --grant 0xNEW      with the current key configured: NEW gets every role,
                                            on the factory and each event contract in the database

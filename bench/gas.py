@@ -79,6 +79,7 @@ TARGETS = {
     "purchase_1": 100_000,
     "card_mint_10_per_ticket": 50_000,
     "resale_settle": 100_000,
+    "resale_settle_card": 90_000,
 }
 
 # What every key measures, in table order: each canonical key is followed by the peers' nearest
@@ -111,10 +112,18 @@ KEY_DOCS = {
     "mint_10_per_ticket": "ERC721A mint(to, 10): 10 tokens to ONE fresh wallet, gas / 10",
     "resale_settle": "fairtix buyResale by a fresh wallet: seller-signed EIP-712 order, price "
     "cap, ERC-2981 royalty, seller and organizer credited",
+    "resale_settle_card": "fairtix buyResaleFor by the relayer role for a card buyer's fresh "
+    "wallet: a card-minted ticket whose seller is paid back by card (payee: the relayer as the "
+    "backend's treasury, so it sends only the royalty), organizer credited",
+    "resale_settle_card_eth_rail": "the same buyResaleFor of an order whose seller is paid in "
+    "ether: the relayer sends the price, seller and organizer credited",
     "transfer": "transferFrom by the holder to a fresh wallet",
     "transfer_direct": "transferFrom on the directly deployed PublicLock",
-    "check_in_per_ticket": "fairtix checkIn of 10 tickets of 10 different orders, gas / 10",
+    "check_in_per_ticket": "fairtix checkIn of 10 tickets of 10 different orders, each with the "
+    "holder the door admitted, gas / 10",
     "check_in_per_ticket_one_order": "fairtix checkIn of the 10 tickets of one order, gas / 10",
+    "check_in_per_ticket_one_stale": "fairtix checkIn of 10 tickets of 10 different orders of "
+    "which one was resold since its scan (skipped with CheckInSkipped), gas / 10",
 }
 
 ETHER = 10**18
@@ -637,7 +646,10 @@ def load_fairtix(build_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         )
     needed = {
         "TicketFactory": (factory, ("createEvent",)),
-        "TicketEvent": (event, ("mintBatch", "purchase", "buyResale", "checkIn")),
+        "TicketEvent": (
+            event,
+            ("mintBatch", "purchase", "buyResale", "buyResaleFor", "checkIn"),
+        ),
     }
     for name, (art, functions) in needed.items():
         have = {e.get("name") for e in art["abi"] if e.get("type") == "function"}
@@ -655,7 +667,7 @@ def bench_fairtix(chain: Chain, build_dir: Path, results: Results) -> dict[str, 
     factory_art, event_art = load_fairtix(build_dir)
     version = factory_art.get("compiler", {}).get("version", "?")
     log(f"{FAIRTIX}: TicketFactory + TicketEvent from {build_dir} (solc {version})")
-    admin, organizer, minter, signer, scanner = (devnet_account(i) for i in range(5))
+    admin, organizer, minter, signer, scanner, relayer = (devnet_account(i) for i in range(6))
 
     constructor = next((e for e in factory_art["abi"] if e.get("type") == "constructor"), None)
     args = [admin.address] if constructor and constructor.get("inputs") else []
@@ -680,6 +692,7 @@ def bench_fairtix(chain: Chain, build_dir: Path, results: Results) -> dict[str, 
                 "minter": minter.address,
                 "signer": signer.address,
                 "scanner": scanner.address,
+                "relayer": relayer.address,
                 "saleStart": now - 60,
                 "saleEnd": now + 30 * 86_400,
                 "eventEnd": now + 60 * 86_400,
@@ -745,6 +758,7 @@ def bench_fairtix(chain: Chain, build_dir: Path, results: Results) -> dict[str, 
         return contract.functions.mintBatch(_mint_batch_argument(contract, orders))
 
     card_holders: list[LocalAccount] = []
+    card_wallets: list[list[LocalAccount]] = []
     card_tokens: list[list[int]] = []
     # Card order ids and permit nonces share one id space (token id = id * 256 + index).
     # As the backend sends it (ChainClient.mint_batch), then with an EIP-2930 access list, which
@@ -769,6 +783,7 @@ def bench_fairtix(chain: Chain, build_dir: Path, results: Results) -> dict[str, 
         for token_id, wallet in zip(ids, wallets, strict=True):
             _expect_owner(contract, token_id, wallet.address)
         card_holders.append(wallets[0])
+        card_wallets.append(wallets)
         card_tokens.append(ids)
 
     # Resale: the seller (who bought with a permit) signs off chain; a fresh wallet settles.
@@ -780,6 +795,8 @@ def bench_fairtix(chain: Chain, build_dir: Path, results: Results) -> dict[str, 
             "price": price,
             "nonce": _sale_nonce(contract, token_id),
             "deadline": deadline,
+            "buyer": ZERO_ADDRESS,
+            "payee": ZERO_ADDRESS,
         }
         signature = event.sign(seller.key, SELL_ORDER_TYPE, "buyResale", sell)
         call = contract.functions.buyResale(event.struct("buyResale", sell), signature)
@@ -794,6 +811,43 @@ def bench_fairtix(chain: Chain, build_dir: Path, results: Results) -> dict[str, 
                 f"resale of {price} wei credited the seller {credited} with royalty {royalty}"
             )
 
+    # Resale for a card buyer: the relayer settles the seller's order for the buyer's fresh wallet.
+    # Sellers are card buyers of order 1002 (never moved their tickets); first the card rail
+    # (proceeds netted: the relayer is the treasury and sends the royalty), then the ether rail.
+    _, royalty = contract.functions.royaltyInfo(0, price).call()
+    for index, (key, first, payee) in enumerate(
+        (
+            ("resale_settle_card", True, relayer.address),
+            ("resale_settle_card", False, relayer.address),
+            ("resale_settle_card_eth_rail", True, ZERO_ADDRESS),
+            ("resale_settle_card_eth_rail", False, ZERO_ADDRESS),
+        ),
+        start=1,
+    ):
+        token_id = card_tokens[1][index]
+        seller = card_wallets[1][index]
+        (recipient,) = chain.fresh(1)
+        sell = {
+            "tokenId": token_id,
+            "price": price,
+            "nonce": _sale_nonce(contract, token_id),
+            "deadline": deadline,
+            "buyer": recipient.address,
+            "payee": payee,
+        }
+        signature = event.sign(seller.key, SELL_ORDER_TYPE, "buyResaleFor", sell)
+        call = contract.functions.buyResaleFor(
+            event.struct("buyResaleFor", sell), signature, recipient.address
+        )
+        netted = payee == relayer.address
+        credit_before = _credit(contract, seller.address)
+        receipt = chain.send(relayer, call, value=royalty if netted else price)
+        results.record(FAIRTIX, key, receipt["gasUsed"], first=first)
+        _expect_owner(contract, token_id, recipient.address)
+        credited = _credit(contract, seller.address) - credit_before
+        if credited != (0 if netted else price - royalty):
+            raise BenchError(f"{key} credited the seller {credited} of a {price} wei resale")
+
     # Transfer: a card buyer's ticket, never moved before, to a fresh wallet.
     for first, holder, ids in zip((True, False), card_holders, card_tokens, strict=True):
         chain.send(chain.funder, None, to=holder.address, value=ETHER)
@@ -803,19 +857,33 @@ def bench_fairtix(chain: Chain, build_dir: Path, results: Results) -> dict[str, 
         _expect_owner(contract, ids[0], to.address)
 
     # Check-in: a scanner's batch usually holds tickets of different orders, so the headline
-    # figure uses 10 single-ticket orders; one order's 10 tickets are measured too.
+    # figure uses 10 single-ticket orders; one order's 10 tickets are measured too. Each ticket
+    # goes with the holder the door admitted (here: its owner).
+    def check_in(ids: Sequence[int]) -> ContractFunction:
+        holders = [contract.functions.ownerOf(t).call() for t in ids]
+        return contract.functions.checkIn(list(ids), holders)
+
     singles = chain.fresh(20)
     receipt = chain.send(
         minter, mint_batch([(2001 + i, [w.address]) for i, w in enumerate(singles)])
     )
     single_ids = minted_token_ids(receipt, contract.address)
     for first, ids in ((True, single_ids[:10]), (False, single_ids[10:])):
-        receipt = chain.send(scanner, contract.functions.checkIn(ids))
+        receipt = chain.send(scanner, check_in(ids))
         results.record(FAIRTIX, "check_in_per_ticket", receipt["gasUsed"], per=10, first=first)
         _expect_used(contract, ids)
-    receipt = chain.send(scanner, contract.functions.checkIn(card_tokens[0]))
+    receipt = chain.send(scanner, check_in(card_tokens[0]))
     results.record(FAIRTIX, "check_in_per_ticket_one_order", receipt["gasUsed"], per=10)
     _expect_used(contract, card_tokens[0])
+    # One ticket of the batch changed hands after its scan: the door expected its old holder.
+    more = chain.fresh(10)
+    receipt = chain.send(minter, mint_batch([(3001 + i, [w.address]) for i, w in enumerate(more)]))
+    stale_ids = minted_token_ids(receipt, contract.address)
+    holders = [contract.functions.ownerOf(t).call() for t in stale_ids]
+    holders[0] = scanner.address
+    receipt = chain.send(scanner, contract.functions.checkIn(stale_ids, holders))
+    results.record(FAIRTIX, "check_in_per_ticket_one_stale", receipt["gasUsed"], per=10)
+    _expect_used(contract, stale_ids[1:])
     return {
         "directory": str(
             build_dir.relative_to(REPO_ROOT) if build_dir.is_relative_to(REPO_ROOT) else build_dir
@@ -1082,7 +1150,14 @@ How to read it:
   deployed and `initialize`d by an EOA instead: no Unlock behind it (PublicLock skips the callback
   when `unlockProtocol` has no code) and no proxy.
 - fairtix's `check_in_per_ticket` checks in 10 tickets of 10 different orders (a scanner's batch
-  is whoever walked in); `check_in_per_ticket_one_order` is 10 tickets of one order.
+  is whoever walked in); `check_in_per_ticket_one_order` is 10 tickets of one order. Each ticket
+  is sent with the holder the door admitted, and is checked in only if it still holds it.
+- fairtix's `resale_settle_card` is the backend settling a sell order for a card buyer: the
+  relayer role's `buyResaleFor`, the ticket to the buyer's fresh wallet. Its seller chose to be
+  paid back by card, so the order's payee is the backend's treasury (the relayer), whose proceeds
+  are netted: it sends only the organizer's royalty. `resale_settle_card_eth_rail` is the same
+  settlement for a seller paid in ether: the relayer sends the whole price and the seller is
+  credited, as in `resale_settle`.
 """
 
 

@@ -3,9 +3,11 @@ pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IERC2981} from "@openzeppelin/contracts/interfaces/IERC2981.sol";
+import {IERC4906} from "@openzeppelin/contracts/interfaces/IERC4906.sol";
 import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 import {ERC721Packed} from "./ERC721Packed.sol";
@@ -14,13 +16,23 @@ import {EventConfig, PurchasePermit, SellOrder, TierConfig} from "./TicketTypes.
 /// @title TicketEvent
 /// @notice One event's tickets as an ERC-721 collection: card sales minted by the backend, crypto
 /// sales against backend-signed EIP-712 permits with proceeds held in escrow, capped resale with an
-/// ERC-2981 royalty to the organizer, check-in, and cancellation with refunds from escrow.
+/// ERC-2981 royalty to the organizer (paid in ether, or settled by the backend for card buyers),
+/// check-in, and cancellation with refunds from escrow.
 /// @dev Deployed as an EIP-1167 clone by TicketFactory and set up with `initialize`; the
-/// implementation marks itself initialized in its constructor, so nobody can take it over.
+/// implementation marks itself initialized in its constructor, so nobody can take it over, and
+/// only the factory that deployed it may initialize a clone of it, so a clone made by anyone else
+/// can't pass for one of the factory's events.
 /// Token ids are `orderId * 256 + index`: an order's tickets are found without an index, and an
 /// order id (card) or permit nonce (crypto) can issue tickets only once, because its first token
 /// slot stays non-zero forever (a refunded ticket leaves a tombstone).
-contract TicketEvent is ERC721Packed, AccessControl, EIP712, ReentrancyGuardTransient, IERC2981 {
+contract TicketEvent is
+    ERC721Packed,
+    AccessControl,
+    EIP712,
+    ReentrancyGuardTransient,
+    IERC2981,
+    IERC4906
+{
     /// @notice Configures tiers, pauses sales, cancels or settles the event; receives royalties.
     bytes32 public constant ORGANIZER_ROLE = keccak256("ORGANIZER_ROLE");
     /// @notice Mints card-paid orders (the backend's hot key).
@@ -29,23 +41,32 @@ contract TicketEvent is ERC721Packed, AccessControl, EIP712, ReentrancyGuardTran
     bytes32 public constant SIGNER_ROLE = keccak256("SIGNER_ROLE");
     /// @notice Marks tickets used at the door.
     bytes32 public constant SCANNER_ROLE = keccak256("SCANNER_ROLE");
+    /// @notice Settles sell orders for card buyers (the backend, which took their payment in fiat).
+    bytes32 public constant RELAYER_ROLE = keccak256("RELAYER_ROLE");
 
     /// @notice Most tiers an event can have (the per-wallet counters of 16 tiers fill one slot).
     uint256 public constant MAX_TIERS = 16;
     /// @notice Most tickets in one order or permit (token ids are orderId * 256 + index).
     uint256 public constant MAX_ORDER_QUANTITY = 255;
+    /// @notice How long after a cancellation ticket holders can claim refunds; after it, anyone may
+    /// sweep what is left in escrow to the organizer.
+    uint256 public constant REFUND_CLAIM_PERIOD = 180 days;
     uint256 private constant _ORDER_HEADER_BYTES = 10;
 
     bytes32 private constant _PERMIT_TYPEHASH = keccak256(
         "PurchasePermit(address buyer,uint256 tier,uint256 quantity,uint256 unitPrice,uint256 nonce,uint256 deadline)"
     );
     bytes32 private constant _SELL_ORDER_TYPEHASH =
-        keccak256("SellOrder(uint256 tokenId,uint256 price,uint256 nonce,uint256 deadline)");
+        keccak256(
+            "SellOrder(uint256 tokenId,uint256 price,uint256 nonce,uint256 deadline,address buyer,address payee)"
+        );
 
     // Token slot, above the owner: tier (4 bits), flags, resale nonce (24 bits), gwei paid (64 bits).
     uint256 private constant _TIER_SHIFT = 160;
     uint256 private constant _FLAG_USED = 1 << 164;
     uint256 private constant _FLAG_BURNED = 1 << 165;
+    // Set alone in the first token slot of a permit revoked before use: its nonce can never mint.
+    uint256 private constant _FLAG_REVOKED = 1 << 166;
     uint256 private constant _NONCE_SHIFT = 168;
     uint256 private constant _NONCE_MASK = (1 << 24) - 1;
     uint256 private constant _PAID_SHIFT = 192;
@@ -68,8 +89,9 @@ contract TicketEvent is ERC721Packed, AccessControl, EIP712, ReentrancyGuardTran
     bytes32 private constant _TRANSFER_EVENT =
         0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef;
 
-    // keccak256("fairtix.TicketEvent.resaleInProgress"): a transient flag that lets a resale
-    // settlement through the transfer policy while direct transfers are locked.
+    // keccak256("fairtix.TicketEvent.resaleInProgress"): a transient flag that lets a priced resale
+    // settlement through the transfer policy while direct transfers are locked (a gift doesn't
+    // set it: it is a direct transfer by another name).
     bytes32 private constant _RESALE_IN_PROGRESS =
         0xf2f446f08baaf6f810cf84d4189d9c1fb3f4163beaea904be817f48681afc89a;
 
@@ -103,6 +125,10 @@ contract TicketEvent is ERC721Packed, AccessControl, EIP712, ReentrancyGuardTran
         uint64 escrowGwei;
     }
 
+    /// @dev The factory that deployed the implementation; in a clone's code too, as clones run the
+    /// implementation's code.
+    address private immutable _factory;
+
     EventState private _state;
     address private _organizer;
     uint96 private _organizerCredit;
@@ -111,6 +137,8 @@ contract TicketEvent is ERC721Packed, AccessControl, EIP712, ReentrancyGuardTran
     mapping(uint256 tierId => Tier) private _tiers;
     mapping(uint256 tierId => TierMoney) private _tierMoney;
     mapping(uint256 tierId => bytes32 digest) private _tierMetadata;
+    // Written once, by cancelEvent: the last second at which claimRefund pays.
+    uint40 private _refundDeadline;
 
     // ---------------------------------------------------------------- events
 
@@ -143,16 +171,21 @@ contract TicketEvent is ERC721Packed, AccessControl, EIP712, ReentrancyGuardTran
         uint256 indexed nonce, address indexed buyer, uint256 tierId, uint256 quantity, uint256 paid
     );
 
-    /// @notice A ticket was resold through a signed sell order.
+    /// @notice A ticket was resold (or given, at price 0) through a signed sell order.
     /// @param tokenId The ticket.
-    /// @param seller Previous owner, credited `price - royalty`.
-    /// @param buyer New owner, who paid `price`.
+    /// @param seller Previous owner, who signed the order.
+    /// @param buyer New owner: the wallet that paid `price` (buyResale), or the card buyer's wallet
+    /// the backend settled for (buyResaleFor).
+    /// @param payee Who the seller's proceeds, `price - royalty`, went to: the seller, or the
+    /// payee the order named (the backend's treasury for a seller paid back by card). When the
+    /// payee settled the sale itself its proceeds were netted from what it paid, not credited.
     /// @param price Resale price in wei.
     /// @param royalty Part of `price` credited to the organizer.
     event Resold(
         uint256 indexed tokenId,
         address indexed seller,
         address indexed buyer,
+        address payee,
         uint256 price,
         uint256 royalty
     );
@@ -167,6 +200,17 @@ contract TicketEvent is ERC721Packed, AccessControl, EIP712, ReentrancyGuardTran
     /// @param owner Its owner at check-in.
     event CheckedIn(uint256 indexed tokenId, address indexed owner);
 
+    /// @notice A ticket in a check-in batch was left unused: it is no longer held by the wallet the
+    /// door admitted (it was resold or moved between the scan and the block), or doesn't exist.
+    /// @param tokenId The ticket.
+    /// @param expected The holder the door admitted.
+    /// @param actual Its holder now (the zero address if it doesn't exist or was burned).
+    event CheckInSkipped(uint256 indexed tokenId, address expected, address actual);
+
+    /// @notice The purchase permit with nonce `nonce` was revoked before use; it can never mint.
+    /// @param nonce The permit nonce (the off-chain order id).
+    event PermitRevoked(uint256 indexed nonce);
+
     /// @notice Primary sales (card mints and crypto purchases) and resale were paused.
     /// @param by The organizer who paused.
     event SalesPaused(address by);
@@ -176,11 +220,18 @@ contract TicketEvent is ERC721Packed, AccessControl, EIP712, ReentrancyGuardTran
     event SalesResumed(address by);
 
     /// @notice The direct-transfer policy changed.
-    /// @param locked True when tickets can move only through resale.
+    /// @param locked True when tickets can move only through priced resale.
     event TransferPolicyChanged(bool locked);
 
-    /// @notice The organizer cancelled the event; crypto buyers can claim refunds.
-    event EventCancelled();
+    /// @notice The organizer cancelled the event; holders of crypto-paid tickets can claim refunds
+    /// until `refundDeadline`.
+    /// @param refundDeadline The last second (unix time) at which claimRefund pays.
+    event EventCancelled(uint256 refundDeadline);
+
+    /// @notice After the refund claim period of a cancelled event, what nobody claimed was released
+    /// from escrow to the organizer's credit.
+    /// @param amount Wei released.
+    event UnclaimedRefundsSwept(uint256 amount);
 
     /// @notice A crypto-paid ticket was refunded from escrow and burned.
     /// @param tokenId The ticket.
@@ -201,6 +252,9 @@ contract TicketEvent is ERC721Packed, AccessControl, EIP712, ReentrancyGuardTran
 
     /// @notice The collection is already set up (or is the implementation, which never is).
     error AlreadyInitialized();
+    /// @notice Only the factory that deployed the implementation initializes its clones.
+    /// @param caller The account that tried.
+    error NotFactory(address caller);
     /// @notice A role would have been granted to the zero address.
     /// @param role The role.
     error ZeroAddressForRole(bytes32 role);
@@ -277,6 +331,9 @@ contract TicketEvent is ERC721Packed, AccessControl, EIP712, ReentrancyGuardTran
     /// @notice The permit's nonce has already issued tickets.
     /// @param nonce The permit nonce.
     error PermitAlreadyUsed(uint256 nonce);
+    /// @notice The permit was revoked before use (revokePermit).
+    /// @param nonce The permit nonce.
+    error PermitIsRevoked(uint256 nonce);
     /// @notice The permit was not signed by a holder of SIGNER_ROLE.
     /// @param signer The address the signature recovers to.
     error InvalidPermitSigner(address signer);
@@ -294,9 +351,18 @@ contract TicketEvent is ERC721Packed, AccessControl, EIP712, ReentrancyGuardTran
     /// @param currentNonce The ticket's sale nonce now.
     error SellOrderInvalidated(uint256 tokenId, uint256 nonce, uint256 currentNonce);
     /// @notice The sell order was not signed by the ticket's current owner.
-    /// @param signer The address the signature recovers to.
+    /// @param signer The address the signature recovers to (zero if it recovers to none, as for
+    /// a contract wallet's signature that the wallet refused).
     /// @param owner The ticket's owner.
     error SellOrderSignerNotOwner(address signer, address owner);
+    /// @notice The sell order names its buyer, and the ticket would go to someone else.
+    /// @param tokenId The ticket.
+    /// @param buyer The buyer the order names.
+    /// @param recipient Who would have received the ticket.
+    error SellOrderNotForRecipient(uint256 tokenId, address buyer, address recipient);
+    /// @notice A sell order at price 0 is a gift, and a gift must name its buyer.
+    /// @param tokenId The ticket.
+    error GiftWithoutBuyer(uint256 tokenId);
     /// @notice The resale price is above the event's cap for this ticket.
     /// @param price The order's price in wei.
     /// @param cap The most this ticket may be resold for, in wei.
@@ -325,6 +391,19 @@ contract TicketEvent is ERC721Packed, AccessControl, EIP712, ReentrancyGuardTran
     /// @notice Settlement opens at `eventEnd`.
     /// @param eventEnd The event end (unix seconds).
     error EventNotOver(uint256 eventEnd);
+    /// @notice The event ended at `eventEnd`: it can't be cancelled any more (it can be settled).
+    /// @param eventEnd The event end (unix seconds).
+    error EventEnded(uint256 eventEnd);
+    /// @notice Refunds could be claimed until `refundDeadline`; what is left can be swept.
+    /// @param refundDeadline The last second at which claimRefund paid.
+    error RefundPeriodOver(uint256 refundDeadline);
+    /// @notice Unclaimed refunds can be swept only after `refundDeadline`.
+    /// @param refundDeadline The last second at which claimRefund pays.
+    error RefundPeriodNotOver(uint256 refundDeadline);
+    /// @notice A check-in batch needs one expected holder per ticket.
+    /// @param tokenIds Number of tickets.
+    /// @param holders Number of holders.
+    error CheckInLengthMismatch(uint256 tokenIds, uint256 holders);
     /// @notice `account` has no credit.
     /// @param account The caller.
     error NothingToWithdraw(address account);
@@ -335,17 +414,22 @@ contract TicketEvent is ERC721Packed, AccessControl, EIP712, ReentrancyGuardTran
 
     // ---------------------------------------------------------------- setup
 
-    /// @dev The implementation is born initialized; clones start from empty storage.
+    /// @dev The implementation is born initialized; clones start from empty storage. Its deployer
+    /// (TicketFactory's constructor) is the only account that may initialize clones.
     constructor() EIP712("fairtix TicketEvent", "1") {
+        _factory = msg.sender;
         _state.flags = _INITIALIZED;
     }
 
-    /// @notice Sets up a fresh clone. TicketFactory calls it in the same transaction that creates
-    /// the clone, so nobody can initialize it first.
+    /// @notice Sets up a fresh clone. Only the factory that deployed the implementation may call
+    /// it, and it does so in the same transaction that creates the clone.
     /// @param config Roles, schedule and resale terms.
     /// @param tiers The initial tiers (tier ids 0 .. tiers.length - 1).
     function initialize(EventConfig calldata config, TierConfig[] calldata tiers) external {
         if (_state.flags & _INITIALIZED != 0) revert AlreadyInitialized();
+        // A clone of this implementation made by anyone else would otherwise look like one of the
+        // factory's events, down to its code.
+        if (msg.sender != _factory) revert NotFactory(msg.sender);
         if (!(config.saleStart < config.saleEnd && config.saleEnd <= config.eventEnd)) {
             revert InvalidSchedule(config.saleStart, config.saleEnd, config.eventEnd);
         }
@@ -354,6 +438,7 @@ contract TicketEvent is ERC721Packed, AccessControl, EIP712, ReentrancyGuardTran
         _grantNonZero(ORGANIZER_ROLE, config.organizer);
         _grantNonZero(MINTER_ROLE, config.minter);
         _grantNonZero(SIGNER_ROLE, config.signer);
+        _grantNonZero(RELAYER_ROLE, config.relayer);
         // Door staff are often known only later: a zero scanner is granted nothing now.
         if (config.scanner != address(0)) _grantRole(SCANNER_ROLE, config.scanner);
         _state = EventState({
@@ -375,7 +460,9 @@ contract TicketEvent is ERC721Packed, AccessControl, EIP712, ReentrancyGuardTran
         emit EventInitialized(config.eventId, config.organizer);
     }
 
-    /// @notice Adds tier `tierId` (when it equals tierCount) or changes an existing one.
+    /// @notice Adds tier `tierId` (when it equals tierCount) or changes an existing one. A change of
+    /// an existing tier's metadata emits ERC-4906 BatchMetadataUpdate over every token id, as a
+    /// tier's tickets are spread over the whole id space.
     /// @dev Supply can't drop below what was issued; a price change moves the resale cap but never
     /// what earlier buyers are refunded.
     /// @param tierId The tier to configure.
@@ -449,7 +536,11 @@ contract TicketEvent is ERC721Packed, AccessControl, EIP712, ReentrancyGuardTran
 
         uint256 quantity = permit.quantity;
         uint256 firstTokenId = _firstTokenId(permit.nonce, quantity);
-        if (_tokens[firstTokenId] != 0) revert PermitAlreadyUsed(permit.nonce);
+        uint256 first = _tokens[firstTokenId];
+        if (first != 0) {
+            if (first == _FLAG_REVOKED) revert PermitIsRevoked(permit.nonce);
+            revert PermitAlreadyUsed(permit.nonce);
+        }
         uint256 expected = permit.unitPrice * quantity;
         if (msg.value != expected) revert WrongPayment(expected, msg.value);
         uint256 unitGwei = _toGwei(permit.unitPrice);
@@ -465,55 +556,35 @@ contract TicketEvent is ERC721Packed, AccessControl, EIP712, ReentrancyGuardTran
 
     // ---------------------------------------------------------------- resale
 
-    /// @notice Settles a sell order signed by the ticket's owner. The buyer pays exactly
-    /// `order.price`, at most the face price times the event's cap; the organizer's royalty and the
-    /// seller's proceeds are credited for `withdraw`.
+    /// @notice Settles a sell order signed by the ticket's owner: the caller pays exactly
+    /// `order.price` (only the royalty if it is the order's payee) and receives the ticket. See
+    /// `_settle` for the rules.
     /// @param order The EIP-712 sell order (see SellOrder).
-    /// @param signature The owner's 65-byte signature over the order.
+    /// @param signature The owner's signature over the order: 65 bytes from an EOA (malleable
+    /// high-s signatures are rejected), or whatever the owner's contract wallet accepts (ERC-1271).
     function buyResale(SellOrder calldata order, bytes calldata signature) external payable {
-        EventState memory state = _state;
-        if (state.flags & _PAUSED != 0) revert SalesArePaused();
-        if (state.flags & _CANCELLED != 0) revert EventIsCancelled();
-        if (block.timestamp >= state.eventEnd) revert ResaleClosed(state.eventEnd);
-        uint256 tokenId = order.tokenId;
-        if (block.timestamp > order.deadline) revert SellOrderExpired(tokenId, order.deadline);
+        _settle(order, signature, msg.sender);
+    }
 
-        uint256 packed = _tokens[tokenId];
-        address seller = address(uint160(packed));
-        if (seller == address(0)) revert ERC721NonexistentToken(tokenId);
-        uint256 currentNonce = (packed >> _NONCE_SHIFT) & _NONCE_MASK;
-        if (order.nonce != currentNonce) {
-            revert SellOrderInvalidated(tokenId, order.nonce, currentNonce);
-        }
-        bytes32 structHash = keccak256(
-            abi.encode(_SELL_ORDER_TYPEHASH, tokenId, order.price, order.nonce, order.deadline)
-        );
-        address signer = ECDSA.recover(_hashTypedDataV4(structHash), signature);
-        if (signer != seller) revert SellOrderSignerNotOwner(signer, seller);
-        if (msg.sender == seller) revert BuyerIsSeller(seller);
-
-        uint256 price = order.price;
-        uint256 cap = uint256(_tierMoney[(packed >> _TIER_SHIFT) & 0xf].price)
-            * state.resaleCapBps / 10_000;
-        if (price > cap) revert PriceAboveCap(price, cap);
-        if (msg.value != price) revert WrongPayment(price, msg.value);
-
-        assembly ("memory-safe") {
-            tstore(_RESALE_IN_PROGRESS, 1)
-        }
-        _update(msg.sender, tokenId, address(0));
-        assembly ("memory-safe") {
-            tstore(_RESALE_IN_PROGRESS, 0)
-        }
-
-        uint256 royalty = price * state.royaltyBps / 10_000;
-        // unchecked: credits are bounded by the ether that ever entered this contract (< 2^96 wei),
-        // so the seller's credit field can't carry into the per-tier counters above it.
-        unchecked {
-            _accounts[seller] += (price - royalty) << _CREDIT_SHIFT;
-        }
-        _organizerCredit += uint96(royalty);
-        emit Resold(tokenId, seller, msg.sender, price, royalty);
+    /// @notice Settles a sell order for a card buyer: the backend took the buyer's payment in fiat,
+    /// pays `order.price` in ether (only the royalty if it is the order's payee), and the ticket
+    /// goes to the buyer's wallet `recipient`. Every rule of buyResale applies, with `recipient`
+    /// as the buyer.
+    /// @dev Payout model: the seller chose the rail when signing, through `order.payee`. An
+    /// ether-rail seller (payee zero) is credited on chain, to withdraw. A card-rail seller names
+    /// the backend's treasury, which refunds their card off chain; when the treasury is the caller
+    /// its proceeds are netted, so it sends only the royalty. Either way the organizer's royalty is
+    /// credited on chain and the Resold event names the payee, so the seller is paid exactly once.
+    /// @param order The EIP-712 sell order (see SellOrder).
+    /// @param signature The owner's signature over the order (as for buyResale).
+    /// @param recipient The card buyer's wallet, which receives the ticket.
+    function buyResaleFor(SellOrder calldata order, bytes calldata signature, address recipient)
+        external
+        payable
+        onlyRole(RELAYER_ROLE)
+    {
+        if (recipient == address(0)) revert ERC721InvalidReceiver(address(0));
+        _settle(order, signature, recipient);
     }
 
     /// @notice Voids every sell order the owner has signed for `tokenId`.
@@ -529,19 +600,50 @@ contract TicketEvent is ERC721Packed, AccessControl, EIP712, ReentrancyGuardTran
 
     // ---------------------------------------------------------------- door
 
-    /// @notice Marks tickets used. Reverts as a whole if any is unknown or already used.
+    /// @notice Marks tickets used, each only if it is still held by the wallet the door admitted.
+    /// A ticket held by anyone else now (resold or moved between the scan and the block, or burned)
+    /// is skipped with CheckInSkipped, and the rest of the batch goes on: one stale entry must not
+    /// hold up everyone else's. A ticket already used is left as it is, without an event, so a
+    /// retried batch changes nothing. Reverts as a whole only for a cancelled event or mismatched
+    /// lengths.
     /// @param tokenIds The scanned tickets.
-    function checkIn(uint256[] calldata tokenIds) external onlyRole(SCANNER_ROLE) {
+    /// @param holders For each ticket, the wallet the door admitted it for.
+    function checkIn(uint256[] calldata tokenIds, address[] calldata holders)
+        external
+        onlyRole(SCANNER_ROLE)
+    {
         if (_state.flags & _CANCELLED != 0) revert EventIsCancelled();
+        if (tokenIds.length != holders.length) {
+            revert CheckInLengthMismatch(tokenIds.length, holders.length);
+        }
         for (uint256 i = 0; i < tokenIds.length; ++i) {
             uint256 tokenId = tokenIds[i];
+            address holder = holders[i];
             uint256 packed = _tokens[tokenId];
             address owner = address(uint160(packed));
-            if (owner == address(0)) revert ERC721NonexistentToken(tokenId);
-            if (packed & _FLAG_USED != 0) revert TicketAlreadyUsed(tokenId);
-            _tokens[tokenId] = packed | _FLAG_USED;
-            emit CheckedIn(tokenId, owner);
+            if (owner != holder || owner == address(0)) {
+                emit CheckInSkipped(tokenId, holder, owner);
+            } else if (packed & _FLAG_USED == 0) {
+                _tokens[tokenId] = packed | _FLAG_USED;
+                emit CheckedIn(tokenId, owner);
+            }
         }
+    }
+
+    // ---------------------------------------------------------------- permits
+
+    /// @notice Revokes one purchase permit before it is used (its order was cancelled off chain):
+    /// its nonce can never issue tickets, whatever the permit's deadline.
+    /// @param nonce The permit nonce (the off-chain order id).
+    function revokePermit(uint256 nonce) external onlyRole(SIGNER_ROLE) {
+        uint256 firstTokenId = _firstTokenId(nonce, 1);
+        uint256 first = _tokens[firstTokenId];
+        if (first == _FLAG_REVOKED) revert PermitIsRevoked(nonce);
+        if (first != 0) revert PermitAlreadyUsed(nonce);
+        // The slot a purchase checks to refuse a used nonce, marked without an owner: nothing
+        // exists at this token id, and no purchase or card mint can write it any more.
+        _tokens[firstTokenId] = _FLAG_REVOKED;
+        emit PermitRevoked(nonce);
     }
 
     // ---------------------------------------------------------------- organizer
@@ -558,21 +660,28 @@ contract TicketEvent is ERC721Packed, AccessControl, EIP712, ReentrancyGuardTran
         emit SalesResumed(msg.sender);
     }
 
-    /// @notice Sets the direct-transfer policy; resale through sell orders is always possible.
-    /// @param locked True to allow tickets to move only through resale.
+    /// @notice Sets the direct-transfer policy. Priced resale through sell orders is always
+    /// possible; a gift (a sell order at price 0) is a direct transfer by another name and is
+    /// refused while transfers are locked, as a side payment would dodge the cap and royalty.
+    /// @param locked True to allow tickets to move only through priced resale.
     function setTransfersLocked(bool locked) external onlyRole(ORGANIZER_ROLE) {
         uint8 flags = _state.flags;
         _setFlags(locked ? flags | _TRANSFERS_LOCKED : flags & ~_TRANSFERS_LOCKED);
         emit TransferPolicyChanged(locked);
     }
 
-    /// @notice Cancels the event: sales and transfers stop, crypto buyers can claimRefund.
+    /// @notice Cancels the event before its end: sales and transfers stop, holders of crypto-paid
+    /// tickets can claimRefund for REFUND_CLAIM_PERIOD. Once the event has ended it can only be
+    /// settled: a cancellation then would race `settle` for the same escrow.
     function cancelEvent() external onlyRole(ORGANIZER_ROLE) {
-        uint8 flags = _state.flags;
-        if (flags & _SETTLED != 0) revert EventAlreadySettled();
-        if (flags & _CANCELLED != 0) revert EventIsCancelled();
-        _setFlags(flags | _CANCELLED);
-        emit EventCancelled();
+        EventState memory state = _state;
+        if (state.flags & _SETTLED != 0) revert EventAlreadySettled();
+        if (state.flags & _CANCELLED != 0) revert EventIsCancelled();
+        if (block.timestamp >= state.eventEnd) revert EventEnded(state.eventEnd);
+        _setFlags(state.flags | _CANCELLED);
+        uint256 deadline = block.timestamp + REFUND_CLAIM_PERIOD;
+        _refundDeadline = uint40(deadline);
+        emit EventCancelled(deadline);
     }
 
     /// @notice After the event, releases all escrow to the organizer's credit (then `withdraw`).
@@ -581,24 +690,35 @@ contract TicketEvent is ERC721Packed, AccessControl, EIP712, ReentrancyGuardTran
         if (state.flags & _CANCELLED != 0) revert EventIsCancelled();
         if (state.flags & _SETTLED != 0) revert EventAlreadySettled();
         if (block.timestamp < state.eventEnd) revert EventNotOver(state.eventEnd);
-        uint256 totalGwei;
-        for (uint256 tierId = 0; tierId < state.tierCount; ++tierId) {
-            totalGwei += _tierMoney[tierId].escrowGwei;
-            _tierMoney[tierId].escrowGwei = 0;
-        }
-        _setFlags(state.flags | _SETTLED);
-        uint256 amount = totalGwei * 1 gwei;
-        _organizerCredit += uint96(amount);
-        emit Settled(amount);
+        emit Settled(_releaseEscrow(state));
+    }
+
+    /// @notice After the refund claim period of a cancelled event, releases the refunds nobody
+    /// claimed to the organizer's credit, so escrow isn't locked forever. Anyone may call it: the
+    /// ether can only go to the organizer.
+    function sweepUnclaimedRefunds() external {
+        EventState memory state = _state;
+        if (state.flags & _CANCELLED == 0) revert EventNotCancelled();
+        if (state.flags & _SETTLED != 0) revert EventAlreadySettled();
+        uint256 deadline = _refundDeadline;
+        if (block.timestamp <= deadline) revert RefundPeriodNotOver(deadline);
+        emit UnclaimedRefundsSwept(_releaseEscrow(state));
     }
 
     // ---------------------------------------------------------------- money out
 
-    /// @notice Refunds a crypto-paid ticket of a cancelled event to its owner, exactly what its
-    /// buyer paid, and burns it.
+    /// @notice Refunds a crypto-paid ticket of a cancelled event to its current owner, exactly the
+    /// face price its buyer paid at the primary sale, from escrow, and burns it. Resale doesn't
+    /// change who is refunded or how much: the ticket's holder is, whoever sold it before (sellers
+    /// keep their resale proceeds), and the burn makes a second claim impossible. Escrow always
+    /// covers it: it holds what every unburned crypto-paid ticket's buyer paid, and only a refund
+    /// or `settle`/`sweepUnclaimedRefunds` take from it. Open until `refundDeadline`.
+    /// @dev Card-paid tickets (paid 0) are refunded by the backend through the card provider.
     /// @param tokenId The ticket.
     function claimRefund(uint256 tokenId) external nonReentrant {
         if (_state.flags & _CANCELLED == 0) revert EventNotCancelled();
+        uint256 deadline = _refundDeadline;
+        if (block.timestamp > deadline) revert RefundPeriodOver(deadline);
         uint256 packed = _tokens[tokenId];
         address owner = address(uint160(packed));
         if (owner != msg.sender) revert NotTicketOwner(tokenId, msg.sender);
@@ -766,9 +886,23 @@ contract TicketEvent is ERC721Packed, AccessControl, EIP712, ReentrancyGuardTran
 
     /// @notice Whether tickets were ever issued for an order id or permit nonce.
     /// @param orderId The order id or permit nonce.
-    /// @return True once issued (also after a refund burned them).
+    /// @return True once issued (also after a refund burned them); false for a revoked permit.
     function orderMinted(uint256 orderId) external view returns (bool) {
-        return orderId < 1 << 64 && _tokens[orderId << 8] != 0;
+        if (orderId >= 1 << 64) return false;
+        uint256 first = _tokens[orderId << 8];
+        return first != 0 && first != _FLAG_REVOKED;
+    }
+
+    /// @notice The last second at which refunds of a cancelled event can be claimed.
+    /// @return Unix seconds; 0 while the event isn't cancelled.
+    function refundDeadline() external view returns (uint256) {
+        return _refundDeadline;
+    }
+
+    /// @notice The factory whose events this implementation (and every clone of it) belongs to.
+    /// @return The TicketFactory that deployed the implementation.
+    function factory() external view returns (address) {
+        return _factory;
     }
 
     /// @notice What `account` can withdraw now.
@@ -789,7 +923,7 @@ contract TicketEvent is ERC721Packed, AccessControl, EIP712, ReentrancyGuardTran
         return (_accounts[wallet] >> (_MINTED_SHIFT + 8 * tierId)) & 0xff;
     }
 
-    /// @notice ERC-165: ERC-721, ERC-721 Metadata, ERC-2981, AccessControl and ERC-165.
+    /// @notice ERC-165: ERC-721, ERC-721 Metadata, ERC-2981, ERC-4906, AccessControl and ERC-165.
     /// @param interfaceId The interface identifier.
     /// @return True if the interface is supported.
     function supportsInterface(bytes4 interfaceId)
@@ -798,15 +932,17 @@ contract TicketEvent is ERC721Packed, AccessControl, EIP712, ReentrancyGuardTran
         override(ERC721Packed, AccessControl, IERC165)
         returns (bool)
     {
-        return interfaceId == type(IERC2981).interfaceId || ERC721Packed.supportsInterface(interfaceId)
-            || AccessControl.supportsInterface(interfaceId);
+        // ERC-4906's id is fixed by the standard (0x49064906), not derived from its functions.
+        return interfaceId == type(IERC2981).interfaceId || interfaceId == bytes4(0x49064906)
+            || ERC721Packed.supportsInterface(interfaceId) || AccessControl.supportsInterface(interfaceId);
     }
 
     // ---------------------------------------------------------------- internals
 
     /// @dev Every rule on moving an existing ticket: no moves once the event is cancelled (refunds
-    /// burn), none for used tickets, direct transfers only when the policy allows them (resale
-    /// settlement always may), and every move voids the sell orders signed by the previous owner.
+    /// burn), none for used tickets, direct transfers only when the policy allows them (a priced
+    /// resale settlement always may; a gift, price 0, is a direct transfer by another name and
+    /// follows the policy), and every move voids the sell orders signed by the previous owner.
     function _update(address to, uint256 tokenId, address auth)
         internal
         override
@@ -829,6 +965,104 @@ contract TicketEvent is ERC721Packed, AccessControl, EIP712, ReentrancyGuardTran
         } else {
             _bumpSaleNonce(tokenId, _tokens[tokenId]);
         }
+    }
+
+    /// @dev The one settlement path of buyResale and buyResaleFor: `recipient` receives the ticket
+    /// and the caller pays `order.price`, when sales aren't paused, the event is neither cancelled
+    /// nor over, the order is before its deadline and at the ticket's sale nonce, the ticket's
+    /// owner signed it, the recipient isn't that owner and is the order's buyer if it names one,
+    /// a gift (price 0) names its buyer, and the price is within the cap. The organizer is credited
+    /// the royalty and the payee (the seller unless the order names another) the rest, except
+    /// that a payee who is the caller pays only the royalty: proceeds that would come straight
+    /// back to it aren't sent round trip.
+    function _settle(SellOrder calldata order, bytes calldata signature, address recipient)
+        private
+    {
+        EventState memory state = _state;
+        if (state.flags & _PAUSED != 0) revert SalesArePaused();
+        if (state.flags & _CANCELLED != 0) revert EventIsCancelled();
+        if (block.timestamp >= state.eventEnd) revert ResaleClosed(state.eventEnd);
+        uint256 tokenId = order.tokenId;
+        if (block.timestamp > order.deadline) revert SellOrderExpired(tokenId, order.deadline);
+
+        uint256 packed = _tokens[tokenId];
+        address seller = address(uint160(packed));
+        if (seller == address(0)) revert ERC721NonexistentToken(tokenId);
+        uint256 currentNonce = (packed >> _NONCE_SHIFT) & _NONCE_MASK;
+        if (order.nonce != currentNonce) {
+            revert SellOrderInvalidated(tokenId, order.nonce, currentNonce);
+        }
+        _verifySellOrder(order, signature, seller);
+        if (recipient == seller) revert BuyerIsSeller(seller);
+        address buyer = order.buyer;
+        // Without a named buyer, whoever sees the signed order in the mempool could take it.
+        if (buyer != address(0) && buyer != recipient) {
+            revert SellOrderNotForRecipient(tokenId, buyer, recipient);
+        }
+        uint256 price = order.price;
+        if (price == 0 && buyer == address(0)) revert GiftWithoutBuyer(tokenId);
+        uint256 cap = uint256(_tierMoney[(packed >> _TIER_SHIFT) & 0xf].price)
+            * state.resaleCapBps / 10_000;
+        if (price > cap) revert PriceAboveCap(price, cap);
+        uint256 royalty = price * state.royaltyBps / 10_000;
+        address payee = order.payee == address(0) ? seller : order.payee;
+        uint256 due = payee == msg.sender ? royalty : price;
+        if (msg.value != due) revert WrongPayment(due, msg.value);
+
+        if (price == 0) {
+            // A gift passes the transfer policy like any direct transfer (see _update).
+            _update(recipient, tokenId, address(0));
+        } else {
+            assembly ("memory-safe") {
+                tstore(_RESALE_IN_PROGRESS, 1)
+            }
+            _update(recipient, tokenId, address(0));
+            assembly ("memory-safe") {
+                tstore(_RESALE_IN_PROGRESS, 0)
+            }
+        }
+
+        if (payee != msg.sender && price != royalty) {
+            // unchecked: credits are bounded by the ether that ever entered this contract
+            // (< 2^96 wei), so the payee's credit field can't carry into the per-tier counters.
+            unchecked {
+                _accounts[payee] += (price - royalty) << _CREDIT_SHIFT;
+            }
+        }
+        if (royalty != 0) _organizerCredit += uint96(royalty);
+        emit Resold(tokenId, seller, recipient, payee, price, royalty);
+    }
+
+    /// @dev Accepts the seller's ECDSA signature, else, for a contract wallet, whatever its ERC-1271
+    /// `isValidSignature` accepts. ECDSA is tried first because most sellers are EOAs: it spares
+    /// them the code-size lookup of the seller's account. An EOA's malformed signature reverts
+    /// with ECDSA's own error, as a permit's does.
+    function _verifySellOrder(SellOrder calldata order, bytes calldata signature, address seller)
+        private
+        view
+    {
+        // All of SellOrder's fields are static, so abi.encode lays them out as EIP-712 encodeData.
+        bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(_SELL_ORDER_TYPEHASH, order)));
+        (address signer, ECDSA.RecoverError error,) = ECDSA.tryRecover(digest, signature);
+        if (signer == seller) return;
+        if (seller.code.length != 0) {
+            if (SignatureChecker.isValidERC1271SignatureNow(seller, digest, signature)) return;
+        } else if (error != ECDSA.RecoverError.NoError) {
+            ECDSA.recover(digest, signature); // reverts with the reason tryRecover returned
+        }
+        revert SellOrderSignerNotOwner(signer, seller);
+    }
+
+    /// @dev Moves every tier's escrow to the organizer's credit and marks the event settled.
+    function _releaseEscrow(EventState memory state) private returns (uint256 amount) {
+        uint256 totalGwei;
+        for (uint256 tierId = 0; tierId < state.tierCount; ++tierId) {
+            totalGwei += _tierMoney[tierId].escrowGwei;
+            _tierMoney[tierId].escrowGwei = 0;
+        }
+        _setFlags(state.flags | _SETTLED);
+        amount = totalGwei * 1 gwei;
+        _organizerCredit += uint96(amount);
     }
 
     function _verifyPermit(PurchasePermit calldata permit, bytes calldata signature) private view {
@@ -1000,6 +1234,8 @@ contract TicketEvent is ERC721Packed, AccessControl, EIP712, ReentrancyGuardTran
         t.flags = (_state.flags & _SALE_FLAGS) | _TIER_EXISTS;
         if (_tierMetadata[tierId] != config.metadataDigest) {
             _tierMetadata[tierId] = config.metadataDigest;
+            // A new tier has no tickets yet; an existing tier's tickets are anywhere in the id space.
+            if (tierId < tierCount) emit BatchMetadataUpdate(0, type(uint256).max);
         }
         if (tierId == tierCount) _state.tierCount = uint8(tierCount + 1);
         emit TierConfigured(

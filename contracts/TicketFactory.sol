@@ -9,17 +9,18 @@ import {EventConfig, TierConfig} from "./TicketTypes.sol";
 
 /// @title TicketFactory
 /// @notice Creates one TicketEvent collection per event as an EIP-1167 clone of a single
-/// implementation, and remembers which event id each belongs to.
+/// implementation, at an address derived from the event id.
 /// @dev Clones cost a fraction of a full deployment. The clone address is CREATE2-derived from the
 /// event id, so the backend knows it before the transaction lands and can recover after a crash.
+/// That address is also the registry: only this factory can put code there, and clones never
+/// self-destruct, so an event id has a collection exactly when its address has code (a mapping
+/// would cost every event another storage slot).
 contract TicketFactory is AccessControl {
     /// @notice Role allowed to create events (the backend's admin key).
     bytes32 public constant EVENT_CREATOR_ROLE = keccak256("EVENT_CREATOR_ROLE");
 
     /// @notice The TicketEvent every clone delegates to; deployed by this factory, never initialized.
     address public immutable implementation;
-
-    mapping(uint256 eventId => address ticketEvent) private _events;
 
     /// @notice A TicketEvent collection was created for `eventId`.
     /// @param eventId The off-chain event id.
@@ -54,10 +55,9 @@ contract TicketFactory is AccessControl {
         returns (address ticketEvent)
     {
         uint256 eventId = config.eventId;
-        address existing = _events[eventId];
+        address existing = _existingEvent(eventId);
         if (existing != address(0)) revert EventAlreadyCreated(eventId, existing);
         ticketEvent = Clones.cloneDeterministic(implementation, bytes32(eventId));
-        _events[eventId] = ticketEvent;
         // Initialized in the creating transaction: nobody can initialize the clone before us.
         TicketEvent(ticketEvent).initialize(config, tiers);
         emit EventCreated(eventId, ticketEvent, config.organizer);
@@ -67,7 +67,7 @@ contract TicketFactory is AccessControl {
     /// @param eventId The off-chain event id.
     /// @return The TicketEvent address.
     function eventAddress(uint256 eventId) external view returns (address) {
-        return _events[eventId];
+        return _existingEvent(eventId);
     }
 
     /// @notice Where the collection for `eventId` is (or will be) deployed.
@@ -75,5 +75,10 @@ contract TicketFactory is AccessControl {
     /// @return The clone's CREATE2 address.
     function predictEventAddress(uint64 eventId) external view returns (address) {
         return Clones.predictDeterministicAddress(implementation, bytes32(uint256(eventId)));
+    }
+
+    function _existingEvent(uint256 eventId) private view returns (address) {
+        address predicted = Clones.predictDeterministicAddress(implementation, bytes32(eventId));
+        return predicted.code.length != 0 ? predicted : address(0);
     }
 }

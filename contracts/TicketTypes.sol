@@ -11,12 +11,14 @@ pragma solidity ^0.8.24;
 /// @param minter Receives MINTER_ROLE (the backend's hot key for card sales).
 /// @param signer Receives SIGNER_ROLE (the backend's key that signs purchase permits).
 /// @param scanner Receives SCANNER_ROLE (door staff or the backend's check-in key); zero grants nobody yet.
+/// @param relayer Receives RELAYER_ROLE (the backend's key that settles resales for card buyers).
 /// @param saleStart First second at which crypto purchases are accepted.
 /// @param saleEnd First second at which crypto purchases are refused again.
 /// @param eventEnd First second after the event: resale stops and the organizer may settle.
 /// @param resaleCapBps Resale price cap in basis points of the face price (11000 = 110%).
 /// @param royaltyBps Organizer royalty on every resale, in basis points of the resale price.
-/// @param transfersLocked When true, tickets move only through resale (no direct transfers).
+/// @param transfersLocked When true, tickets move only through priced resale (no direct transfers,
+/// no gifts).
 struct EventConfig {
     uint64 eventId;
     string name;
@@ -26,6 +28,7 @@ struct EventConfig {
     address minter;
     address signer;
     address scanner;
+    address relayer;
     uint40 saleStart;
     uint40 saleEnd;
     uint40 eventEnd;
@@ -70,14 +73,22 @@ struct PurchasePermit {
     uint256 deadline;
 }
 
-/// @notice EIP-712 sell order, signed off chain by the ticket's owner.
+/// @notice EIP-712 sell order, signed off chain by the ticket's owner (an EOA, or a contract wallet
+/// through ERC-1271).
 /// @param tokenId The ticket for sale.
-/// @param price Asking price in wei; the buyer pays exactly this.
+/// @param price Asking price in wei; the buyer pays exactly this. Zero makes the order a gift,
+/// which must name its buyer and is refused while direct transfers are locked.
 /// @param nonce The ticket's saleNonce when signed; any transfer or cancellation moves it on.
 /// @param deadline Last second (unix time) at which the order can be filled.
+/// @param buyer The only wallet that may receive the ticket; the zero address lets anyone buy.
+/// @param payee Who is credited the seller's proceeds (price minus royalty); the zero address
+/// means the seller. The seller picks the payout rail here: a seller to be paid back on their
+/// card names the backend's treasury, which refunds the card off chain.
 struct SellOrder {
     uint256 tokenId;
     uint256 price;
     uint256 nonce;
     uint256 deadline;
+    address buyer;
+    address payee;
 }

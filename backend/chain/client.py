@@ -89,6 +89,8 @@ DEFAULT_ADMIN_ROLE = b"\x00" * 32
 ORGANIZER_ROLE = Web3.keccak(text="ORGANIZER_ROLE")
 MINTER_ROLE = Web3.keccak(text="MINTER_ROLE")
 SIGNER_ROLE = Web3.keccak(text="SIGNER_ROLE")
+SCANNER_ROLE = Web3.keccak(text="SCANNER_ROLE")
+RELAYER_ROLE = Web3.keccak(text="RELAYER_ROLE")
 EVENT_CREATOR_ROLE = Web3.keccak(text="EVENT_CREATOR_ROLE")
 # A log topic holding the zero address: the ``from`` of a mint, the ``to`` of a burn. Raw
 # JSON-RPC hex, as ``ticket_logs`` compares it before web3 has formatted the log.
@@ -282,9 +284,9 @@ class ChainClient:
 
     def create_event(self, terms: EventTerms, tiers: Sequence[TierTerms]) -> Deployment:
         """Creates the TicketEvent clone for ``terms.event_id`` through the factory. The signer
-        becomes its admin, minter and permit signer; the organizer gets ORGANIZER_ROLE and the
-        royalties. No scanner yet: the admin grants SCANNER_ROLE when door staff are known, which
-        keeps a role grant (about 24,000 gas) out of every event's creation.
+        becomes its admin, minter, permit signer, scanner (the door's check-in batches) and
+        relayer (resales settled for card buyers); the organizer gets ORGANIZER_ROLE and the
+        royalties.
 
         Raises ``EventAlreadyCreated`` if the event id already has a collection.
         """
@@ -298,7 +300,8 @@ class ChainClient:
             Web3.to_checksum_address(terms.organizer),
             signer,
             signer,
-            ZERO_ADDRESS,
+            signer,
+            signer,
             terms.sale_start,
             terms.sale_end,
             terms.event_end,
@@ -912,6 +915,7 @@ def _chain_log(kind: str, event: EventData) -> ChainLog:
             buyer=Address(Web3.to_checksum_address(args["buyer"])),
             price=int(args["price"]),
             royalty=int(args["royalty"]),
+            payee=Address(Web3.to_checksum_address(args["payee"])),
         )
     if kind == ORDERS_CANCELLED:
         return SellOrdersCancelledLog(

@@ -35,8 +35,11 @@ SELL_ORDER_TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "price", "type": "uint256"},
         {"name": "nonce", "type": "uint256"},
         {"name": "deadline", "type": "uint256"},
+        {"name": "buyer", "type": "address"},
+        {"name": "payee", "type": "address"},
     ]
 }
+ZERO_ADDRESS = "0x" + "00" * 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +101,28 @@ def permit_message(
     }
 
 
-def sell_order_message(token_id: int, price: int, nonce: int, deadline: int) -> dict[str, Any]:
+def sell_order_message(
+    token_id: int,
+    price: int,
+    nonce: int,
+    deadline: int,
+    *,
+    buyer: str = ZERO_ADDRESS,
+    payee: str = ZERO_ADDRESS,
+) -> dict[str, Any]:
     """A ``SellOrder`` (TicketTypes.sol): the one place its fields are named. Everything that
-    signs, verifies or submits a sell order builds it here, with SELL_ORDER_TYPES."""
-    return {"tokenId": token_id, "price": price, "nonce": nonce, "deadline": deadline}
+    signs, verifies or submits a sell order builds it here, with SELL_ORDER_TYPES. ``buyer`` is
+    the only wallet that may receive the ticket (zero: anyone); ``payee`` is credited the
+    seller's proceeds (zero: the seller; the backend's treasury for a seller paid back by card).
+    Price 0 is a gift, which must name its buyer."""
+    return {
+        "tokenId": token_id,
+        "price": price,
+        "nonce": nonce,
+        "deadline": deadline,
+        "buyer": buyer,
+        "payee": payee,
+    }
 
 
 EIP712_DOMAIN_TYPE = [

@@ -1,7 +1,8 @@
 """Rotating the backend's key (FAIRTIX_MINTER_PRIVATE_KEY) without stopping sales.
 
-The key is the factory's admin and event creator and each event contract's admin, minter and
-permit signer. Rotation is two runs of ``fairtix rotate-key``:
+The key is the factory's admin and event creator and each event contract's admin, minter,
+permit signer, scanner (the door's check-in batches) and relayer (resales settled for card
+buyers). Rotation is two runs of ``fairtix rotate-key``:
 
 1. ``--grant NEW`` with the current key configured: the new address gets every one of those
    roles, on the factory and on every event contract the database knows on this chain.
@@ -31,6 +32,8 @@ from backend.chain.client import (
     DEFAULT_ADMIN_ROLE,
     EVENT_CREATOR_ROLE,
     MINTER_ROLE,
+    RELAYER_ROLE,
+    SCANNER_ROLE,
     SIGNER_ROLE,
     ChainClient,
 )
@@ -48,6 +51,10 @@ EVENT_ROLES = {
     "admin": DEFAULT_ADMIN_ROLE,
     "minter": MINTER_ROLE,
     "permit signer": SIGNER_ROLE,
+    # Events created before the backend's key held these two get them on a grant as well; a
+    # revoke skips what the old key never had.
+    "scanner": SCANNER_ROLE,
+    "relayer": RELAYER_ROLE,
 }
 
 

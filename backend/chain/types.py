@@ -267,8 +267,8 @@ class TransferLog:
 @dataclass(frozen=True, slots=True)
 class ResaleLog:
     """One ``Resold`` log: a sell order signed by ``seller`` was filled by ``buyer`` at ``price``
-    wei, ``royalty`` of it credited to the organizer. The same transaction's Transfer log moves
-    the ticket; this one says it was a sale, and at what price."""
+    wei, ``royalty`` of it credited to the organizer and the rest to ``payee``. The same
+    transaction's Transfer log moves the ticket; this one says it was a sale, and at what price."""
 
     kind: ClassVar[str] = RESALE
     address: Address
@@ -283,6 +283,9 @@ class ResaleLog:
     """Wei."""
     royalty: int
     """Wei."""
+    payee: Address
+    """Who the seller's proceeds went to, which tells the rail the seller chose: the seller
+    (paid in ether on chain) or the backend's treasury (the backend pays the seller by card)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,15 @@ from eth_typing import HexStr
 from web3 import HTTPProvider, Web3
 
 from backend.chain.artifacts import load_artifact
-from backend.chain.client import ChainClient, connect_rpc
+from backend.chain.client import (
+    DEFAULT_ADMIN_ROLE,
+    MINTER_ROLE,
+    RELAYER_ROLE,
+    SCANNER_ROLE,
+    SIGNER_ROLE,
+    ChainClient,
+    connect_rpc,
+)
 from backend.chain.errors import (
     ERROR_FAMILIES,
     ChainUnavailable,
@@ -222,6 +230,15 @@ def test_create_event_twice_raises_event_already_created(
         create_event(client, 1, BUYER)
 
     assert (raised.value.event_id, raised.value.address) == (1, event)
+
+
+def test_create_event_gives_the_backends_key_every_role_it_uses(
+    client_and_event: tuple[ChainClient, str],
+) -> None:
+    client, event = client_and_event
+    # Scanner for the door's check-in batches, relayer for card buyers' resales.
+    for role in (DEFAULT_ADMIN_ROLE, MINTER_ROLE, SIGNER_ROLE, SCANNER_ROLE, RELAYER_ROLE):
+        assert client.has_role(event, role, client.signer_address)
 
 
 def test_mint_batch_issues_order_token_ids_and_find_order_mint_reads_them_back(

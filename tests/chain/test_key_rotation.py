@@ -60,6 +60,8 @@ def test_a_granted_key_mints_and_the_old_one_is_revoked_admin_last(
         (f"event {event_id}", "admin", True),
         (f"event {event_id}", "minter", True),
         (f"event {event_id}", "permit signer", True),
+        (f"event {event_id}", "scanner", True),
+        (f"event {event_id}", "relayer", True),
     ]
     # Run again (an interrupted run is simply repeated): nothing left to send.
     assert not any(c.changed for c in rotation.grant(old, contracts, new.signer_address))
@@ -75,6 +77,8 @@ def test_a_granted_key_mints_and_the_old_one_is_revoked_admin_last(
     assert [(c.contract.label, c.role) for c in revoked if c.changed] == [
         ("factory", "event creator"),
         ("factory", "admin"),
+        (f"event {event_id}", "relayer"),
+        (f"event {event_id}", "scanner"),
         (f"event {event_id}", "permit signer"),
         (f"event {event_id}", "minter"),
         (f"event {event_id}", "admin"),

@@ -38,6 +38,7 @@ from backend.chain.protocol import (
     CardMint,
     domain,
     encode_mint_batch,
+    sell_order_message,
 )
 from backend.chain.testing import _endpoints_with_revert_data
 
@@ -53,6 +54,7 @@ ORGANIZER_ROLE = Web3.keccak(text="ORGANIZER_ROLE")
 MINTER_ROLE = Web3.keccak(text="MINTER_ROLE")
 SIGNER_ROLE = Web3.keccak(text="SIGNER_ROLE")
 SCANNER_ROLE = Web3.keccak(text="SCANNER_ROLE")
+RELAYER_ROLE = Web3.keccak(text="RELAYER_ROLE")
 EVENT_CREATOR_ROLE = Web3.keccak(text="EVENT_CREATOR_ROLE")
 ZERO_ADDRESS = "0x" + "00" * 20
 
@@ -115,6 +117,7 @@ class Protocol:
         self.minter = self.actor()
         self.signer = self.actor()
         self.scanner = self.actor()
+        self.relayer = self.actor()
         factory_artifact = load_artifact("TicketFactory")
         receipt = self.send(
             self.w3.eth.contract(
@@ -191,6 +194,7 @@ class Protocol:
             self.minter.address,
             self.signer.address,
             self.scanner.address,
+            self.relayer.address,
             spec.sale_start,
             spec.sale_end,
             spec.event_end,
@@ -265,18 +269,46 @@ class Protocol:
         *,
         nonce: int | None = None,
         deadline: int | None = None,
+        buyer: str = ZERO_ADDRESS,
+        payee: str = ZERO_ADDRESS,
     ) -> tuple[tuple[Any, ...], bytes]:
         """A sell order for ``token_id`` at ``price`` signed by ``owner``."""
+        order = self.sell_order_message(
+            event, token_id, price, nonce=nonce, deadline=deadline, buyer=buyer, payee=payee
+        )
+        signature = self.sign(owner, SELL_ORDER_TYPES, order, event.address, None)
+        return tuple(order.values()), signature
+
+    def sell_order_message(
+        self,
+        event: Contract,
+        token_id: int,
+        price: int,
+        *,
+        nonce: int | None = None,
+        deadline: int | None = None,
+        buyer: str = ZERO_ADDRESS,
+        payee: str = ZERO_ADDRESS,
+    ) -> dict[str, Any]:
+        """A sell order's typed-data message, at the ticket's sale nonce unless told."""
         if nonce is None:
-            nonce = event.functions.ticket(token_id).call({"from": owner.address})[3]
-        message = {
-            "tokenId": token_id,
-            "price": price,
-            "nonce": nonce,
-            "deadline": self.now() + 600 if deadline is None else deadline,
-        }
-        signature = self.sign(owner, SELL_ORDER_TYPES, message, event.address, None)
-        return tuple(message.values()), signature
+            nonce = self.view(event.functions.ticket(token_id))[3]
+        return sell_order_message(
+            token_id,
+            price,
+            nonce,
+            self.now() + 600 if deadline is None else deadline,
+            buyer=buyer,
+            payee=payee,
+        )
+
+    def sell_order_digest(self, event: Contract, message: dict[str, Any]) -> bytes:
+        """The EIP-712 digest of a sell order (what an ERC-1271 wallet is asked about)."""
+        signable = encode_typed_data(
+            domain(self.w3.eth.chain_id, event.address), SELL_ORDER_TYPES, message
+        )
+        # EIP-191 version 0x01: keccak256(0x19 0x01 domainSeparator hashStruct(message)).
+        return bytes(Web3.keccak(b"\x19" + signable.version + signable.header + signable.body))
 
     def sign(
         self,
@@ -316,6 +348,11 @@ class Protocol:
         """The seller signs a sell order at ``price`` and the buyer settles it."""
         order, signature = self.sell_order(event, seller, token_id, price)
         return self.send(event.functions.buyResale(order, signature), buyer, value=price)
+
+    def check_in(self, event: Contract, token_ids: Sequence[int]) -> TxReceipt:
+        """The scanner checks in ``token_ids``, each expected to be held by its current owner."""
+        holders = [self.view(event.functions.ownerOf(t)) for t in token_ids]
+        return self.send(event.functions.checkIn(list(token_ids), holders), self.scanner)
 
     # -- reading --------------------------------------------------------------------------------
 

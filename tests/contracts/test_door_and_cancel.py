@@ -24,6 +24,7 @@ from tests.contracts.protocol import (
 )
 
 PRICE = ETHER // 10
+REFUND_CLAIM_PERIOD = 180 * 86400
 EVENT_END = EventSpec().event_end
 
 WalletFactory = Callable[[LocalAccount], Contract]
@@ -40,36 +41,86 @@ def test_check_in_marks_a_batch_used(
     p: Protocol, event: Contract, fans: tuple[LocalAccount, ...]
 ) -> None:
     p.mint(event, 1, [fans[0].address, fans[1].address])
-    receipt = p.send(event.functions.checkIn([256, 257]), p.scanner)
+    receipt = p.send(
+        event.functions.checkIn([256, 257], [fans[0].address, fans[1].address]), p.scanner
+    )
     assert p.logs(event, "CheckedIn", receipt) == [
         {"tokenId": 256, "owner": fans[0].address},
         {"tokenId": 257, "owner": fans[1].address},
     ]
+    assert p.logs(event, "CheckInSkipped", receipt) == []
     assert p.view(event.functions.ticket(256))[1]
     assert p.view(event.functions.ticket(257))[1]
 
 
-def test_check_in_of_a_used_ticket_reverts_the_whole_batch(
+def test_check_in_of_a_ticket_resold_after_the_scan_skips_it_and_checks_in_the_rest(
     p: Protocol, event: Contract, fans: tuple[LocalAccount, ...]
 ) -> None:
     p.mint(event, 1, [fans[0].address, fans[1].address])
-    p.send(event.functions.checkIn([257]), p.scanner)
-    with p.reverts(event, "TicketAlreadyUsed", 257):
-        p.send(event.functions.checkIn([256, 257]), p.scanner)
+    # The door admitted fans[0] with 256; the ticket was sold to fans[2] before the batch landed.
+    p.resell(event, fans[0], fans[2], 256, PRICE)
+    receipt = p.send(
+        event.functions.checkIn([256, 257], [fans[0].address, fans[1].address]), p.scanner
+    )
+    assert p.logs(event, "CheckInSkipped", receipt) == [
+        {"tokenId": 256, "expected": fans[0].address, "actual": fans[2].address}
+    ]
+    assert p.logs(event, "CheckedIn", receipt) == [{"tokenId": 257, "owner": fans[1].address}]
+    # The buyer's entry is intact: the ticket is unused and still theirs to use at the door.
     assert not p.view(event.functions.ticket(256))[1]
+    receipt = p.send(event.functions.checkIn([256], [fans[2].address]), p.scanner)
+    assert p.logs(event, "CheckedIn", receipt) == [{"tokenId": 256, "owner": fans[2].address}]
 
 
-def test_check_in_of_the_same_ticket_twice_in_a_batch_reverts(
+def test_check_in_of_a_nonexistent_ticket_skips_it(
     p: Protocol, event: Contract, fans: tuple[LocalAccount, ...]
 ) -> None:
     p.mint(event, 1, [fans[0].address])
-    with p.reverts(event, "TicketAlreadyUsed", 256):
-        p.send(event.functions.checkIn([256, 256]), p.scanner)
+    receipt = p.send(
+        event.functions.checkIn([512, 256], [fans[1].address, fans[0].address]), p.scanner
+    )
+    assert p.logs(event, "CheckInSkipped", receipt) == [
+        {"tokenId": 512, "expected": fans[1].address, "actual": ZERO_ADDRESS}
+    ]
+    assert p.view(event.functions.ticket(256))[1]
 
 
-def test_check_in_of_a_nonexistent_ticket_reverts(p: Protocol, event: Contract) -> None:
-    with p.reverts(event, "ERC721NonexistentToken", 256):
-        p.send(event.functions.checkIn([256]), p.scanner)
+def test_check_in_expecting_the_zero_address_for_a_nonexistent_ticket_skips_it(
+    p: Protocol, event: Contract
+) -> None:
+    receipt = p.send(event.functions.checkIn([512], [ZERO_ADDRESS]), p.scanner)
+    assert p.logs(event, "CheckInSkipped", receipt) == [
+        {"tokenId": 512, "expected": ZERO_ADDRESS, "actual": ZERO_ADDRESS}
+    ]
+    assert p.logs(event, "CheckedIn", receipt) == []
+
+
+def test_check_in_of_a_used_ticket_leaves_it_and_checks_in_the_rest(
+    p: Protocol, event: Contract, fans: tuple[LocalAccount, ...]
+) -> None:
+    p.mint(event, 1, [fans[0].address, fans[1].address])
+    p.check_in(event, [257])
+    # A retried batch: the ticket already used changes nothing and emits nothing.
+    receipt = p.check_in(event, [256, 257])
+    assert p.logs(event, "CheckedIn", receipt) == [{"tokenId": 256, "owner": fans[0].address}]
+    assert p.logs(event, "CheckInSkipped", receipt) == []
+    assert p.view(event.functions.ticket(256))[1]
+
+
+def test_check_in_of_the_same_ticket_twice_in_a_batch_checks_it_in_once(
+    p: Protocol, event: Contract, fans: tuple[LocalAccount, ...]
+) -> None:
+    p.mint(event, 1, [fans[0].address])
+    receipt = p.check_in(event, [256, 256])
+    assert p.logs(event, "CheckedIn", receipt) == [{"tokenId": 256, "owner": fans[0].address}]
+
+
+def test_check_in_with_mismatched_lengths_reverts(
+    p: Protocol, event: Contract, fans: tuple[LocalAccount, ...]
+) -> None:
+    p.mint(event, 1, [fans[0].address, fans[1].address])
+    with p.reverts(event, "CheckInLengthMismatch", 2, 1):
+        p.send(event.functions.checkIn([256, 257], [fans[0].address]), p.scanner)
 
 
 def test_check_in_after_cancellation_reverts(
@@ -78,7 +129,7 @@ def test_check_in_after_cancellation_reverts(
     p.mint(event, 1, [fans[0].address])
     p.send(event.functions.cancelEvent(), p.organizer)
     with p.reverts(event, "EventIsCancelled"):
-        p.send(event.functions.checkIn([256]), p.scanner)
+        p.send(event.functions.checkIn([256], [fans[0].address]), p.scanner)
 
 
 def test_check_in_by_a_non_scanner_reverts(
@@ -86,7 +137,7 @@ def test_check_in_by_a_non_scanner_reverts(
 ) -> None:
     p.mint(event, 1, [fans[0].address])
     with p.reverts(event, "AccessControlUnauthorizedAccount", p.organizer.address, SCANNER_ROLE):
-        p.send(event.functions.checkIn([256]), p.organizer)
+        p.send(event.functions.checkIn([256], [fans[0].address]), p.organizer)
 
 
 def test_check_in_by_a_newly_granted_scanner_succeeds(
@@ -94,7 +145,7 @@ def test_check_in_by_a_newly_granted_scanner_succeeds(
 ) -> None:
     p.mint(event, 1, [fans[0].address])
     p.send(event.functions.grantRole(SCANNER_ROLE, fans[3].address), p.admin)
-    p.send(event.functions.checkIn([256]), fans[3])
+    p.send(event.functions.checkIn([256], [fans[0].address]), fans[3])
     assert p.view(event.functions.ticket(256))[1]
 
 
@@ -167,6 +218,75 @@ def test_cancel_event_after_settlement_reverts(p: Protocol, event: Contract) -> 
         p.send(event.functions.cancelEvent(), p.organizer)
 
 
+def test_cancel_event_once_it_has_ended_reverts(p: Protocol, event: Contract) -> None:
+    p.travel_to(EVENT_END)
+    with p.reverts(event, "EventEnded", EVENT_END):
+        p.send(event.functions.cancelEvent(), p.organizer)
+    # Settlement is what an ended event gets.
+    p.send(event.functions.settle(), p.organizer)
+
+
+def test_cancel_event_sets_the_refund_deadline(p: Protocol, event: Contract) -> None:
+    assert p.view(event.functions.refundDeadline()) == 0
+    receipt = p.send(event.functions.cancelEvent(), p.organizer)
+    deadline = p.w3.eth.get_block(receipt["blockNumber"])["timestamp"] + REFUND_CLAIM_PERIOD
+    assert p.logs(event, "EventCancelled", receipt) == [{"refundDeadline": deadline}]
+    assert p.view(event.functions.refundDeadline()) == deadline
+    assert p.view(event.functions.REFUND_CLAIM_PERIOD()) == REFUND_CLAIM_PERIOD
+
+
+def test_claim_refund_after_the_refund_deadline_reverts(
+    p: Protocol, event: Contract, fans: tuple[LocalAccount, ...]
+) -> None:
+    p.buy(event, fans[0], nonce=3, quantity=2)
+    p.send(event.functions.cancelEvent(), p.organizer)
+    deadline = p.view(event.functions.refundDeadline())
+    p.travel_to(deadline)  # the last second at which a claim is paid
+    p.send(event.functions.claimRefund(3 * 256), fans[0])
+    p.travel_to(deadline + 1)
+    with p.reverts(event, "RefundPeriodOver", deadline):
+        p.send(event.functions.claimRefund(3 * 256 + 1), fans[0])
+
+
+def test_sweep_unclaimed_refunds_after_the_deadline_credits_the_organizer(
+    p: Protocol, event: Contract, fans: tuple[LocalAccount, ...]
+) -> None:
+    p.buy(event, fans[0], nonce=3, quantity=2)
+    p.buy(event, fans[1], nonce=4)
+    p.send(event.functions.cancelEvent(), p.organizer)
+    p.send(event.functions.claimRefund(3 * 256), fans[0])
+    deadline = p.view(event.functions.refundDeadline())
+    p.travel_to(deadline + 1)
+    # Anyone may sweep: the ether can only go to the organizer.
+    receipt = p.send(event.functions.sweepUnclaimedRefunds(), fans[2])
+    assert p.logs(event, "UnclaimedRefundsSwept", receipt) == [{"amount": 2 * PRICE}]
+    assert p.view(event.functions.tier(0))[4] == 0
+    assert p.view(event.functions.creditOf(p.organizer.address)) == 2 * PRICE
+    p.send(event.functions.withdraw(), p.organizer)
+    assert p.balance(event.address) == 0
+    with p.reverts(event, "EventAlreadySettled"):
+        p.send(event.functions.sweepUnclaimedRefunds(), fans[2])
+
+
+def test_sweep_unclaimed_refunds_before_the_deadline_reverts(
+    p: Protocol, event: Contract, fans: tuple[LocalAccount, ...]
+) -> None:
+    p.buy(event, fans[0], nonce=3)
+    p.send(event.functions.cancelEvent(), p.organizer)
+    deadline = p.view(event.functions.refundDeadline())
+    # Not at the deadline itself: the replay that reads the revert runs a block later.
+    p.travel_to(deadline - 100)
+    with p.reverts(event, "RefundPeriodNotOver", deadline):
+        p.send(event.functions.sweepUnclaimedRefunds(), p.organizer)
+
+
+def test_sweep_unclaimed_refunds_of_an_event_not_cancelled_reverts(
+    p: Protocol, event: Contract
+) -> None:
+    with p.reverts(event, "EventNotCancelled"):
+        p.send(event.functions.sweepUnclaimedRefunds(), p.organizer)
+
+
 def test_claim_refund_pays_what_was_paid_and_burns_the_ticket(
     p: Protocol, event: Contract, fans: tuple[LocalAccount, ...]
 ) -> None:
@@ -228,7 +348,7 @@ def test_claim_refund_of_a_checked_in_ticket_succeeds(
     p: Protocol, event: Contract, fans: tuple[LocalAccount, ...]
 ) -> None:
     p.buy(event, fans[0], nonce=3)
-    p.send(event.functions.checkIn([3 * 256]), p.scanner)
+    p.check_in(event, [3 * 256])
     p.send(event.functions.cancelEvent(), p.organizer)
     p.send(event.functions.claimRefund(3 * 256), fans[0])
     assert p.balance(event.address) == 0
@@ -416,6 +536,7 @@ def test_royalty_info_names_the_organizer(p: Protocol, event: Contract) -> None:
         ("5b5e139f", True),  # ERC-721 Metadata
         ("2a55205a", True),  # ERC-2981
         ("7965db0b", True),  # AccessControl
+        ("49064906", True),  # ERC-4906 metadata updates
         ("780e9d63", False),  # ERC-721 Enumerable
         ("ffffffff", False),
     ],

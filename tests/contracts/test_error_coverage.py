@@ -32,6 +32,8 @@ UNREACHABLE = {
 NEVER_EMITTED = {
     "RoleAdminChanged": "AccessControl: no role's admin is ever changed from DEFAULT_ADMIN_ROLE",
     "EIP712DomainChanged": "EIP-5267: the domain never changes",
+    "MetadataUpdate": "ERC-4906: metadata changes per tier, which spans many tokens "
+    "(BatchMetadataUpdate)",
 }
 
 

@@ -15,6 +15,7 @@ from tests.contracts.protocol import (
     EVENT_CREATOR_ROLE,
     MINTER_ROLE,
     ORGANIZER_ROLE,
+    RELAYER_ROLE,
     SCANNER_ROLE,
     SIGNER_ROLE,
     START,
@@ -119,6 +120,7 @@ def test_create_event_grants_each_role_to_its_configured_account(p: Protocol) ->
         (ORGANIZER_ROLE, p.organizer),
         (MINTER_ROLE, p.minter),
         (SIGNER_ROLE, p.signer),
+        (RELAYER_ROLE, p.relayer),
         (SCANNER_ROLE, p.scanner),
     ]
     assert p.logs(event, "RoleGranted", receipt) == [
@@ -133,6 +135,7 @@ def test_create_event_grants_each_role_to_its_configured_account(p: Protocol) ->
         ("MINTER_ROLE", MINTER_ROLE),
         ("SIGNER_ROLE", SIGNER_ROLE),
         ("SCANNER_ROLE", SCANNER_ROLE),
+        ("RELAYER_ROLE", RELAYER_ROLE),
     ]:
         assert p.view(event.functions[name]()) == role
 
@@ -253,6 +256,28 @@ def test_initialize_on_a_created_clone_reverts(
     with p.reverts(event, "AlreadyInitialized"):
         p.send(
             event.functions.initialize(p.event_config(EventSpec()), [TierSpec().as_tuple()]),
+            fans[0],
+        )
+
+
+def test_initialize_of_a_clone_made_outside_the_factory_reverts(
+    p: Protocol, event: Contract, fans: tuple[LocalAccount, ...]
+) -> None:
+    implementation = p.view(p.factory.functions.implementation())
+    # EIP-1167's creation code for `implementation`: byte for byte the code the factory's clones
+    # have, so only who initializes it could tell it apart.
+    creation = bytes.fromhex(
+        "3d602d80600a3d3981f3363d3d373d3d3d363d73"
+        + implementation[2:].lower()
+        + "5af43d82803e903d91602b57fd5bf3"
+    )
+    tx = p.w3.eth.send_transaction({"from": fans[0].address, "data": creation, "gas": 100_000})
+    rogue = p.event_at(p.w3.eth.get_transaction_receipt(tx)["contractAddress"])
+    assert p.w3.eth.get_code(rogue.address) == p.w3.eth.get_code(event.address)
+    assert p.view(rogue.functions.factory()) == p.factory.address
+    with p.reverts(rogue, "NotFactory", fans[0].address):
+        p.send(
+            rogue.functions.initialize(p.event_config(EventSpec()), [TierSpec().as_tuple()]),
             fans[0],
         )
 

@@ -28,8 +28,10 @@ INHERITED = {
     "hasRole",
     "renounceRole",
     "revokeRole",
-    # events of IERC721, IAccessControl and IERC5267
+    # events of IERC721, IAccessControl, IERC5267 and IERC4906
     "Transfer",
+    "MetadataUpdate",
+    "BatchMetadataUpdate",
     "Approval",
     "ApprovalForAll",
     "RoleAdminChanged",

@@ -90,6 +90,30 @@ def test_configure_tier_changes_an_existing_tier_but_keeps_issued(
     assert p.view(event.functions.tier(0)) == [2 * PRICE, 2, 2, 1, 0, digest_of("new")]
 
 
+def test_configure_tier_with_new_metadata_emits_a_batch_metadata_update(
+    p: Protocol, event: Contract
+) -> None:
+    receipt = p.send(
+        event.functions.configureTier(0, tier_tuple(PRICE, 100, 0, "moved venue")), p.organizer
+    )
+    # A tier's tickets are spread over the whole id space (orderId * 256 + index).
+    assert p.logs(event, "BatchMetadataUpdate", receipt) == [
+        {"_fromTokenId": 0, "_toTokenId": 2**256 - 1}
+    ]
+
+
+def test_configure_tier_with_unchanged_metadata_emits_no_metadata_update(
+    p: Protocol, event: Contract
+) -> None:
+    receipt = p.send(
+        event.functions.configureTier(0, tier_tuple(2 * PRICE, 100, 0, "tier")), p.organizer
+    )
+    assert p.logs(event, "BatchMetadataUpdate", receipt) == []
+    # Nor does a new tier, which has no tickets yet.
+    receipt = p.send(event.functions.configureTier(1, tier_tuple(PRICE, 5, 0, "vip")), p.organizer)
+    assert p.logs(event, "BatchMetadataUpdate", receipt) == []
+
+
 def test_configure_tier_with_a_gap_reverts(p: Protocol, event: Contract) -> None:
     with p.reverts(event, "InvalidTierId", 2, 1):
         p.send(event.functions.configureTier(2, tier_tuple()), p.organizer)

@@ -27,7 +27,7 @@ from web3.types import TxReceipt
 
 from backend.chain.protocol import CardMint, encode_mint_batch
 from tests.contracts.conftest import Compiled, deploy_fixture
-from tests.contracts.protocol import ETHER, EventSpec, Protocol, TierSpec, digest_of
+from tests.contracts.protocol import ETHER, ZERO_ADDRESS, EventSpec, Protocol, TierSpec, digest_of
 
 SPEC = EventSpec(
     event_id=900,
@@ -44,7 +44,7 @@ ORDER_DEADLINE = SPEC.event_end + 10**6
 # in about 20 s of CPU on eth-tester; fewer examples left whole rules unreached.
 SETTINGS = settings(
     max_examples=8,
-    stateful_step_count=10,
+    stateful_step_count=14,
     deadline=None,
     derandomize=True,
     database=None,
@@ -64,6 +64,7 @@ REQUIRED = [
             "mintBatch",
             "purchase",
             "buyResale",
+            "buyResaleFor",
             "transferFrom",
             "cancelSellOrders",
             "checkIn",
@@ -143,7 +144,13 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.p.tester.revert_to_snapshot(self.ctx.snapshot)
         self.organizer = self.p.organizer
         # Every account that sends transactions or holds credit here.
-        self.accounts = [*self.fans, self.p.organizer, self.p.minter, self.p.scanner]
+        self.accounts = [
+            *self.fans,
+            self.p.organizer,
+            self.p.minter,
+            self.p.scanner,
+            self.p.relayer,
+        ]
         self.start_balances = {a.address: self.p.balance(a.address) for a in self.accounts}
         self.start_fees = {a.address: self.p.fees[a.address] for a in self.accounts}
         self.start_total = sum(self.start_balances.values()) + self.p.balance(self.event.address)
@@ -209,10 +216,13 @@ class ProtocolMachine(RuleBasedStateMachine):
     @initialize()
     def sell_a_few_tickets(self) -> None:
         """Every run starts from tickets of both kinds held by different fans, and one of each
-        trade (resale, transfer, cancelled orders, a stale order replayed) already done."""
+        trade (resale, relayed resale on both payout rails, transfer, cancelled orders, a stale
+        order replayed) already done."""
         self.card_mint([(0, [0, 1]), (1, [2])], False)
         self.purchase(3, 0, 2)
         self.resell(pick=3, buyer=1, price_bps=12_000)  # fans[3]'s first crypto ticket
+        self.resell(pick=7, buyer=3, price_bps=10_000)  # relayed for a card buyer, ether rail
+        self.resell(pick=14, buyer=0, price_bps=10_000)  # relayed, card rail (netted)
         self.transfer(pick=0, to=2)
         self.cancel_sell_orders(pick=1)
         self.replay_stale_order(pick=0, buyer=0)
@@ -311,12 +321,23 @@ class ProtocolMachine(RuleBasedStateMachine):
     # -- resale and transfers ------------------------------------------------------------------
 
     def resell(self, pick: int, buyer: int, price_bps: int) -> None:
+        """A resale to fans[buyer], at price 0 a gift to them. ``pick`` also picks the path:
+        the buyer pays (buyResale) or the relayer settles for them as a card buyer
+        (buyResaleFor), and the seller's payout rail: ether (payee: the seller) or card (payee:
+        the relayer as the backend's treasury, netted when it settles itself)."""
         model = self.model
         token = self.pick_ticket(pick)
         ticket = model.tickets[token]
         seller = self.owner_of(token)
         account = self.fans[buyer]
+        relayed, card_rail = {0: (False, False), 1: (True, False), 2: (True, True)}.get(
+            pick // 7 % 4, (False, True)
+        )
+        payer = self.p.relayer if relayed else account
+        payee = self.p.relayer.address if card_rail else seller.address
         price = model.tiers[ticket.tier].price * price_bps // 10_000
+        royalty = price * SPEC.royalty_bps // 10_000
+        due = royalty if payee == payer.address else price
         cap = self.cap(ticket.tier)
         error: Error | None = None
         if model.paused:
@@ -331,29 +352,43 @@ class ProtocolMachine(RuleBasedStateMachine):
             error = ("PriceAboveCap", price, cap)
         elif ticket.used:
             error = ("TicketAlreadyUsed", token)
+        elif price == 0 and model.locked:
+            error = ("TransfersLocked", token)
 
         order, signature = self.p.sell_order(
-            self.event, seller, token, price, nonce=ticket.nonce, deadline=ORDER_DEADLINE
+            self.event,
+            seller,
+            token,
+            price,
+            nonce=ticket.nonce,
+            deadline=ORDER_DEADLINE,
+            # A gift names its buyer; a sale names one now and then.
+            buyer=account.address if price == 0 or pick % 2 else ZERO_ADDRESS,
+            payee=payee if card_rail else ZERO_ADDRESS,
         )
-        fn = self.event.functions.buyResale(order, signature)
-        receipt = self.send(fn, account, price, error)
+        if relayed:
+            fn = self.event.functions.buyResaleFor(order, signature, account.address)
+        else:
+            fn = self.event.functions.buyResale(order, signature)
+        receipt = self.send(fn, payer, due, error)
         if receipt is None:
             return
-        royalty = price * SPEC.royalty_bps // 10_000
         (resold,) = self.p.logs(self.event, "Resold", receipt)
         assert resold == {
             "tokenId": token,
             "seller": seller.address,
             "buyer": account.address,
+            "payee": payee,
             "price": price,
             "royalty": royalty,
         }
         assert resold["price"] <= cap
         ticket.owner = account.address
         ticket.nonce += 1
-        model.credits[seller.address] += price - royalty
+        if payee != payer.address:
+            model.credits[payee] += price - royalty
         model.credits[self.organizer.address] += royalty
-        model.flows[account.address] -= price
+        model.flows[payer.address] -= due
         model.stale.append(StaleOrder(order, signature))
 
     def replay_stale_order(self, pick: int, buyer: int) -> None:
@@ -412,21 +447,30 @@ class ProtocolMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.model.tickets)
     @rule(picks=st.lists(st.integers(0, 10**6), min_size=1, max_size=2))
     def check_in(self, picks: list[int]) -> None:
+        """A door batch; now and then the door admitted someone who no longer holds the ticket."""
         model = self.model
         tokens = [self.pick_ticket(pick) for pick in picks]
-        error: Error | None = None
-        if model.cancelled:
-            error = ("EventIsCancelled",)
-        else:
-            seen: set[int] = set()
-            for token in tokens:
-                if model.tickets[token].used or token in seen:
-                    error = ("TicketAlreadyUsed", token)
-                    break
-                seen.add(token)
-        if self.send(self.event.functions.checkIn(tokens), self.p.scanner, error=error):
-            for token in tokens:
-                model.tickets[token].used = True
+        holders = [
+            self.fans[(self.fans.index(self.owner_of(token)) + 1) % len(self.fans)].address
+            if pick % 5 == 0
+            else model.tickets[token].owner
+            for token, pick in zip(tokens, picks, strict=True)
+        ]
+        error = ("EventIsCancelled",) if model.cancelled else None
+        fn = self.event.functions.checkIn(tokens, holders)
+        receipt = self.send(fn, self.p.scanner, error=error)
+        if receipt is None:
+            return
+        checked, skipped = [], []
+        for token, holder in zip(tokens, holders, strict=True):
+            ticket = model.tickets[token]
+            if holder != ticket.owner:
+                skipped.append({"tokenId": token, "expected": holder, "actual": ticket.owner})
+            elif not ticket.used:
+                ticket.used = True
+                checked.append({"tokenId": token, "owner": ticket.owner})
+        assert self.p.logs(self.event, "CheckedIn", receipt) == checked
+        assert self.p.logs(self.event, "CheckInSkipped", receipt) == skipped
 
     def set_transfers_locked(self, locked: bool) -> None:
         self.send(self.event.functions.setTransfersLocked(locked), self.organizer)
@@ -451,6 +495,8 @@ class ProtocolMachine(RuleBasedStateMachine):
             error = ("EventAlreadySettled",)
         elif model.cancelled:
             error = ("EventIsCancelled",)
+        elif model.ended:
+            error = ("EventEnded", SPEC.event_end)
         if self.send(self.event.functions.cancelEvent(), self.organizer, error=error):
             model.cancelled = True
             # Holders react at once: the first refund comes in the same step.
@@ -598,7 +644,7 @@ class ProtocolMachine(RuleBasedStateMachine):
     def contract_balance_is_escrow_plus_credits(self) -> None:
         escrow = sum(t.escrow for t in self.model.tiers)
         credits = 0
-        accounts = [*self.fans, self.organizer]
+        accounts = [*self.fans, self.organizer, self.p.relayer]
         views = self.read([("creditOf", (account.address,)) for account in accounts])
         for account, (on_chain,) in zip(accounts, views, strict=True):
             assert on_chain == self.model.credits[account.address]

@@ -44,6 +44,7 @@ def test_buy_resale_moves_the_ticket_and_credits_seller_and_organizer(
             "tokenId": TOKEN,
             "seller": seller.address,
             "buyer": buyer.address,
+            "payee": seller.address,
             "price": CAP,
             "royalty": royalty,
         }
@@ -150,7 +151,7 @@ def test_buy_resale_of_a_used_ticket_reverts(
     p: Protocol, event: Contract, seller: LocalAccount, fans: tuple[LocalAccount, ...]
 ) -> None:
     order, signature = p.sell_order(event, seller, TOKEN, PRICE)
-    p.send(event.functions.checkIn([TOKEN]), p.scanner)
+    p.check_in(event, [TOKEN])
     with p.reverts(event, "TicketAlreadyUsed", TOKEN):
         p.send(event.functions.buyResale(order, signature), fans[1], value=PRICE)
 
@@ -297,7 +298,7 @@ def test_transfer_while_locked_reverts(
 def test_transfer_of_a_used_ticket_reverts(
     p: Protocol, event: Contract, seller: LocalAccount, fans: tuple[LocalAccount, ...]
 ) -> None:
-    p.send(event.functions.checkIn([TOKEN]), p.scanner)
+    p.check_in(event, [TOKEN])
     with p.reverts(event, "TicketAlreadyUsed", TOKEN):
         p.send(event.functions.transferFrom(seller.address, fans[1].address, TOKEN), seller)
 

@@ -203,6 +203,55 @@ def test_revoke_role_by_a_non_admin_reverts(
         p.send(event.functions.revokeRole(SIGNER_ROLE, p.signer.address), p.organizer)
 
 
+# -- revokePermit -------------------------------------------------------------------------------
+
+
+def test_revoke_permit_stops_that_permit_before_its_deadline(
+    p: Protocol, event: Contract, fans: tuple[LocalAccount, ...]
+) -> None:
+    revoked, revoked_signature = p.permit(event, fans[0].address, nonce=7)
+    other, other_signature = p.permit(event, fans[0].address, nonce=8)
+    receipt = p.send(event.functions.revokePermit(7), p.signer)
+    assert p.logs(event, "PermitRevoked", receipt) == [{"nonce": 7}]
+    with p.reverts(event, "PermitIsRevoked", 7):
+        purchase(p, event, fans[0], revoked, revoked_signature)
+    # Only that permit: the signer's other permits still buy.
+    purchase(p, event, fans[0], other, other_signature)
+    assert not p.view(event.functions.orderMinted(7))
+    assert p.view(event.functions.orderMinted(8))
+    with p.reverts(event, "ERC721NonexistentToken", 7 * 256):
+        p.view(event.functions.ownerOf(7 * 256))
+    # Its order id can't be minted by card either.
+    with p.reverts(event, "OrderAlreadyMinted", 7):
+        p.mint(event, 7, [fans[0].address])
+
+
+def test_revoke_permit_twice_reverts(p: Protocol, event: Contract) -> None:
+    p.send(event.functions.revokePermit(7), p.signer)
+    with p.reverts(event, "PermitIsRevoked", 7):
+        p.send(event.functions.revokePermit(7), p.signer)
+
+
+def test_revoke_permit_of_a_used_permit_reverts(
+    p: Protocol, event: Contract, fans: tuple[LocalAccount, ...]
+) -> None:
+    p.buy(event, fans[0], nonce=7)
+    with p.reverts(event, "PermitAlreadyUsed", 7):
+        p.send(event.functions.revokePermit(7), p.signer)
+
+
+def test_revoke_permit_of_a_nonce_above_64_bits_reverts(p: Protocol, event: Contract) -> None:
+    with p.reverts(event, "OrderIdTooLarge", 2**64):
+        p.send(event.functions.revokePermit(2**64), p.signer)
+
+
+def test_revoke_permit_by_an_account_without_the_signer_role_reverts(
+    p: Protocol, event: Contract
+) -> None:
+    with p.reverts(event, "AccessControlUnauthorizedAccount", p.minter.address, SIGNER_ROLE):
+        p.send(event.functions.revokePermit(7), p.minter)
+
+
 # -- sell orders ------------------------------------------------------------------------------
 
 

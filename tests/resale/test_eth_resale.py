@@ -388,7 +388,10 @@ def test_a_check_in_marks_the_ticket_used_and_voids_its_listing(
     )
     check_in = {
         "to": contract,
-        "data": ticket_event.encode_abi("checkIn", args=[[token_id]]),
+        # The holder the door admitted: the one who holds it.
+        "data": ticket_event.encode_abi(
+            "checkIn", args=[[token_id], [chain.owner_of(contract, token_id)]]
+        ),
         "value": "0x0",
         "chainId": chain.chain_id,
     }
