@@ -18,6 +18,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from backend.observability import requestid
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://fairtix.dev/problems/"
 
@@ -31,7 +33,11 @@ class ProblemDetails(BaseModel):
     title: str
     status: int
     detail: str = Field(description="What went wrong, for a person")
-    instance: str | None = None
+    instance: str | None = Field(
+        default=None,
+        description="This occurrence: urn:fairtix:request:<the request's X-Request-ID>; quote it "
+        "to support, it finds the request in the logs",
+    )
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -112,10 +118,17 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE)
 
 
+def _instance(request: Request) -> str:
+    """The occurrence, named by the request's id (backend.observability): the same id is in the
+    X-Request-ID header and in every log line of the request. The path, without the middleware."""
+    request_id = request.scope.get(requestid.SCOPE_KEY)
+    return request.url.path if request_id is None else f"urn:fairtix:request:{request_id}"
+
+
 async def _handle_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Problem)
     return problem_response(
-        exc.status, exc.slug, exc.title, exc.detail, request.url.path, **exc.extra
+        exc.status, exc.slug, exc.title, exc.detail, _instance(request), **exc.extra
     )
 
 
@@ -123,7 +136,7 @@ async def _handle_registered(request: Request, exc: Exception) -> JSONResponse:
     spec = spec_for(exc)
     if spec is None:  # pragma: no cover - handlers are only installed for registered types
         raise exc
-    return problem_response(spec.status, spec.slug, spec.title, str(exc), request.url.path)
+    return problem_response(spec.status, spec.slug, spec.title, str(exc), _instance(request))
 
 
 async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
@@ -139,7 +152,7 @@ async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
         "validation-failed",
         "Request is not valid",
         f"{where}: {first['msg']}" if where else str(first["msg"]),
-        request.url.path,
+        _instance(request),
         errors=errors,
     )
 
@@ -156,7 +169,7 @@ async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
     if slug == "malformed-body":
         # Starlette's only 400: a body its JSON decoder couldn't even start on (not UTF-8).
         detail = "the request body could not be read as JSON text (UTF-8): " + detail
-    response = problem_response(exc.status_code, slug, str(exc.detail), detail, request.url.path)
+    response = problem_response(exc.status_code, slug, str(exc.detail), detail, _instance(request))
     if exc.headers:
         response.headers.update(exc.headers)
     return response
@@ -164,13 +177,19 @@ async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
 
 async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return problem_response(
+    response = problem_response(
         500,
         "internal-error",
         "Internal error",
         "The server hit an unexpected error; it has been logged.",
-        request.url.path,
+        _instance(request),
     )
+    # This answer is sent from outside the request-id middleware, which adds the header to
+    # every other one.
+    request_id = request.scope.get(requestid.SCOPE_KEY)
+    if request_id is not None:
+        response.headers[requestid.HEADER] = request_id
+    return response
 
 
 def install_problem_handlers(app: FastAPI) -> None:
