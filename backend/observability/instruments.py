@@ -50,6 +50,12 @@ OUTBOX_FAILURES = Counter(
     "(notify.webhook: organizers' webhooks; sandbox_webhook: the sandbox's payment webhooks)",
     ["kind"],
 )
+WEBHOOK_DELIVERIES = Counter(
+    "fairtix_webhook_deliveries",
+    "Attempts to deliver organizers' webhooks, by result: delivered, retry (failed, will be "
+    "tried again), failed (failed for good: a 4xx, a redirect, a refused URL, or out of attempts)",
+    ["result"],
+)
 OUTBOX_DONE = Counter(
     "fairtix_outbox_done",
     "Outbox messages handled, by kind",
