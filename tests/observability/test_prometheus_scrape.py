@@ -176,6 +176,9 @@ def test_prometheus_scrapes_api_and_worker_and_finds_fairtix_series(
         counted = query(prom, count_404)
         return len(up) == 2 and bool(counted) and float(counted[0]["value"][1]) >= REQUESTS
 
+    # Until its storage is open the server answers 503 "Service Unavailable" to queries.
+    ready = lambda: httpx.get(f"{prom}/-/ready").status_code == 200  # noqa: E731
+    wait_for("Prometheus ready", ready, processes, logs)
     wait_for("both targets up and the requests counted", scraped, processes, logs)
     # Both uvicorn workers' counts, added up from PROMETHEUS_MULTIPROC_DIR: all the requests,
     # whichever process answered the scrape; the worker wrote none of its own there.
@@ -218,6 +221,7 @@ def test_prometheus_scrapes_api_and_worker_and_finds_fairtix_series(
         "fairtix_queue_abandonment_ratio",
         "fairtix_chain_rpc_errors_total",
         "fairtix_outbox_failures_total",
+        "fairtix_webhook_deliveries_total",
     }, missing
 
 
