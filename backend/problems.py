@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from backend.observability import requestid
 
@@ -118,11 +119,16 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE)
 
 
+def instance_of(scope: Scope) -> str:
+    """The ``instance`` of a problem answering this request: the occurrence, named by the
+    request's id (backend.observability), which its X-Request-ID header and every log line of
+    the request carry too. Without the id's middleware (bare test apps), the path."""
+    request_id = scope.get(requestid.SCOPE_KEY)
+    return scope["path"] if request_id is None else f"urn:fairtix:request:{request_id}"
+
+
 def _instance(request: Request) -> str:
-    """The occurrence, named by the request's id (backend.observability): the same id is in the
-    X-Request-ID header and in every log line of the request. The path, without the middleware."""
-    request_id = request.scope.get(requestid.SCOPE_KEY)
-    return request.url.path if request_id is None else f"urn:fairtix:request:{request_id}"
+    return instance_of(request.scope)
 
 
 async def _handle_problem(request: Request, exc: Exception) -> JSONResponse:

@@ -68,6 +68,14 @@ def test_problem_instance_names_the_request(local: TestClient) -> None:
     assert answer.headers["x-request-id"] == "support-ticket-1"
 
 
+def test_request_guards_refusal_names_the_request_too(local: TestClient) -> None:
+    # The guard answers before routing; the id's middleware is outside it.
+    answer = local.get("/livez?q=%00", headers={"X-Request-ID": "nul-1"})
+    assert answer.status_code == 400
+    assert answer.json()["instance"] == "urn:fairtix:request:nul-1"
+    assert answer.headers["x-request-id"] == "nul-1"
+
+
 def test_unhandled_error_answers_and_logs_with_the_request_id(local: TestClient) -> None:
     out = io.StringIO()
     handler = logging.StreamHandler(out)
