@@ -16,6 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from backend.observability import instruments, requestid
 
 UNMATCHED = "unmatched"  # every path no route knows: ids in raw paths never become labels
+# Set by a layer that answers before routing (the waiting room's fast lane) to the template of
+# the route it answers for, so its answers count under that route and not as unmatched.
+ROUTE_KEY = "fairtix.route"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -56,7 +59,7 @@ class RequestMetricsMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             route = scope.get("route")
-            template = getattr(route, "path", None) or UNMATCHED
+            template = getattr(route, "path", None) or scope.get(ROUTE_KEY) or UNMATCHED
             method = scope["method"]
             key = (method if method in METHODS else "other", template, status)
             series = self._series.get(key)
