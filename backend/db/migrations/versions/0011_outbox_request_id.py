@@ -4,8 +4,8 @@ Nullable: rows written before, and by the worker outside any request, have none.
 ``mint_order`` message) can be traced back to the payment webhook, and through the sandbox's
 delivery to the card confirmation, that caused it.
 
-Revision ID: 0010_outbox_request_id
-Revises: 0009_one_open_order_per_buyer
+Revision ID: 0011_outbox_request_id
+Revises: 0010_resale_market
 Create Date: 2026-12-07 20:30:00
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010_outbox_request_id"
-down_revision: str | None = "0009_one_open_order_per_buyer"
+revision: str = "0011_outbox_request_id"
+down_revision: str | None = "0010_resale_market"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
