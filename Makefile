@@ -97,6 +97,19 @@ system-deps:
 	    (apt-get install -y -qq ipfs-cid >/dev/null 2>&1 || \
 	     (apt-get update -qq >/dev/null && apt-get install -y -qq ipfs-cid >/dev/null)); \
 	  else echo "note: ipfs_cid is not installed (apt-get install ipfs-cid)"; fi; }
+	@# promtool checks and unit-tests ops/prometheus/alerts.yml; the server scrapes a live API in
+	@# tests/observability. Debian's package would start a server as a service: a policy-rc.d (the
+	@# one Docker images have, or ours for the install's duration) tells it not to.
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing prometheus (apt: the server and promtool) ..."; \
+	    ours=; if [ ! -e /usr/sbin/policy-rc.d ]; then ours=1; \
+	      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi; \
+	    (apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || \
+	     (apt-get update -qq >/dev/null && \
+	      apt-get install -y -qq --no-install-recommends prometheus >/dev/null)); \
+	    [ -z "$$ours" ] || rm -f /usr/sbin/policy-rc.d; \
+	  else echo "note: prometheus is not installed (apt-get install prometheus)"; fi; }
 
 lint: install
 	@$(BIN)/ruff check --quiet backend scripts tests bench

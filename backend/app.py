@@ -31,6 +31,7 @@ from backend.guard.recursion import cap_recursion_limit
 from backend.ipfs.blockstore import make_blockstore
 from backend.ipfs.router import router as ipfs_router
 from backend.notify.router import router as notify_router
+from backend.observability.install import install_metrics
 from backend.payments.paypal import SANDBOX_API, PayPalProvider
 from backend.payments.provider import PaymentProvider, StripeProvider
 from backend.payments.router import router as payments_router
@@ -247,4 +248,6 @@ def create_app(settings: Settings | None = None, *, chain: ChainClient | None = 
         body = {"status": "ok" if healthy else "degraded", "version": __version__, **checks}
         return JSONResponse(body, status_code=200 if healthy else 503)
 
+    # Last: its middleware is then the outermost, around whatever middleware came before.
+    install_metrics(app, settings)
     return app

@@ -235,9 +235,14 @@ def _devnet(args: argparse.Namespace) -> int:
 
 
 def _worker() -> int:
+    # The worker serves its own metrics (FAIRTIX_WORKER_METRICS_PORT). In an environment shared
+    # with a multi-process API it must not also write into the API's PROMETHEUS_MULTIPROC_DIR,
+    # or /metrics would count its work a second time. Before prometheus_client is imported.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     from backend.app import build_runtime
     from backend.gc_tuning import tune_for_service
     from backend.guard.recursion import cap_recursion_limit
+    from backend.observability.install import serve_worker_metrics
     from backend.worker import Worker
 
     # The worker parses what other servers answer (RPC nodes, PayPal, webhook endpoints): a
@@ -246,12 +251,15 @@ def _worker() -> int:
     settings = _settings()
     _warn_if_nonces_unshared(settings, "fairtix worker", "fairtix.worker")
     worker = Worker(build_runtime(settings))
+    metrics = serve_worker_metrics(settings)
     tune_for_service()
     # The handler only asks; the deliveries in progress are waited for below, not cut off.
     signal.signal(signal.SIGTERM, lambda *_: worker.request_stop())
     with contextlib.suppress(KeyboardInterrupt):
         worker.run_forever()
     worker.stop()
+    if metrics is not None:
+        metrics.shutdown()
     return 0
 
 

@@ -162,6 +162,16 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     smtp_timeout_seconds: float = Field(default=10, gt=0)
 
+    # Metrics (docs/operations-metrics.md). With a token, GET /metrics (and the worker's
+    # endpoint) want "Authorization: Bearer <token>"; without one they answer loopback clients
+    # only, and in production they are off.
+    metrics_token: SecretStr | None = None
+    # Gauges read from the database are read at most this often, however many scrapes come.
+    metrics_cache_seconds: float = Field(default=5, ge=0)
+    # `fairtix worker` serves its own metrics here when a port is set (0: any free port).
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int | None = Field(default=None, ge=0, le=65_535)
+
     @field_validator("admin_addresses", "cors_origins", "webhook_allowed_hosts", mode="before")
     @classmethod
     def _split_addresses(cls, value: object) -> object:

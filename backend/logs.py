@@ -8,6 +8,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from backend.observability import requestid
+
 # uvicorn adds an ANSI-coloured copy of each message; JSON consumers want only the plain one.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {
     "message",
@@ -25,6 +27,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        request_id = requestid.current()
+        if request_id is not None:
+            entry["request_id"] = request_id
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value

@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from backend.db.base import Base, UTCDateTime, utcnow
+from backend.observability import requestid
 
 # Longer than the slowest handler (a webhook delivery or a refund call, bounded by their
 # timeouts; a mint only stores and sends its batch, and backend.fulfilment follows it from
@@ -51,6 +52,8 @@ class OutboxMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The request that wrote the message (X-Request-ID), so its work can be traced back to it.
+    request_id: Mapped[str | None] = mapped_column(String(requestid.MAX_LENGTH), nullable=True)
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class Claimed:
     kind: str
     payload: dict[str, Any]
     attempts: int
+    request_id: str | None = None
 
 
 def enqueue(session: Session, kind: str, payload: dict[str, Any]) -> None:
@@ -66,7 +70,10 @@ def enqueue(session: Session, kind: str, payload: dict[str, Any]) -> None:
     commits."""
     # One INSERT built once, on the session's connection, rather than an object for the next
     # flush: a card payment's confirmation and its webhook each write one (make bench-paired).
-    session.connection().execute(_ENQUEUE, {"kind": kind, "payload": payload})
+    # The current request's id, or the one of the message whose work writes this one.
+    session.connection().execute(
+        _ENQUEUE, {"kind": kind, "payload": payload, "request_id": requestid.current()}
+    )
 
 
 def claim(
@@ -90,11 +97,15 @@ def claim(
         statement, {"now": now, "limit": limit, "leased_until": now + lease}
     )
     rows = sorted(leased, key=lambda row: row.id)
-    return [Claimed(row.id, row.kind, dict(row.payload), row.attempts) for row in rows]
+    return [
+        Claimed(row.id, row.kind, dict(row.payload), row.attempts, row.request_id) for row in rows
+    ]
 
 
 _OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
-_ENQUEUE = insert(_OUTBOX).values(kind=bindparam("kind"), payload=bindparam("payload"))
+_ENQUEUE = insert(_OUTBOX).values(
+    kind=bindparam("kind"), payload=bindparam("payload"), request_id=bindparam("request_id")
+)
 
 
 @functools.cache
@@ -119,7 +130,13 @@ def _claim_statement(kinds: tuple[str, ...] | None, other_than: tuple[str, ...])
         update(_OUTBOX)
         .where(_OUTBOX.c.id.in_(due.scalar_subquery()))
         .values(attempts=_OUTBOX.c.attempts + 1, available_at=bindparam("leased_until"))
-        .returning(_OUTBOX.c.id, _OUTBOX.c.kind, _OUTBOX.c.payload, _OUTBOX.c.attempts)
+        .returning(
+            _OUTBOX.c.id,
+            _OUTBOX.c.kind,
+            _OUTBOX.c.payload,
+            _OUTBOX.c.attempts,
+            _OUTBOX.c.request_id,
+        )
     )
 
 

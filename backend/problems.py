@@ -17,6 +17,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
+
+from backend.observability import requestid
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://fairtix.dev/problems/"
@@ -31,7 +34,11 @@ class ProblemDetails(BaseModel):
     title: str
     status: int
     detail: str = Field(description="What went wrong, for a person")
-    instance: str | None = None
+    instance: str | None = Field(
+        default=None,
+        description="This occurrence: urn:fairtix:request:<the request's X-Request-ID>; quote it "
+        "to support, it finds the request in the logs",
+    )
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -112,10 +119,22 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE)
 
 
+def instance_of(scope: Scope) -> str:
+    """The ``instance`` of a problem answering this request: the occurrence, named by the
+    request's id (backend.observability), which its X-Request-ID header and every log line of
+    the request carry too. Without the id's middleware (bare test apps), the path."""
+    request_id = scope.get(requestid.SCOPE_KEY)
+    return scope["path"] if request_id is None else f"urn:fairtix:request:{request_id}"
+
+
+def _instance(request: Request) -> str:
+    return instance_of(request.scope)
+
+
 async def _handle_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Problem)
     return problem_response(
-        exc.status, exc.slug, exc.title, exc.detail, request.url.path, **exc.extra
+        exc.status, exc.slug, exc.title, exc.detail, _instance(request), **exc.extra
     )
 
 
@@ -123,7 +142,7 @@ async def _handle_registered(request: Request, exc: Exception) -> JSONResponse:
     spec = spec_for(exc)
     if spec is None:  # pragma: no cover - handlers are only installed for registered types
         raise exc
-    return problem_response(spec.status, spec.slug, spec.title, str(exc), request.url.path)
+    return problem_response(spec.status, spec.slug, spec.title, str(exc), _instance(request))
 
 
 async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
@@ -139,7 +158,7 @@ async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
         "validation-failed",
         "Request is not valid",
         f"{where}: {first['msg']}" if where else str(first["msg"]),
-        request.url.path,
+        _instance(request),
         errors=errors,
     )
 
@@ -156,7 +175,7 @@ async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
     if slug == "malformed-body":
         # Starlette's only 400: a body its JSON decoder couldn't even start on (not UTF-8).
         detail = "the request body could not be read as JSON text (UTF-8): " + detail
-    response = problem_response(exc.status_code, slug, str(exc.detail), detail, request.url.path)
+    response = problem_response(exc.status_code, slug, str(exc.detail), detail, _instance(request))
     if exc.headers:
         response.headers.update(exc.headers)
     return response
@@ -164,13 +183,19 @@ async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
 
 async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return problem_response(
+    response = problem_response(
         500,
         "internal-error",
         "Internal error",
         "The server hit an unexpected error; it has been logged.",
-        request.url.path,
+        _instance(request),
     )
+    # This answer is sent from outside the request-id middleware, which adds the header to
+    # every other one.
+    request_id = request.scope.get(requestid.SCOPE_KEY)
+    if request_id is not None:
+        response.headers[requestid.HEADER] = request_id
+    return response
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -26,6 +26,7 @@ from backend.fulfilment.sender import BatchSender
 from backend.fulfilment.tracker import BatchTracker
 from backend.notify import service as notify
 from backend.notify.delivery import Notifier
+from backend.observability import instruments, requestid
 from backend.payments.sandbox import DELIVER_WEBHOOK, DELIVERY_TIMEOUT_SECONDS, SandboxProvider
 from backend.resale import service as resale
 from backend.runtime import Runtime
@@ -206,6 +207,9 @@ class Worker:
     def _work(self, message: outbox.Claimed) -> bool:
         """Runs the message's handler; False (and a retry scheduled) if it failed."""
         handler = self._handlers.get(message.kind)
+        # The request that wrote the message: in this work's log lines, in the outbox rows it
+        # writes, and sent on with the sandbox's payment webhook.
+        requestid.use(message.request_id)
         try:
             if handler is None:
                 raise LookupError(f"no handler for outbox kind {message.kind!r}")
@@ -213,11 +217,15 @@ class Worker:
         except Exception as exc:
             self._retry(message, exc)
             return False
+        finally:
+            requestid.use(None)
+        instruments.OUTBOX_DONE.labels(message.kind).inc()
         return True
 
     def _retry(self, message: outbox.Claimed, exc: Exception) -> None:
         # Never give up on a paid order; past the threshold, shout so an operator looks.
         stuck = message.attempts >= self._runtime.settings.outbox_max_attempts
+        instruments.OUTBOX_FAILURES.labels(message.kind).inc()
         log.log(
             logging.ERROR if stuck else logging.WARNING,
             "outbox message failed; will retry",
@@ -242,6 +250,7 @@ class Worker:
             for message in messages:
                 self._retry(message, exc)
             return 0
+        instruments.OUTBOX_DONE.labels(sales.MINT_ORDER).inc(len(report.completed))
         for message in messages:
             if message.id not in report.completed:
                 self._retry(message, report.failed.get(message.id) or LookupError("not minted"))

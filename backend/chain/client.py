@@ -29,7 +29,7 @@ from web3.exceptions import (
     TransactionNotFound,
     Web3RPCError,
 )
-from web3.types import EventData, Nonce, RPCEndpoint, TxParams, TxReceipt
+from web3.types import EventData, Nonce, RPCEndpoint, RPCResponse, TxParams, TxReceipt
 
 from backend.chain.artifacts import Artifact, load_artifact
 from backend.chain.errors import (
@@ -79,6 +79,7 @@ from backend.chain.types import (
     UnsignedTx,
     Wei,
 )
+from backend.observability import instruments
 
 # estimate_gas is exact for the state it ran against; the margin covers state that changes before
 # the transaction is mined (e.g. a storage slot another transaction writes first).
@@ -97,9 +98,25 @@ EVENT_CREATOR_ROLE = Web3.keccak(text="EVENT_CREATOR_ROLE")
 _ZERO_TOPIC = "0x" + "00" * 32
 
 
+class CountingHTTPProvider(HTTPProvider):
+    """HTTPProvider that counts failed calls (fairtix_chain_rpc_errors_total): ``transport``
+    when the node did not answer, ``error`` when it answered with a JSON-RPC error (a revert
+    found by eth_estimateGas or eth_call is one too, and expected now and then)."""
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        try:
+            response = super().make_request(method, params)
+        except Exception:
+            instruments.CHAIN_RPC_ERRORS.labels(str(method), "transport").inc()
+            raise
+        if "error" in response:
+            instruments.CHAIN_RPC_ERRORS.labels(str(method), "error").inc()
+        return response
+
+
 def connect_rpc(rpc_url: str, timeout: float = 10) -> Web3:
     """A ``Web3`` over HTTP JSON-RPC; raises ``ChainUnavailable`` if the node does not answer."""
-    w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+    w3 = Web3(CountingHTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
     try:
         w3.eth.chain_id  # noqa: B018 - the probe itself
     except (OSError, ProviderConnectionError) as exc:

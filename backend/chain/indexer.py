@@ -25,6 +25,7 @@ from backend.chain.models import AppliedLog, ChainCheckpoint, ChainCursor
 from backend.chain.protocol import order_of
 from backend.chain.types import ChainLog, PurchaseLog, ResaleLog, TransferLog
 from backend.db.engine import transaction
+from backend.observability import instruments
 
 log = logging.getLogger("fairtix.indexer")
 
@@ -77,24 +78,41 @@ class Indexer:
         self._chain = chain
         self._applier = applier
         self._max_blocks = max_blocks
+        self._position: int | None = None  # the cursor's block, as last committed
+        self._pending_position: int | None = None  # as the range in progress leaves it
 
     def run_once(self) -> int:
         """Process confirmed blocks not yet processed (up to ``MAX_RANGES_PER_PASS`` ranges);
         returns the number of logs applied (rolled-back ones not counted)."""
         safe = self._chain.block_number() - self._chain.confirmations
         applied = 0
-        for _ in range(MAX_RANGES_PER_PASS):
-            try:
-                with transaction(self._sessions) as session:
-                    progress = self._advance(session, safe)
-            except ApplyLater as exc:
-                # The range's transaction rolled back whole; it is read again next pass.
-                log.info("log not applicable yet; retrying next pass", extra={"reason": str(exc)})
-                break
-            if progress is None:
-                break
-            applied += progress
+        try:
+            for _ in range(MAX_RANGES_PER_PASS):
+                try:
+                    with transaction(self._sessions) as session:
+                        progress = self._advance(session, safe)
+                except ApplyLater as exc:
+                    # The range's transaction rolled back whole; it is read again next pass.
+                    log.info(
+                        "log not applicable yet; retrying next pass", extra={"reason": str(exc)}
+                    )
+                    break
+                self._position = self._pending_position
+                if progress is None:
+                    break
+                applied += progress
+        finally:
+            self._report(safe)
         return applied
+
+    def _report(self, safe: int) -> None:
+        instruments.CHAIN_SAFE_HEAD.set(safe)
+        if self._position is not None:
+            instruments.INDEXER_BLOCK.set(self._position)
+            instruments.INDEXER_LAG.set(max(safe - self._position, 0))
+        else:
+            # Nothing deployed yet: nothing to read, so nothing is behind.
+            instruments.INDEXER_LAG.set(0)
 
     def _advance(self, session: Session, safe: int) -> int | None:
         """One range in one transaction; None when there is nothing (left) to do."""
@@ -105,8 +123,10 @@ class Indexer:
             if first_block is None:
                 return None  # nothing deployed yet: nothing can have been bought
             cursor = self._start(session, chain_id, max(first_block - 1, 0))
+        self._pending_position = cursor.block_number
         if self._chain.block_hash(cursor.block_number) != cursor.block_hash:
             self._rewind(session, cursor, first_block or 0)
+            self._pending_position = cursor.block_number
             return 0
         if cursor.block_number >= safe:
             return None
@@ -126,6 +146,7 @@ class Indexer:
         for entry in logs:
             applied += self._apply(session, chain_id, entry)
         cursor.block_number, cursor.block_hash = end, end_hash
+        self._pending_position = end
         session.merge(ChainCheckpoint(chain_id=chain_id, block_number=end, block_hash=end_hash))
         self._prune(session, chain_id)
         return applied

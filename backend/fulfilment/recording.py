@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend import outbox
@@ -18,8 +19,9 @@ from backend.db.base import utcnow
 from backend.db.engine import transaction
 from backend.fulfilment.models import FAILED, MINED, SENT, MintBatch
 from backend.notify import service as notify
+from backend.observability import instruments
 from backend.sales import service as sales
-from backend.sales.models import Order
+from backend.sales.models import Order, OrderTransition
 from backend.tickets import metadata
 from backend.tickets.service import Issued, record_fulfilments
 
@@ -121,12 +123,16 @@ def record_mined(
                 )
         fulfil_all(session, waiting, mined.tx_hash, f"minted in {mined.tx_hash}", tiers, no_receipt)
         fulfilled = len(waiting)
+        paid_at = _paid_at(session, [order.id for order in waiting])
         batch.status = MINED
         batch.tx_hash = mined.tx_hash
         batch.block_number = mined.block_number
         batch.gas_used = mined.gas_used
         batch.finished_at = utcnow()
         tickets, order_ids = batch.tickets, list(batch.order_ids)
+    now = utcnow()
+    for at in paid_at:
+        instruments.MINT_LAG.observe(max((now - at).total_seconds(), 0.0))
     log.info(
         "mint batch mined",
         extra={
@@ -196,6 +202,20 @@ def record_recovered(
             fulfil(session, order, result.tx_hash, f"minted in {result.tx_hash} (recovered)")
         outbox.complete_all(session, message_ids)
     log.info("mint recovered from chain", extra={"order_id": order_id, "tx": result.tx_hash})
+
+
+def _paid_at(session: Session, order_ids: Sequence[int]) -> list[datetime]:
+    """When each order was first paid (a failed batch sends it back to paid: the lag counts
+    from the payment, not from the retry)."""
+    if not order_ids:
+        return []
+    return list(
+        session.scalars(
+            select(func.min(OrderTransition.at))
+            .where(OrderTransition.order_id.in_(order_ids), OrderTransition.to_status == sales.PAID)
+            .group_by(OrderTransition.order_id)
+        )
+    )
 
 
 def _lock_orders(session: Session, order_ids: Sequence[int]) -> list[Order]:

@@ -45,6 +45,8 @@ class SendReport:
     failed: dict[int, Exception] = field(default_factory=dict)
     batches: int = 0
     """Transactions stored and sent."""
+    request_ids: dict[int, str] = field(default_factory=dict)
+    """Message id -> the request that queued the mint (the payment webhook's), for the log."""
 
     def complete(self, mints: Iterable[PendingMint]) -> None:
         for mint in mints:
@@ -74,7 +76,9 @@ class BatchSender:
     def send(self, messages: Sequence[Claimed]) -> SendReport:
         """Mints the orders of ``messages``: one transaction per event contract and up to the
         configured number of tickets."""
-        report = SendReport()
+        report = SendReport(
+            request_ids={m.id: m.request_id for m in messages if m.request_id is not None}
+        )
         chunks = pack(self._pending(messages, report), self._max_recipients)
         for index, chunk in enumerate(chunks):
             try:
@@ -164,6 +168,10 @@ class BatchSender:
                 "tickets": sum(m.quantity for m in taken),
                 "gas_limit": gas,
                 "refused": refusal,
+                # Each order's paying request: grep the API's logs for it.
+                "request_ids": {
+                    m.order_id: report.request_ids.get(m.message_ids[0]) for m in taken
+                },
             },
         )
 

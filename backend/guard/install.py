@@ -11,7 +11,7 @@ from backend.config import Settings
 from backend.guard.errors import GuardError
 from backend.guard.limits import UNLIMITED_PATHS, RateLimits
 from backend.guard.middleware import RequestGuard, guard_problem
-from backend.problems import PROBLEM_MEDIA_TYPE, ProblemDetails
+from backend.problems import PROBLEM_MEDIA_TYPE, ProblemDetails, instance_of
 
 _PROBLEM = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}
 _BODY_ANSWERS: dict[str, dict[str, Any]] = {
@@ -45,7 +45,7 @@ def install_guard(app: FastAPI, settings: Settings) -> RateLimits:
 
     async def refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, GuardError)
-        return guard_problem(exc, request.url.path)
+        return guard_problem(exc, instance_of(request.scope))
 
     # Raised by the routes that know the wallet (its rate limit, its streams).
     app.add_exception_handler(GuardError, refused)

@@ -21,7 +21,7 @@ from backend.guard.body import (
 )
 from backend.guard.errors import BodyTooLarge, GuardError, RateLimited
 from backend.guard.limits import RateLimits
-from backend.problems import problem_response
+from backend.problems import instance_of, problem_response
 
 
 def guard_problem(exc: GuardError, instance: str) -> Response:
@@ -62,7 +62,7 @@ class RequestGuard:
                 if path not in NUL_EXEMPT:
                     check_no_nul(body)
         except GuardError as exc:
-            await guard_problem(exc, path)(scope, receive, send)
+            await guard_problem(exc, instance_of(scope))(scope, receive, send)
             return
         await self.app(scope, _replay(body, receive), send)
 

@@ -35,6 +35,7 @@ from backend.notify.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from backend.observability import instruments
 from backend.sales.models import Order
 from backend.tickets.models import Ticket
 
@@ -99,8 +100,13 @@ class Notifier:
             outcome,
             extra={"delivery_id": delivery_id, "attempt": attempt, "status": status, "url": url},
         )
-        if error is not None and retry and attempt < self._settings.outbox_max_attempts:
+        if error is None:
+            instruments.WEBHOOK_DELIVERIES.labels("delivered").inc()
+        elif retry and attempt < self._settings.outbox_max_attempts:
+            instruments.WEBHOOK_DELIVERIES.labels("retry").inc()
             raise DeliveryFailed(url, error)
+        else:
+            instruments.WEBHOOK_DELIVERIES.labels("failed").inc()
 
     def _post(
         self, url: str, delivery_id: str, secret: str, body: bytes

@@ -15,7 +15,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -205,6 +205,17 @@ def _paypal_dispute(event_id: str, event_type: str, dispute: Mapping[str, Any]) 
 def parse_paypal_event(event: dict[str, Any]) -> PaymentEvent:
     """A verified PayPal webhook event as a PaymentEvent; a handled type must name its order
     (a dispute, its capture)."""
+    parsed = _parse_paypal_event(event)
+    try:
+        created = datetime.fromisoformat(str(event["create_time"]))
+    except (KeyError, ValueError):
+        return parsed
+    if created.tzinfo is None:
+        return parsed
+    return replace(parsed, created=created.timestamp())
+
+
+def _parse_paypal_event(event: dict[str, Any]) -> PaymentEvent:
     event_id, event_type = event_id_and_type(event, "event_type")
     kind = PAYPAL_KINDS.get(event_type, "other")
     if kind == "other":

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 import stripe
@@ -63,6 +63,9 @@ class PaymentEvent:
     status: str | None = None
     """For ``disputed``: the dispute's status at the provider (``needs_response``, ``won``,
     ``lost``, ...)."""
+    created: float | None = None
+    """When the provider created the event (Unix seconds), if it says: the payment webhook lag
+    metric is measured from it."""
 
 
 class PaymentProvider(Protocol):
@@ -146,6 +149,14 @@ def event_id_and_type(event: dict[str, Any], type_field: str) -> tuple[str, str]
 
 def parse_stripe_event(event: dict[str, Any]) -> PaymentEvent:
     """A verified Stripe-format event as a PaymentEvent; a handled type must carry its intent."""
+    parsed = _parse_stripe_event(event)
+    created = event.get("created")
+    if isinstance(created, int | float) and not isinstance(created, bool):
+        return replace(parsed, created=float(created))
+    return parsed
+
+
+def _parse_stripe_event(event: dict[str, Any]) -> PaymentEvent:
     event_id, event_type = event_id_and_type(event, "type")
     kind = STRIPE_KINDS.get(event_type, "other")
     if kind == "other":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 from collections.abc import Callable
 from dataclasses import replace
@@ -14,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from backend.db.engine import transaction
 from backend.deps import PrincipalDep, RuntimeDep
+from backend.observability import instruments
 from backend.payments.errors import (
     CardRejected,
     PaymentDeclined,
@@ -24,7 +26,7 @@ from backend.payments.errors import (
     WebhookRejected,
 )
 from backend.payments.paypal import CaptureResult, PayPalProvider
-from backend.payments.provider import EventSource, PaymentProvider
+from backend.payments.provider import EventSource, PaymentEvent, PaymentProvider
 from backend.payments.sandbox import SandboxProvider
 from backend.payments.schemas import CaptureOut, SandboxConfirmIn, SandboxIntentOut, WebhookAck
 from backend.payments.webhooks import (
@@ -81,6 +83,14 @@ async def _run_payment_work(work: Callable[[], _T]) -> _T:
     return await anyio.to_thread.run_sync(work, limiter=limiter)
 
 
+def _observe_lag(provider: str, event: PaymentEvent) -> None:
+    """How long after the provider's event its (verified) webhook arrived: retries and a
+    provider's own backlog show here first."""
+    if event.created is not None:
+        lag = max(time.time() - event.created, 0.0)
+        instruments.PAYMENT_WEBHOOK_LAG.labels(provider).observe(lag)
+
+
 async def _read_body(request: Request) -> bytes:
     payload = await request.body()
     if len(payload) > MAX_WEBHOOK_BYTES:
@@ -94,6 +104,7 @@ async def stripe_webhook(request: Request, runtime: RuntimeDep) -> WebhookAck:
     (signature and timestamp tolerance); replays change nothing."""
     provider = _provider_for(runtime, "stripe")
     event = provider.verify_webhook(await _read_body(request), request.headers)
+    _observe_lag(provider.name, event)
 
     def apply() -> WebhookAck:
         with transaction(runtime.sessions) as session:
@@ -112,6 +123,7 @@ async def paypal_webhook(request: Request, runtime: RuntimeDep) -> WebhookAck:
     provider = _provider_for(runtime, "paypal")
     payload = await _read_body(request)
     event = await run_in_threadpool(provider.verify_webhook, payload, request.headers)
+    _observe_lag(provider.name, event)
 
     def apply() -> WebhookAck:
         capture: CaptureResult | None = None

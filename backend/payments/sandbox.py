@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend import outbox
 from backend.db.base import utcnow
 from backend.db.engine import insert_if_new, transaction
+from backend.observability import requestid
 from backend.payments.errors import CardRejected, PaymentIntentNotFound
 from backend.payments.keepalive import KeepAlivePoster
 from backend.payments.models import SandboxPaymentIntent
@@ -249,6 +250,11 @@ class SandboxProvider:
             "Stripe-Signature": sign_stripe_payload(body, self._secret, int(time.time())),
             "User-Agent": "fairtix-sandbox/1.0 (+Stripe webhook format)",
         }
+        # The confirmation's request id, from the outbox message being delivered: the webhook's
+        # request takes it, and so does the mint it queues.
+        request_id = requestid.current()
+        if request_id is not None:
+            headers[requestid.HEADER] = request_id
         if client is None:
             status, answer = self._poster().post(body.encode(), headers)
         else:

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend.auth.errors import AuthError
 from backend.catalog.errors import CatalogError
+from backend.observability.middleware import ROUTE_KEY
 from backend.queue.errors import QueueError
 from backend.queue.schemas import QueueStatusOut
 from backend.queue.service import Credentials, QueueStatus, WaitingRoom
@@ -29,6 +30,8 @@ from backend.schemas import MAX_ID
 _STATUS = re.compile(r"/events/([1-9][0-9]{0,9})/queue/me")
 _JOIN = re.compile(r"/events/([1-9][0-9]{0,9})/queue")
 _HEADERS = [(b"content-type", b"application/json")]
+# The routes' templates (backend/queue/router.py): metrics count these answers under them.
+_TEMPLATES = {"GET": "/events/{event_id}/queue/me", "POST": "/events/{event_id}/queue"}
 
 
 class QueueFastLane:
@@ -41,6 +44,7 @@ class QueueFastLane:
             if status is not None:
                 body = QueueStatusOut.model_validate(status, from_attributes=True)
                 payload = body.model_dump_json().encode()
+                scope[ROUTE_KEY] = _TEMPLATES[scope["method"]]
                 await send(
                     {
                         "type": "http.response.start",
