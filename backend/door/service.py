@@ -735,6 +735,7 @@ def door_report(session: Session, event_id: int) -> dict[str, Any]:
         "devices": [
             {
                 "id": device.id,
+                "event_id": device.event_id,
                 "gate": device.gate,
                 "label": device.label,
                 "created_at": device.created_at,
