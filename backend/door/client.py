@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 import httpx
 
@@ -172,3 +172,52 @@ class ScannerClient:
                     self.door.used.setdefault(int(admission["token_id"]), admission["gate"])
             if not self.queue and not body["admissions"]:
                 return answers
+
+
+def run_gate(
+    http: httpx.Client,
+    credential: str,
+    gate: str,
+    lines: Iterable[str],
+    out: TextIO,
+    offline_ready: bool = False,
+) -> int:
+    """``fairtix scan``: one answer line per code; queued offline scans uploaded at the end.
+    Returns 0, or 1 if offline scans could not be uploaded."""
+    scanner = ScannerClient(http, credential, gate)
+    if offline_ready:
+        manifest = scanner.load_manifest()
+        print(
+            f"manifest: {len(manifest['tickets'])} tickets of event {manifest['event_id']}",
+            file=out,
+        )
+    for line in lines:
+        code = line.strip()
+        if not code:
+            continue
+        try:
+            answer = scanner.scan(code)
+        except httpx.HTTPStatusError as exc:
+            print(f"ERROR {exc.response.status_code} {exc.response.text}", file=out)
+            continue
+        if answer["result"] == "admitted":
+            where = f" seat {answer.get('seat')}" if answer.get("seat") else ""
+            print(f"ADMITTED ticket {answer['token_id']}{where}", file=out)
+        else:
+            extra = ""
+            if answer.get("used_gate"):
+                extra = f" (at {answer['used_gate']}, {answer['used_at']})"
+            print(f"REFUSED {answer['reason']}{extra}", file=out)
+        if scanner.queue and answer.get("offline") is not True:
+            # Back online: upload what was decided meanwhile.
+            scanner.sync()
+        out.flush()
+    if scanner.queue:
+        try:
+            scanner.sync()
+        except httpx.HTTPError as exc:
+            print(f"offline scans not uploaded ({len(scanner.queue)}): {exc}", file=out)
+            return 1
+    for conflict in scanner.conflicts:
+        print(f"CONFLICT ticket {conflict['token_id']}: {conflict['reason']}", file=out)
+    return 0
