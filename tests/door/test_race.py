@@ -77,3 +77,36 @@ def test_two_gates_scanning_one_ticket_at_once_admit_it_once(
     assert admitted == TICKETS
     assert {count for _token, count in per_ticket} == {1}
     assert south.gate == "South"
+
+
+def test_one_scan_sent_twice_at_once_is_answered_once(sessions: sessionmaker[Session]) -> None:
+    with transaction(sessions) as session:
+        setup = door_event(session, tickets=1)
+        code = code_for(session, setup.event.id, token(1), NOW)
+    answers: list[tuple[str, bool]] = []
+    barrier = threading.Barrier(2)
+
+    def send() -> None:
+        request = door.ScanRequest(code, "North", "the-same-scan", NOW)
+        barrier.wait()
+        try:
+            with transaction(sessions) as session:
+                device = door.authenticate(session, setup.credential, NOW)
+                answer = door.scan(session, POLICY, device, request, NOW)
+        except door.DuplicateScan:
+            # What the route does: the first request's answer, from its record.
+            with transaction(sessions) as session:
+                found = door.recorded_answer(session, setup.device.id, "the-same-scan")
+            assert found is not None
+            answer = found
+        answers.append((answer.result, answer.replayed))
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(answers) == [("admitted", False), ("admitted", True)]
+    with Session(sessions.kw["bind"]) as session:
+        assert session.scalar(select(func.count()).select_from(DoorAdmission)) == 1
