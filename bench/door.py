@@ -67,6 +67,7 @@ from backend.demo import FairtixClient
 from backend.door import codes
 from backend.door.client import OfflineDoor
 from backend.door.models import CHECKED_IN, DoorAdmission
+from backend.door.service import SYNC_ADMISSIONS_MAX
 from backend.sales.models import Order
 from backend.tickets.models import Ticket
 from bench.onsale import RawHttp, _env, _fresh_database, _say
@@ -245,7 +246,7 @@ async def _doors(port: int, credentials: list[str], plan: list[Presentation], ph
     offline_gate = GATES - 1
     offline_door = OfflineDoor.from_manifest(manifest)
     offline_queue: list[dict[str, Any]] = []
-    state = {"offline": False, "went_offline": 0.0, "back": 0.0, "done_online_at": 0.0}
+    state = {"offline": False, "pulling": False, "went_offline": 0.0, "back": 0.0}
     total = len(plan)
 
     async def lane(gate: int) -> None:
@@ -255,22 +256,26 @@ async def _doors(port: int, credentials: list[str], plan: list[Presentation], ph
                 presentation = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            going_offline = not state["offline"] and not state["back"]
+            going_offline = not (state["offline"] or state["back"] or state["pulling"])
             if gate == offline_gate and going_offline and len(outcomes) >= total // 4:
-                # A device pulls the other gates' admissions as it goes (its sync); the
-                # last pull before the network drops is what it knows offline.
-                state["offline"], state["went_offline"] = True, time.monotonic()
+                # A device pulls the other gates' admissions as it goes (its sync); the last
+                # pull before the network drops is what it knows offline. The gate's other
+                # lanes go on scanning online meanwhile.
+                state["pulling"] = True
                 headers_sync = {"Authorization": f"Bearer {credentials[gate]}"}
-                status, pulled = await pools[gate].call(
-                    "POST", "/door/sync", headers_sync, {"scans": [], "since": 0}
-                )
-                while status == 200 and pulled["admissions"]:
+                since = 0
+                while True:
+                    status, pulled = await pools[gate].call(
+                        "POST", "/door/sync", headers_sync, {"scans": [], "since": since}
+                    )
+                    if status != 200:
+                        raise RuntimeError(f"sync answered {status}: {pulled}")
                     for admission in pulled["admissions"]:
                         offline_door.used[int(admission["token_id"])] = admission["gate"]
-                    status, pulled = await pools[gate].call(
-                        "POST", "/door/sync", headers_sync,
-                        {"scans": [], "since": pulled["cursor"]},
-                    )  # fmt: skip
+                    since = pulled["cursor"]
+                    if len(pulled["admissions"]) < SYNC_ADMISSIONS_MAX:
+                        break
+                state["offline"], state["went_offline"] = True, time.monotonic()
                 _say(f"gate {gate + 1} offline, knowing {len(offline_door.used):,} in")
             now = time.time()
             code = phones.code(presentation, now, rng)
