@@ -256,3 +256,15 @@ def test_gates_offline_admit_on_their_own_and_uploads_find_the_double_admission(
         (token_id, "South", "North")
     ]
     assert report["admitted"] == 1
+
+
+def test_any_other_qr_is_answered_malformed_and_counted(
+    client: TestClient, worker: Worker, admin: LocalAccount
+) -> None:
+    event, _buyer, _token_id, organizer = _sold_ticket(client, worker, admin)
+    credential = _scanner(client, organizer, event["id"], "North")
+    url = "https://example.com/" + "a" * 200
+    answer = _scan(client, credential, url, "qr")
+    assert answer.status_code == 200
+    assert (answer.json()["result"], answer.json()["reason"]) == ("refused", "malformed-code")
+    assert _scan(client, credential, "x" * 301, "long").status_code == 422
