@@ -129,7 +129,8 @@ def test_the_entry_qr_decodes_to_the_code(
 def test_a_transfer_re_keys_the_ticket_and_the_previous_holders_code_is_refused(
     client: TestClient, worker: Worker, admin: LocalAccount, chain: ChainClient
 ) -> None:
-    event, buyer, token_id, organizer = _sold_ticket(client, worker, admin)
+    # Direct transfers allowed: new events lock them by default.
+    event, buyer, token_id, organizer = _sold_ticket(client, worker, admin, transfers_locked=False)
     credential = _scanner(client, organizer, event["id"], "North")
     old_code = _entry(client, buyer, token_id).json()["code"]
     friend: LocalAccount = Account.create()
