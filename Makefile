@@ -33,6 +33,7 @@ help:
 	@echo "make bench-gas  gas of fairtix's contracts beside OZ ERC721, ERC721A, PublicLock V14"
 	@echo "make bench-queue  waiting-room join/status throughput and a 100,000-user simulation"
 	@echo "make bench-onsale  2,000 buyers end to end on anvil: tickets/s, payment-to-token time"
+	@echo "make bench-door  20,000 fans through 10 gates: scans/s, p50/p99, wrong admissions, gas"
 	@echo "make bench-paired BASE=rev  server CPU per request, revision BASE against this tree, side by side"
 
 $(UV_STAMP):
@@ -147,6 +148,13 @@ bench-queue: install
 .PHONY: bench-onsale
 bench-onsale: install
 	@$(BIN)/python -m bench.onsale
+
+# The door: 20,000 fans through 10 gates (2 uvicorn workers, PostgreSQL, Redis, anvil), with
+# replayed screenshots, previous holders' codes, second presentations and a gate offline for a
+# minute; then the worker's check-ins on chain. Drops and recreates the database fairtix_bench_door.
+.PHONY: bench-door
+bench-door: install
+	@$(BIN)/python -m bench.door
 
 # Two versions' API at once, requests alternated, so a noisy machine weighs on both alike.
 BASE ?= HEAD

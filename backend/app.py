@@ -24,6 +24,7 @@ from backend.chain.devnet import DEVNET_CHAIN_ID, devnet_account
 from backend.config import ConfigError, Settings
 from backend.db.engine import make_engine, make_session_factory
 from backend.db.migrate import upgrade_to_head
+from backend.door.router import router as door_router
 from backend.fulfilment.nonces import NonceFloor
 from backend.gc_tuning import tune_for_service, untune
 from backend.guard.install import install_guard
@@ -201,6 +202,7 @@ def create_app(settings: Settings | None = None, *, chain: ChainClient | None = 
         payments_router,
         tickets_router,
         resale_router,
+        door_router,
         ipfs_router,
         notify_router,
     ):

@@ -93,6 +93,27 @@ def main(argv: list[str] | None = None) -> int:
     direction.add_argument("--revoke", metavar="ADDRESS", help="the rotated-out key's address")
     rotate.add_argument("--dry-run", action="store_true", help="list the contracts; send nothing")
 
+    scan = commands.add_parser(
+        "scan",
+        help="a gate's scanner in a terminal: codes on stdin (a USB QR reader types them)",
+        description=SCAN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    scan.add_argument(
+        "--url", help="API base URL (default FAIRTIX_PUBLIC_BASE_URL or http://127.0.0.1:8000)"
+    )
+    scan.add_argument("--gate", required=True, help="this gate's name, as registered")
+    scan.add_argument(
+        "--credential",
+        help="the device credential (fts_...); default FAIRTIX_SCANNER_CREDENTIAL",
+    )
+    scan.add_argument(
+        "--offline-ready",
+        action="store_true",
+        help="download the door manifest first, to go on admitting if the network drops",
+    )
+    scan.add_argument("code", nargs="*", help="codes to scan; none: read lines from stdin")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
@@ -103,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             return _worker()
         if args.command == "rotate-key":
             return _rotate_key(args)
+        if args.command == "scan":
+            return _scan(args)
         return _demo(args)
     except ConfigError as exc:
         print(f"fairtix: configuration error: {exc}", file=sys.stderr)
@@ -112,6 +135,29 @@ def main(argv: list[str] | None = None) -> int:
             name = "FAIRTIX_" + "_".join(str(part) for part in error["loc"]).upper()
             print(f"fairtix: configuration error: {name}: {error['msg']}", file=sys.stderr)
         return 2
+
+
+SCAN_HELP = """\
+Scans entry codes at one gate with a scanner device's credential (POST /admin/events/{id}/scanners
+gives one). Each code scanned prints one line: ADMITTED or REFUSED and why. With --offline-ready
+the door manifest is downloaded first: if the service can't be reached the gate goes on deciding
+on its own and uploads those scans (POST /door/sync) once it is back, or at the end.
+"""
+
+
+def _scan(args: argparse.Namespace) -> int:
+    import httpx
+
+    from backend.door.client import run_gate
+
+    credential = args.credential or os.environ.get("FAIRTIX_SCANNER_CREDENTIAL")
+    if not credential:
+        print("fairtix scan: --credential or FAIRTIX_SCANNER_CREDENTIAL is needed", file=sys.stderr)
+        return 2
+    url = args.url or os.environ.get("FAIRTIX_PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+    lines = args.code or sys.stdin
+    with httpx.Client(base_url=url, timeout=5) as http:
+        return run_gate(http, credential, args.gate, lines, sys.stdout, args.offline_ready)
 
 
 def _settings(**overrides: object) -> Settings:

@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     rate_limit_per_client: str = "3000/minute"
     rate_limit_sign_in: str = "120/minute;2000/hour"  # POST /auth/nonce and /auth/verify
     rate_limit_per_wallet: str = "600/minute"
+    # /door/* (scanner devices), per client address instead of rate_limit_per_client: a venue's
+    # gates share one address; 500 scans a second is a 50,000-seat venue's peak with room.
+    rate_limit_door: str = "30000/minute"
     max_streams_per_wallet: int = Field(default=3, ge=1, le=1000)  # open queue streams
     max_streams_per_client: int = Field(default=200, ge=1, le=100_000)
 
@@ -147,6 +150,18 @@ class Settings(BaseSettings):
     # seconds, so a worker that died holding some frees them soon. Shorter only costs work: a
     # second worker that takes one finds its order locked or minting and leaves it.
     mint_lease_seconds: float = Field(default=30, gt=0)
+
+    # The door (backend.door). Entry codes are shown from this long before the event starts
+    # unless the organizer sets another time; a gate may be offline (and upload its scans) for
+    # up to door_offline_window_seconds; a scan may say it happened up to
+    # door_future_tolerance_seconds ahead of this service's clock (a device clock a little fast).
+    door_reveal_seconds: int = Field(default=24 * 3600, ge=0, le=30 * 24 * 3600)
+    door_offline_window_seconds: int = Field(default=6 * 3600, ge=60, le=48 * 3600)
+    door_future_tolerance_seconds: int = Field(default=120, ge=0, le=3600)
+    # Check-ins go on chain in batches of up to this many tickets per transaction, the worker
+    # holding a batch's admissions for door_checkin_lease_seconds while it sends it.
+    door_checkin_batch: int = Field(default=200, ge=1, le=1000)
+    door_checkin_lease_seconds: float = Field(default=120, gt=0)
 
     # Outgoing webhooks (backend.notify): deliveries are retried up to outbox_max_attempts.
     webhook_timeout_seconds: float = Field(default=10, gt=0)
@@ -188,7 +203,9 @@ class Settings(BaseSettings):
             int(address[2:], 16)
         return [address.lower() for address in value]
 
-    @field_validator("rate_limit_per_client", "rate_limit_sign_in", "rate_limit_per_wallet")
+    @field_validator(
+        "rate_limit_per_client", "rate_limit_sign_in", "rate_limit_per_wallet", "rate_limit_door"
+    )
     @classmethod
     def _valid_rate_limit(cls, value: str) -> str:
         from limits import parse_many

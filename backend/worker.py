@@ -22,6 +22,7 @@ from backend import outbox
 from backend.auth import service as auth
 from backend.chain.indexer import Indexer
 from backend.db.engine import transaction
+from backend.door.checkins import CheckInSender
 from backend.fulfilment.sender import BatchSender
 from backend.fulfilment.tracker import BatchTracker
 from backend.notify import service as notify
@@ -86,6 +87,7 @@ class Worker:
             runtime.sessions, runtime.chain, runtime.blockstore, runtime.settings
         )
         self._batches = BatchTracker(runtime.sessions, runtime.chain, runtime.settings)
+        self._check_ins = CheckInSender(runtime.sessions, runtime.chain, runtime.settings)
         self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {
             sales.REFUND_ORDER: self._refund,
             cancellation.CANCEL_ON_CHAIN: self._cancel_on_chain,
@@ -109,7 +111,13 @@ class Worker:
         # Batches already under way (a restart's leftovers first of all) before new ones start.
         ended = self._step("advance mint batches", self._batches.advance) or 0
         outbox_pass = functools.partial(self._work_outbox, deliveries)
-        return ended + (self._step("work the outbox", outbox_pass) or 0)
+        worked = self._step("work the outbox", outbox_pass) or 0
+        # After the mints: a ticket can't be checked in on chain before it exists there.
+        return (
+            ended
+            + worked
+            + (self._step("check in admitted tickets", self._check_ins.run_once) or 0)
+        )
 
     def _step(self, name: str, step: Callable[[], int]) -> int | None:
         try:

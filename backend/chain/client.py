@@ -38,6 +38,7 @@ from backend.chain.errors import (
     ContractRevert,
     RevertDecoder,
     SalesClosed,
+    TicketUnavailable,
     TransactionFailed,
 )
 from backend.chain.protocol import (
@@ -61,7 +62,9 @@ from backend.chain.types import (
     TRANSFER,
     Address,
     ChainLog,
+    CheckIn,
     CheckInLog,
+    CheckInResult,
     Deployment,
     EventTerms,
     Fees,
@@ -166,6 +169,8 @@ class ChainClient:
         # millisecond each, paid on every mint batch and log read. One per address is enough.
         self._ticket_events: dict[str, Contract] = {}
         self._event_events = self._w3.eth.contract(abi=self._event_artifact.abi).events
+        # Events whose SCANNER_ROLE the signer is known to hold: asked of the chain once each.
+        self._scanner_on: set[str] = set()
 
     # -- identity ---------------------------------------------------------------------------
 
@@ -679,6 +684,64 @@ class ChainClient:
                 raise
             return self.find_cancellation(event_address, from_block=from_block)
         return _hex(receipt["transactionHash"])
+
+    # -- the door ---------------------------------------------------------------------------
+
+    def check_in(self, event_address: str, entries: Sequence[CheckIn]) -> CheckInResult:
+        """Marks the door's admitted tickets used on chain, in one transaction, waiting for the
+        client's confirmations. The one place that knows ``checkIn``'s form.
+
+        Today's contract takes ``checkIn(uint256[] tokenIds)`` and reverts the whole batch for
+        a ticket already used or gone; such a ticket is found by the gas estimate (nothing is
+        sent), set aside, and the rest sent: a retried batch never fails on its own earlier
+        success. ``holders`` are not checked on chain yet: contracts-resale's
+        ``checkIn(tokenIds, holders)`` skips a ticket whose holder changed, and replaces this.
+
+        The signer holds SCANNER_ROLE on the events it creates; an event created before it did
+        is granted it here first (once; a grant already made is seen by ``hasRole``)."""
+        ticket_event = self._ticket_event(event_address)
+        if event_address not in self._scanner_on:
+            self.set_role(event_address, SCANNER_ROLE, self._signer.address, grant=True)
+            self._scanner_on.add(event_address)
+        remaining = [entry.token_id for entry in entries]
+        already: list[int] = []
+        skipped: list[int] = []
+        while remaining:
+            data = ticket_event.encode_abi("checkIn", args=[remaining])
+            try:
+                receipt = self._transact({"to": ticket_event.address, "data": data})
+            except TicketUnavailable as exc:
+                token_id = int(exc.error_args[0]) if exc.error_args else None
+                if token_id not in remaining or exc.tx_hash is not None:
+                    raise
+                remaining.remove(token_id)
+                if exc.name == "TicketAlreadyUsed":
+                    already.append(token_id)
+                else:
+                    skipped.append(token_id)
+                continue
+            except SalesClosed as exc:
+                if exc.name != "EventIsCancelled" or exc.tx_hash is not None:
+                    raise
+                return CheckInResult(None, (), tuple(already), (*skipped, *remaining), 0, None)
+            return CheckInResult(
+                tx_hash=_hex(receipt["transactionHash"]),
+                checked_in=tuple(remaining),
+                already_used=tuple(already),
+                skipped=tuple(skipped),
+                gas_used=int(receipt["gasUsed"]),
+                block_number=int(receipt["blockNumber"]),
+            )
+        return CheckInResult(None, (), tuple(already), tuple(skipped), 0, None)
+
+    def ticket_used(self, event_address: str, token_id: int) -> bool:
+        """Whether the ticket is marked used on chain (its ``CheckedIn`` log)."""
+        ticket_event = self._ticket_event(event_address)
+        with self._rpc():
+            logs = ticket_event.events.CheckedIn().get_logs(
+                from_block=0, argument_filters={"tokenId": token_id}
+            )
+        return len(list(logs)) > 0
 
     # -- roles (cancellation, key rotation) -------------------------------------------------
 

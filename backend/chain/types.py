@@ -71,6 +71,28 @@ class MintResult:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckIn:
+    """A ticket the door admitted, and the wallet it was admitted for."""
+
+    token_id: int
+    holder: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckInResult:
+    """What one ``check_in`` came to: tickets marked used by its transaction (``tx_hash``,
+    None if nothing was left to send), tickets the chain had marked used already, and tickets
+    it will never mark (``skipped``: burned or nonexistent, or the event cancelled)."""
+
+    tx_hash: TxHash | None
+    checked_in: tuple[int, ...]
+    already_used: tuple[int, ...]
+    skipped: tuple[int, ...]
+    gas_used: int
+    block_number: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Fees:
     """What a transaction offers per unit of gas: EIP-1559 caps, or a legacy ``gas_price`` on
     chains without a base fee (then both caps are None)."""

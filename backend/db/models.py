@@ -5,6 +5,7 @@ from backend.auth import models as auth_models
 from backend.catalog import models as catalog_models
 from backend.chain import models as chain_models
 from backend.db.base import Base
+from backend.door import models as door_models
 from backend.fulfilment import models as fulfilment_models
 from backend.notify import models as notify_models
 from backend.payments import models as payments_models
@@ -18,6 +19,7 @@ __all__ = [
     "auth_models",
     "catalog_models",
     "chain_models",
+    "door_models",
     "fulfilment_models",
     "notify_models",
     "outbox",

@@ -29,6 +29,8 @@ class BodyLimit:
 DEFAULT_LIMIT = BodyLimit(max_bytes=64 * 1024, max_depth=16)
 ROUTE_LIMITS: dict[str, BodyLimit] = {
     "/admin/events": BodyLimit(max_bytes=256 * 1024, max_depth=16),
+    # A scanner's offline scans, up to 500 of about 170 bytes each (backend.door.schemas).
+    "/door/sync": BodyLimit(max_bytes=256 * 1024, max_depth=16),
     "/payments/stripe/webhook": BodyLimit(max_bytes=1024 * 1024, max_depth=64),
     "/payments/paypal/webhook": BodyLimit(max_bytes=1024 * 1024, max_depth=64),
 }

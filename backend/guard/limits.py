@@ -35,6 +35,10 @@ log = logging.getLogger("fairtix.guard")
 SIGN_IN_PATHS = frozenset({"/auth/nonce", "/auth/verify"})
 # Probes and signed provider webhooks: never throttled by client (a provider's deliveries all
 # come from a few addresses, and each is verified before it does anything).
+# Scanner devices: a venue's gates usually reach us from one NAT address, ten gates or more at
+# several scans a second each, so they draw from their own, larger budget
+# (FAIRTIX_RATE_LIMIT_DOOR) instead of the client's; every door request needs a device credential.
+DOOR_PATH_PREFIX = "/door/"
 UNLIMITED_PATHS = frozenset(
     {"/livez", "/health", "/metrics", "/payments/stripe/webhook", "/payments/paypal/webhook"}
 )
@@ -151,6 +155,7 @@ class RateLimits:
         self._client = _Rule("a client address", *_parse(settings.rate_limit_per_client))
         self._sign_in = _Rule("sign-in from one address", *_parse(settings.rate_limit_sign_in))
         self._wallet = _Rule("one wallet", *_parse(settings.rate_limit_per_wallet))
+        self._door = _Rule("scanners at one address", *_parse(settings.rate_limit_door))
         self.max_streams_per_wallet = settings.max_streams_per_wallet
         self.max_streams_per_client = settings.max_streams_per_client
         self.stream_ttl = settings.queue_stream_max_seconds + 30
@@ -175,6 +180,9 @@ class RateLimits:
         if not self.enabled or path in UNLIMITED_PATHS:
             return
         key = client_key(host)
+        if path.startswith(DOOR_PATH_PREFIX):
+            self._hit(self._door, "door", key)
+            return
         if path in SIGN_IN_PATHS:
             self._hit(self._sign_in, "sign-in", key)
         self._hit(self._client, "client", key)

@@ -30,6 +30,7 @@ from backend.chain.errors import ContractRevert
 from backend.chain.protocol import sell_order_message
 from backend.chain.types import UnsignedTx
 from backend.db.base import utcnow
+from backend.door import service as door
 from backend.notify import service as notify
 from backend.resale.errors import (
     HolderNotConfirmed,
@@ -288,7 +289,8 @@ def _check_terms(
         raise NotTicketHolder(ticket.token_id, wallet)
     if ticket.refund_tx_hash is not None:
         raise TicketNotResellable(ticket.token_id, "it was refunded (and burned)")
-    if ticket.checkin_tx_hash is not None:
+    # Let in at the door: from the admission's commit, not only once the chain's check-in is seen.
+    if ticket.checkin_tx_hash is not None or door.is_admitted(session, event.id, ticket.token_id):
         raise TicketNotResellable(ticket.token_id, "it was checked in at the door")
     closes = math.floor(window_closes_at(event).timestamp())
     deadline = terms.deadline

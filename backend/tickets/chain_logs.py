@@ -174,9 +174,12 @@ class TicketLogApplier:
                 "transfer from a wallet we did not know held the ticket",
                 extra={"token_id": ticket.token_id, "recorded": ticket.owner_address},
             )
+        ticket.previous_owner_address = ticket.owner_address
         ticket.owner_address = recipient
         # Every move bumps the ticket's sale nonce: the seller's signed order is void.
         resale.on_ticket_moved(session, ticket, transfer.tx_hash, "the ticket moved on chain")
+        # A new holder, a new entry-code secret: the previous holder's codes stop at once.
+        ticket.holder_epoch += 1
         notify.ticket_transferred(
             session,
             event_id=event_id,
@@ -207,8 +210,11 @@ class TicketLogApplier:
             },
         )
         # Logs are undone newest first, so a later transfer of this ticket was undone already.
+        ticket.previous_owner_address = ticket.owner_address
         ticket.owner_address = previous
         resale.rollback_ticket_moved(session, ticket, applied.tx_hash)
+        # Never back to an old epoch: the codes issued meanwhile must not come back to life.
+        ticket.holder_epoch += 1
         # Receivers were told of the transfer; tell them it no longer holds.
         notify.ticket_transferred(
             session,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db.base import Base, UTCDateTime, utcnow
@@ -28,4 +28,8 @@ class Ticket(Base):
     refund_tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
     # The CheckedIn log that marked it used at the door (the indexer); None while unused.
     checkin_tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    # Changes of holder so far, and the holder before the last one: the door derives each
+    # holder's entry-code secret from the epoch, so a change re-keys the ticket (backend.door).
+    holder_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    previous_owner_address: Mapped[str | None] = mapped_column(String(42), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
