@@ -38,7 +38,6 @@ from backend.chain.errors import (
     ContractRevert,
     RevertDecoder,
     SalesClosed,
-    TicketUnavailable,
     TransactionFailed,
 )
 from backend.chain.protocol import (
@@ -691,48 +690,45 @@ class ChainClient:
         """Marks the door's admitted tickets used on chain, in one transaction, waiting for the
         client's confirmations. The one place that knows ``checkIn``'s form.
 
-        Today's contract takes ``checkIn(uint256[] tokenIds)`` and reverts the whole batch for
-        a ticket already used or gone; such a ticket is found by the gas estimate (nothing is
-        sent), set aside, and the rest sent: a retried batch never fails on its own earlier
-        success. ``holders`` are not checked on chain yet: contracts-resale's
-        ``checkIn(tokenIds, holders)`` skips a ticket whose holder changed, and replaces this.
+        ``checkIn(tokenIds, holders)`` marks each ticket only if it is still held by the wallet
+        the door admitted; one held by anyone else now (resold or moved between the scan and the
+        block, or burned) is skipped with ``CheckInSkipped`` and the rest go on, and a ticket
+        already used is left as it is without a log, so a retried batch never fails on its own
+        earlier success. The outcome of each ticket is read from the receipt's logs. Only a
+        cancelled event refuses the batch as a whole: then nothing will ever be marked.
 
         The signer holds SCANNER_ROLE on the events it creates; an event created before it did
         is granted it here first (once; a grant already made is seen by ``hasRole``)."""
+        if not entries:
+            return CheckInResult(None, (), (), (), 0, None)
         ticket_event = self._ticket_event(event_address)
         if event_address not in self._scanner_on:
             self.set_role(event_address, SCANNER_ROLE, self._signer.address, grant=True)
             self._scanner_on.add(event_address)
-        remaining = [entry.token_id for entry in entries]
-        already: list[int] = []
-        skipped: list[int] = []
-        while remaining:
-            data = ticket_event.encode_abi("checkIn", args=[remaining])
-            try:
-                receipt = self._transact({"to": ticket_event.address, "data": data})
-            except TicketUnavailable as exc:
-                token_id = int(exc.error_args[0]) if exc.error_args else None
-                if token_id not in remaining or exc.tx_hash is not None:
-                    raise
-                remaining.remove(token_id)
-                if exc.name == "TicketAlreadyUsed":
-                    already.append(token_id)
-                else:
-                    skipped.append(token_id)
-                continue
-            except SalesClosed as exc:
-                if exc.name != "EventIsCancelled" or exc.tx_hash is not None:
-                    raise
-                return CheckInResult(None, (), tuple(already), (*skipped, *remaining), 0, None)
-            return CheckInResult(
-                tx_hash=_hex(receipt["transactionHash"]),
-                checked_in=tuple(remaining),
-                already_used=tuple(already),
-                skipped=tuple(skipped),
-                gas_used=int(receipt["gasUsed"]),
-                block_number=int(receipt["blockNumber"]),
-            )
-        return CheckInResult(None, (), tuple(already), tuple(skipped), 0, None)
+        token_ids = [entry.token_id for entry in entries]
+        holders = [Web3.to_checksum_address(entry.holder) for entry in entries]
+        data = ticket_event.encode_abi("checkIn", args=[token_ids, holders])
+        try:
+            receipt = self._transact({"to": ticket_event.address, "data": data})
+        except SalesClosed as exc:
+            if exc.name != "EventIsCancelled" or exc.tx_hash is not None:
+                raise
+            return CheckInResult(None, (), (), tuple(token_ids), 0, None)
+        checked = {
+            int(log["args"]["tokenId"]) for log in self._logs(receipt, ticket_event, "CheckedIn")
+        }
+        skipped = {
+            int(log["args"]["tokenId"])
+            for log in self._logs(receipt, ticket_event, "CheckInSkipped")
+        }
+        return CheckInResult(
+            tx_hash=_hex(receipt["transactionHash"]),
+            checked_in=tuple(t for t in token_ids if t in checked),
+            already_used=tuple(t for t in token_ids if t not in checked and t not in skipped),
+            skipped=tuple(t for t in token_ids if t in skipped),
+            gas_used=int(receipt["gasUsed"]),
+            block_number=int(receipt["blockNumber"]),
+        )
 
     def ticket_used(self, event_address: str, token_id: int) -> bool:
         """Whether the ticket is marked used on chain (its ``CheckedIn`` log)."""

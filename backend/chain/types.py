@@ -81,8 +81,9 @@ class CheckIn:
 @dataclass(frozen=True, slots=True)
 class CheckInResult:
     """What one ``check_in`` came to: tickets marked used by its transaction (``tx_hash``,
-    None if nothing was left to send), tickets the chain had marked used already, and tickets
-    it will never mark (``skipped``: burned or nonexistent, or the event cancelled)."""
+    None if nothing was sent), tickets the chain had marked used already, and tickets it did
+    not mark (``skipped``: held by another wallet than the door admitted, burned or
+    nonexistent, or the event cancelled)."""
 
     tx_hash: TxHash | None
     checked_in: tuple[int, ...]
