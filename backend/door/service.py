@@ -408,6 +408,10 @@ def _decide(
         return refuse(Refusal.CODE_NOT_YET_VALID, code.token_id)
     admission_id = _admit(session, device, request, ticket, now, offline)
     if admission_id is not None:
+        # Imported here: resale asks the door whether a ticket was admitted (is_admitted).
+        from backend.resale import service as resale
+
+        resale.on_admitted(session, ticket.id)
         answer = ScanAnswer(
             request.scan_id,
             ADMITTED,

@@ -547,6 +547,16 @@ def on_ticket_moved(session: Session, ticket: Ticket, tx_hash: str, reason: str)
     return len(found)
 
 
+def on_admitted(session: Session, ticket_id: int) -> int:
+    """The ticket was let in at the door: its listings come off the market in the admission's
+    transaction, so nobody is handed a buy transaction for a ticket already used (the chain's
+    check-in, which voids its signed orders there too, follows in a batch)."""
+    found = _on_market(session, ticket_id)
+    for listing in found:
+        _close(session, listing, VOID, "the ticket was let in at the door", utcnow())
+    return len(found)
+
+
 def rollback_ticket_moved(session: Session, ticket: Ticket, tx_hash: str) -> int:
     """The log that voided the ticket's listing was orphaned: the listing is back on the
     market (the expiry sweep takes it off again if its deadline has passed meanwhile)."""
