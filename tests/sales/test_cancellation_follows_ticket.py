@@ -17,7 +17,9 @@ from backend.demo import FairtixClient
 from backend.payments.models import SandboxPaymentIntent, SandboxRefund
 from backend.runtime import Runtime
 from backend.sales import holder_refunds
+from backend.sales.errors import RefundNotYet
 from backend.sales.models import HolderRefund
+from backend.tickets.models import Ticket
 from backend.worker import Worker
 from tests.helpers import drain, make_event, signed_in
 from tests.notify.helpers import make_due
@@ -168,3 +170,66 @@ def test_a_card_order_whose_ticket_is_still_listed_waits_for_the_chain(
         assert intent is not None and intent.amount_refunded == card["unit_price_cents"]
     refund = fan_a.order(card["id"])["refund"]
     assert (refund["state"], refund["tickets"], refund["resold_token_ids"]) == ("refunded", 1, [])
+
+
+def ether_refund(runtime: Runtime, ticket: dict[str, Any], holder: str, wei: int) -> int:
+    with transaction(runtime.sessions) as session:
+        refund = HolderRefund(
+            event_id=ticket["event_id"],
+            ticket_id=ticket_row_id(session, ticket["token_id"]),
+            token_id=ticket["token_id"],
+            holder_address=holder.lower(),
+            rail="ether",
+            status="pending",
+            amount_wei=str(wei),
+        )
+        session.add(refund)
+        session.flush()
+        return refund.id
+
+
+def ticket_row_id(session: Any, token_id: int) -> int:
+    found: int = session.scalars(select(Ticket.id).where(Ticket.token_id == token_id)).one()
+    return found
+
+
+def test_an_ether_refund_written_ahead_is_sent_once_across_a_crash_and_a_lost_nonce(
+    client: TestClient, worker: Worker, chain: ChainClient, admin: LocalAccount, runtime: Runtime
+) -> None:
+    organizer = signed_in(client, admin)
+    event = make_event(organizer, supply=3)
+    fan, card = card_order(client, worker, event, quantity=2)
+    tickets = fan.my_tickets()["tickets"]
+    w3 = w3_of(chain)
+    first_holder, second_holder = signed_in(client).wallet.address, signed_in(client).wallet.address
+
+    # Signed and stored, then the process died before sending: the retry sends that very
+    # transaction, and the one after it records it paid.
+    crashed = ether_refund(runtime, tickets[0], first_holder, 7 * 10**15)
+    stored_hash, _raw = holder_refunds._write_ahead(runtime.sessions, chain, crashed)
+    with pytest.raises(RefundNotYet):
+        holder_refunds.pay(runtime.sessions, chain, runtime.cards, crashed)
+    holder_refunds.pay(runtime.sessions, chain, runtime.cards, crashed)
+    holder_refunds.pay(runtime.sessions, chain, runtime.cards, crashed)
+    assert w3.eth.get_balance(first_holder) == 7 * 10**15
+    with transaction(runtime.sessions) as session:
+        row = session.get(HolderRefund, crashed)
+        assert row is not None and (row.status, row.tx_hash) == ("paid", stored_hash)
+
+    # Stored, never sent, and its nonce went to another of the signer's transactions
+    # meanwhile: it can never be mined, so a new one is signed, and the holder is paid once.
+    lost = ether_refund(runtime, tickets[1], second_holder, 5 * 10**15)
+    lost_hash, _raw = holder_refunds._write_ahead(runtime.sessions, chain, lost)
+    with transaction(runtime.sessions) as session:
+        row = session.get(HolderRefund, lost)
+        assert row is not None and row.tx_nonce is not None
+        taken = row.tx_nonce
+    other = chain.sign_ether_transfer(admin.address, 1, nonce=taken, fees=chain.suggested_fees())
+    assert chain.broadcast(other.raw) is None
+    holder_refunds.pay(runtime.sessions, chain, runtime.cards, lost)
+    holder_refunds.pay(runtime.sessions, chain, runtime.cards, lost)
+    assert w3.eth.get_balance(second_holder) == 5 * 10**15
+    with transaction(runtime.sessions) as session:
+        row = session.get(HolderRefund, lost)
+        assert row is not None and row.status == "paid" and row.tx_hash != lost_hash
+    assert card["status"] == "fulfilled"
