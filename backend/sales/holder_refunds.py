@@ -310,6 +310,7 @@ def _write_ahead(
                 fees=chain.suggested_fees(),
             )
             refund.tx_hash, refund.tx_nonce, refund.raw_tx = signed.tx_hash, nonce, signed.raw
+            refund.tx_chain_id, refund.tx_signer = chain_id, signer
             refund.status = REFUND_SENT
     return signed.tx_hash, signed.raw
 

@@ -106,7 +106,10 @@ class HolderRefund(Base):
     # Ether: decimal wei, and the transfer written ahead before it is sent, so a crash between
     # signing and sending neither loses it nor sends a second one.
     amount_wei: Mapped[str | None] = mapped_column(String(78), nullable=True)
+    # The signer's nonce counts as taken while the refund is ``sent`` (fulfilment.nonces).
     tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    tx_chain_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    tx_signer: Mapped[str | None] = mapped_column(String(42), nullable=True)
     tx_nonce: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     raw_tx: Mapped[str | None] = mapped_column(Text, nullable=True)
     failure_reason: Mapped[str | None] = mapped_column(String(300), nullable=True)

@@ -35,6 +35,8 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(length=3), nullable=True),
         sa.Column("amount_wei", sa.String(length=78), nullable=True),
         sa.Column("tx_hash", sa.String(length=66), nullable=True),
+        sa.Column("tx_chain_id", sa.BigInteger(), nullable=True),
+        sa.Column("tx_signer", sa.String(length=42), nullable=True),
         sa.Column("tx_nonce", sa.BigInteger(), nullable=True),
         sa.Column("raw_tx", sa.Text(), nullable=True),
         sa.Column("failure_reason", sa.String(length=300), nullable=True),
