@@ -58,7 +58,9 @@ async function render() {
 function markNav(path) {
   for (const link of document.querySelectorAll("#nav a")) {
     const target = link.getAttribute("href").slice(1);
-    const current = target === "/" ? path === "/" || path.startsWith("/events") : path.startsWith(target);
+    const market = path === "/market" || path.endsWith("/market");
+    const current = target === "/market" ? market
+      : target === "/" ? !market && (path === "/" || path.startsWith("/events")) : path.startsWith(target);
     if (current) link.setAttribute("aria-current", "page"); else link.removeAttribute("aria-current");
   }
 }

@@ -252,7 +252,7 @@ export async function ticketsPage(main) {
       h("p", {}, `Seat ${t.seat}`),
       h("p", { class: "meta" }, `Ticket #${t.token_id}`),
       t.event_cancelled ? alertBox("This event was cancelled.") : null,
-      h("a", { class: "button", href: `#/tickets/${t.token_id}`, "aria-label": `Open ticket ${t.token_id}: entry code and resale` }, "Entry code & resale"))))
+      h("a", { class: "button", href: `#/tickets/${t.token_id}`, "aria-label": `Entry code & resale, ticket ${t.token_id}` }, "Entry code & resale"))))
       : h("p", {}, "You have no tickets yet. ", h("a", { href: "#/" }, "Find an event")),
     h("p", {}, h("a", { href: "#/payouts" }, "My resale payouts")));
 }

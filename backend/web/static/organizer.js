@@ -144,7 +144,7 @@ export async function salesPage(main, id) {
     ]);
     mount(sales, h("h2", { id: "sales-title" }, "Sales"),
       h("p", { class: "big", "data-testid": "tickets-sold" }, `${report.tickets_sold} sold`),
-      table(["Tier", "Sold", "Held", "Supply", "Taken"], report.tiers.map((t) => [t.name, String(t.tickets_sold), String(t.reserved), String(t.supply), formatMoney(t.gross_cents, t.currency)])),
+      table(["Tier", "Sold", "Off sale", "Supply", "Taken"], report.tiers.map((t) => [t.name, String(t.tickets_sold), String(t.reserved), String(t.supply), formatMoney(t.gross_cents, t.currency)])),
       h("p", {}, `Orders: ${counts(report.orders_by_status)}`),
       h("p", {}, `Refunds pending ${report.refunds_pending}, done ${report.refunds_done} · chargebacks: ${counts(report.disputes_by_status)}`),
       h("h3", {}, "Resale"),

@@ -35,14 +35,14 @@ export async function eventMarketPage(main, id) {
     const { listings } = await get(`/events/${id}/listings?limit=100`, { auth: false });
     if (!listings.length) { mount(list, h("p", {}, "No tickets for sale right now.")); return; }
     mount(list, h("ul", { class: "cards" }, listings.map((l) => h("li", { class: "card" },
-      h("h2", {}, `${l.tier_name} · seat ${l.seat}`),
+      h("h2", {}, `${l.tier_name} · ${l.seat}`),
       h("p", { class: "big" }, ethAmount(l.price_wei)),
       l.price_cents !== null ? h("p", { class: "meta" }, `or ${formatMoney(l.price_cents, l.currency)} by card`) : null,
       h("p", { class: "meta" }, `Face value ${ethAmount(l.face_price_wei)} · ticket #${l.token_id}`),
       l.seller_address.toLowerCase() === me ? h("p", { class: "hint" }, "Your listing")
         : h("p", { class: "row" },
-          h("button", { type: "button", "aria-label": `Buy seat ${l.seat} with ETH`, onclick: (e) => buy(l, "crypto", e.currentTarget) }, "Buy with ETH"),
-          h("button", { type: "button", class: "secondary", "aria-label": `Buy seat ${l.seat} by card`, onclick: (e) => buy(l, "card", e.currentTarget) }, "Buy by card"))))));
+          h("button", { type: "button", "aria-label": `Buy with ETH: seat ${l.seat}`, onclick: (e) => buy(l, "crypto", e.currentTarget) }, "Buy with ETH"),
+          h("button", { type: "button", class: "secondary", "aria-label": `Buy by card: seat ${l.seat}`, onclick: (e) => buy(l, "card", e.currentTarget) }, "Buy by card"))))));
   };
   const buy = async (listing, method, button) => {
     showProblem(problem, null);
@@ -100,7 +100,7 @@ function entrySection(tokenId) {
   const load = async () => {
     try {
       const entry = await get(`/me/tickets/${tokenId}/entry`);
-      const left = h("p", { class: "hint" });
+      const left = h("p", { class: "hint" }, `Refreshes in ${formatDuration((new Date(entry.valid_until) - new Date()) / 1000)}`);
       mount(box,
         h("h2", { id: "entry-title" }, "Entry code"),
         h("img", { src: `data:image/png;base64,${entry.qr_png_base64}`, alt: `Entry QR code for ticket ${tokenId}`, width: 280, height: 280 }),
