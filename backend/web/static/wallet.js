@@ -3,6 +3,7 @@
 // Ethereum against the API's /auth flow, and the ethers v6 signer the other pages use.
 import { BrowserProvider, getAddress, verifyTypedData } from "/web/vendor/ethers.min.js";
 import { get, post, saveSession, session } from "/web/api.js";
+import { typedDataForEthers } from "/web/typed-data.js";
 
 const discovered = new Map(); // uuid -> {info, provider}
 let chosen = null; // {info, provider}
@@ -119,16 +120,7 @@ export async function signOut() {
   saveSession(null);
 }
 
-// The API's `typed_data` is the wallet RPC's eth_signTypedData_v4 document, whose `types` include
-// `EIP712Domain`. ethers v6 derives the domain type from `domain` itself and throws
-// ("ambiguous primary types or unused types") when `types` names EIP712Domain too, so the entry is
-// deleted before ethers sees it. The signature is the same: the domain's fields are unchanged.
-export function typedDataForEthers(typedData) {
-  const types = { ...typedData.types };
-  delete types.EIP712Domain;
-  return { domain: typedData.domain, types, message: typedData.message, primaryType: typedData.primaryType };
-}
-
+// Signs the API's EIP-712 document with ethers (typed-data.js says why EIP712Domain goes first).
 export async function signTypedData(typedData) {
   const s = await signer();
   const { domain, types, message } = typedDataForEthers(typedData);
