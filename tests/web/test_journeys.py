@@ -87,9 +87,16 @@ def test_4a_organizer_creates_the_event(story: Story) -> None:
 
 
 def test_1_fan_a_waits_pays_by_card_and_sees_the_qr(story: Story) -> None:
+    org = story.people["organizer"]
+    # The organizer holds admissions, so A really waits: the page shows the pause, and A is
+    # let in, over the stream, when the organizer resumes.
+    org.page.get_by_role("button", name="Pause", exact=True).click()
+    expect(org.page.get_by_test_id("queue-state")).to_contain_text("Paused")
     a = story.person("fan A", 2)
     page = a.page
     a.go("/")
+    expect(page.get_by_role("heading", name="Events")).to_be_visible()
+    a.axe("events")
     page.get_by_role("link", name="Browser night").click()
     expect(page.get_by_role("heading", name="Browser night")).to_be_visible()
     expect(page.locator("#main").get_by_text("20 of 20 left")).to_be_visible()
@@ -99,6 +106,11 @@ def test_1_fan_a_waits_pays_by_card_and_sees_the_qr(story: Story) -> None:
     expect(page.get_by_role("button", name="Sign in with Test wallet")).to_be_visible()
     a.axe("sign-in panel")
     sign_in(a)
+    expect(page.locator("#main").get_by_text("paused admissions")).to_be_visible()
+    expect(page.locator("#main").get_by_text("You're next")).to_be_visible()
+    a.shoot("1-waiting")
+    a.axe("waiting room, waiting")
+    org.page.get_by_role("button", name="Resume", exact=True).click()
     expect(page.locator("#main").get_by_text("It's your turn!")).to_be_visible(timeout=30_000)
     # The place survives a refresh: the same admission, not a new place.
     page.reload()

@@ -4,6 +4,8 @@ still answered as before, cache and security headers, and no file outside static
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -87,3 +89,14 @@ def test_web_config_is_public_and_holds_no_secret(client: TestClient) -> None:
     # eth-tester is not the devnet: no RPC URL is offered to wallets.
     assert body["rpc_url"] == ""
     assert "secret" not in answer.text.lower().replace("stripe_publishable_key", "")
+
+
+def test_every_site_module_parses(tmp_path: Path) -> None:
+    node = shutil.which("node")
+    assert node is not None, "node is needed (Node 20, as for the compiler and anvil)"
+    for path in sorted(STATIC_DIR.glob("*.js")):
+        # As .mjs: Node 20 checks a .js file as CommonJS and lets an ES module's errors pass.
+        copy = tmp_path / f"{path.stem}.mjs"
+        copy.write_text(path.read_text())
+        result = subprocess.run([node, "--check", str(copy)], capture_output=True, text=True)
+        assert result.returncode == 0, f"{path.name}: {result.stderr}"

@@ -2,7 +2,7 @@
 // market (browse, buy with ether or by card) and the seller's payouts.
 import { get, post, del, session, ApiError } from "/web/api.js";
 import {
-  h, mount, field, busy, showProblem, announce, every, formatMoney, formatDate, formatDuration,
+  h, mount, field, busy, showProblem, announce, every, onLeave, formatMoney, formatDate, formatDuration,
   progress, alertBox, sleep, shortAddress,
 } from "/web/ui.js";
 import { requireSignIn } from "/web/signin.js";
@@ -62,7 +62,12 @@ export async function eventMarketPage(main, id) {
       await followListing(listing.id, buying);
       release();
       await fill();
-    } catch (error) { release(); showProblem(problem, error); }
+    } catch (error) {
+      release();
+      // Before the card rail, the API knows only "crypto": say so rather than quote a schema.
+      const noCardRail = method === "card" && error instanceof ApiError && error.slug === "validation-failed";
+      showProblem(problem, noCardRail ? { sentence: "Buying resale tickets by card isn't available here yet: buy with ETH instead." } : error);
+    }
   };
   await fill();
   every(10000, fill);
@@ -97,28 +102,32 @@ async function followListing(listingId, container) {
 function entrySection(tokenId) {
   const box = h("section", { class: "card qr", "aria-labelledby": "entry-title" });
   let timer = null;
+  let ticking = null;
+  let left = true;
+  onLeave(() => { left = false; clearTimeout(timer); clearInterval(ticking); });
+  // Fetched again shortly before each code runs out, so the QR on screen is always valid.
   const load = async () => {
+    if (!left) return;
+    clearInterval(ticking);
     try {
       const entry = await get(`/me/tickets/${tokenId}/entry`);
-      const left = h("p", { class: "hint" }, `Refreshes in ${formatDuration((new Date(entry.valid_until) - new Date()) / 1000)}`);
+      const until = new Date(entry.valid_until);
+      const remaining = () => `Refreshes in ${formatDuration((until - new Date()) / 1000)}`;
+      const note = h("p", { class: "hint" }, remaining());
       mount(box,
         h("h2", { id: "entry-title" }, "Entry code"),
         h("img", { src: `data:image/png;base64,${entry.qr_png_base64}`, alt: `Entry QR code for ticket ${tokenId}`, width: 280, height: 280 }),
         h("p", { class: "code", "data-testid": "entry-code" }, entry.code),
-        left,
+        note,
         h("p", { class: "hint" }, "Show this at the door. It changes every few seconds, so a screenshot won't work."));
-      const until = new Date(entry.valid_until);
-      const refresh = Math.max(2000, until - new Date() - 3000);
-      const countdownTimer = setInterval(() => { left.textContent = `Refreshes in ${formatDuration((until - new Date()) / 1000)}`; }, 1000);
-      timer = setTimeout(() => { clearInterval(countdownTimer); load(); }, Math.min(refresh, 15000));
+      ticking = setInterval(() => { note.textContent = remaining(); }, 1000);
+      timer = setTimeout(load, Math.min(Math.max(2000, until - new Date() - 3000), 15000));
     } catch (error) {
       mount(box, h("h2", { id: "entry-title" }, "Entry code"), h("div"));
       showProblem(box.lastChild, error);
     }
   };
   load();
-  every(60000, () => {}); // ties this page's lifetime to the router's cleanups
-  window.addEventListener("hashchange", () => clearTimeout(timer), { once: true });
   return box;
 }
 
@@ -255,11 +264,24 @@ export async function payoutsPage(main) {
     h("p", { class: "hint" }, "Ether from a resale is credited to you in the event's contract; your wallet withdraws it."));
 }
 
+const PAYOUT_STATUS = {
+  credited: "In the event's contract: withdraw it with your wallet",
+  pending: "On its way to your card",
+  paid: "Paid to your card",
+  failed: "Failed: contact the organizer",
+  reverted: "Undone (the sale was reversed on chain)",
+  reverted_after_paid: "Undone after it was paid",
+};
+
 function payoutsTable(payouts) {
   const rows = Array.isArray(payouts) ? payouts : payouts?.payouts || [];
   if (!rows.length) return h("p", {}, "No payouts yet.");
-  const columns = Object.keys(rows[0]);
   return h("div", { class: "table-wrap" }, h("table", {},
-    h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c.replaceAll("_", " "))))),
-    h("tbody", {}, rows.map((r) => h("tr", {}, columns.map((c) => h("td", {}, typeof r[c] === "object" ? JSON.stringify(r[c]) : String(r[c] ?? ""))))))));
+    h("thead", {}, h("tr", {}, ["Ticket", "Amount", "Status", "When"].map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, rows.map((p) => h("tr", {},
+      h("td", {}, `#${p.token_id}`),
+      h("td", {}, p.amount_cents !== null && p.amount_cents !== undefined && p.currency
+        ? formatMoney(p.amount_cents, p.currency) : ethAmount(p.amount_wei || "0")),
+      h("td", {}, PAYOUT_STATUS[p.status] || String(p.status)),
+      h("td", {}, formatDate(p.paid_at || p.created_at)))))));
 }
