@@ -162,6 +162,7 @@ def test_2_a_lists_b_buys_with_ether(story: Story) -> None:
     b.shoot("2-event-market")
     b.axe("event market")
     bp.get_by_role("button", name=re.compile(r"^Buy with ETH")).click()
+    b.axe("sign-in page")
     sign_in(b)  # buying needs a wallet: sign in, back to the market
     bp.get_by_role("button", name=re.compile(r"^Buy with ETH")).click()
     expect(bp.locator("#main").get_by_text(re.compile(r"is yours\.$"))).to_be_visible(
@@ -177,6 +178,9 @@ def test_2_a_lists_b_buys_with_ether(story: Story) -> None:
     a.go("/payouts")
     expect(page.get_by_role("heading", name="My payouts")).to_be_visible()
     expect(page.get_by_role("cell", name=re.compile(rf"^#{story.token_a} "))).to_be_visible()
+    # The seller's proceeds (price minus the royalty) wait in the contract; A withdraws them.
+    page.get_by_role("button", name="Withdraw 0.0076 ETH").click()
+    expect(page.locator("#main").get_by_text("Withdrawn: 0.0076 ETH")).to_be_visible()
     a.axe("payouts")
     a.shoot("2-a-payouts")
 

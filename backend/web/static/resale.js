@@ -6,9 +6,9 @@ import {
   progress, alertBox, sleep, shortAddress,
 } from "/web/ui.js";
 import { requireSignIn } from "/web/signin.js";
-import { signTypedData } from "/web/wallet.js";
+import { signTypedData, signer } from "/web/wallet.js";
 import { cardForm, payWithWallet, ethAmount } from "/web/pay.js";
-import { parseEther } from "/web/vendor/ethers.min.js";
+import { Contract, parseEther } from "/web/vendor/ethers.min.js";
 
 export async function marketPage(main) {
   const events = (await get("/events", { auth: false })).filter((e) => !e.cancelled && e.resale_enabled);
@@ -261,7 +261,50 @@ export async function payoutsPage(main) {
       h("tbody", {}, sold.map((l) => h("tr", {}, h("td", {}, `#${l.token_id} (${l.tier_name})`), h("td", {}, ethAmount(l.price_wei)),
         h("td", {}, ethAmount(l.seller_receives_wei)), h("td", { class: "code" }, shortAddress(l.sold_tx_hash || "")))))))
       : h("p", {}, "You haven't sold a ticket yet."),
-    h("p", { class: "hint" }, "Ether from a resale is credited to you in the event's contract; your wallet withdraws it."));
+    h("h2", {}, "Ether to withdraw"),
+    await withdrawals(sold));
+}
+
+const CREDIT_ABI = ["function creditOf(address account) view returns (uint256)", "function withdraw()"];
+
+// Ether from a resale is credited in each event's contract; the seller's wallet withdraws it.
+async function withdrawals(sold) {
+  const contracts = [...new Set(sold.map((l) => l.contract_address))];
+  if (!contracts.length) return h("p", {}, "Nothing to withdraw.");
+  const out = h("div", { "aria-live": "polite" });
+  try {
+    const wallet = await signer();
+    const me = await wallet.getAddress();
+    const rows = [];
+    for (const address of contracts) {
+      const contract = new Contract(address, CREDIT_ABI, wallet);
+      const credit = await contract.creditOf(me);
+      const name = sold.find((l) => l.contract_address === address)?.tier_name;
+      const problem = h("div");
+      const button = h("button", { type: "button" }, `Withdraw ${ethAmount(credit)}`);
+      button.disabled = credit === 0n;
+      button.addEventListener("click", async () => {
+        showProblem(problem, null);
+        const release = busy(button, "Check your wallet…");
+        try {
+          const tx = await contract.withdraw();
+          await tx.wait();
+          announce("Withdrawn");
+          mount(problem, h("p", { class: "notice ok", role: "status" }, `Withdrawn: ${ethAmount(credit)} is in your wallet.`));
+          credited.textContent = `${ethAmount(0n)} credited`;
+          button.hidden = true;
+        } catch (error) { release(); showProblem(problem, error); }
+      });
+      const credited = h("strong", {}, `${ethAmount(credit)} credited`);
+      rows.push(h("div", { class: "card" },
+        h("p", {}, `Event contract ${shortAddress(address)}${name ? ` (${name})` : ""}: `, credited),
+        button, problem));
+    }
+    mount(out, rows);
+  } catch (error) {
+    mount(out, h("p", { class: "hint" }, "Connect your wallet to see and withdraw what the event contracts hold for you."));
+  }
+  return out;
 }
 
 const PAYOUT_STATUS = {
