@@ -2,7 +2,7 @@
 import { get, post, put, del, session, ApiError } from "/web/api.js";
 import {
   h, mount, field, busy, showProblem, announce, every, onLeave, formatMoney, formatDate,
-  formatDuration, progress, alertBox,
+  formatDuration, progress, alertBox, sleep,
 } from "/web/ui.js";
 import { requireSignIn } from "/web/signin.js";
 import { cardForm, payWithWallet, followOrder, ethAmount } from "/web/pay.js";
@@ -186,7 +186,7 @@ function checkoutPanel(container, event) {
       form.hidden = true;
       if (chosen === "card") await payByCard(order, payment);
       else await payByEther(order, payment);
-    } catch (error) { release(); form.hidden = false; showProblem(problem, error); }
+    } catch (error) { release(); mount(payment); form.hidden = false; showProblem(problem, error); }
   } },
   h("h2", { id: "choose-title" }, "Choose your tickets"),
   field("Tier", tierSelect),
@@ -217,7 +217,20 @@ async function payByCard(order, container) {
   const formSlot = h("div");
   const follow = h("div");
   mount(container, formSlot, follow);
-  await cardForm(formSlot, intent);
+  try {
+    await cardForm(formSlot, intent);
+  } catch (error) {
+    // A decline fails the order (by the provider's webhook) and releases its seats: wait for
+    // that before offering a new order, or the new one would meet this one still open.
+    mount(follow, h("p", { role: "status" }, "Releasing your seats…"), progress("Releasing your seats"));
+    for (let i = 0; i < 30; i += 1) {
+      const now = await get(`/orders/${order.id}`);
+      if (now.status !== "awaiting_payment" && now.status !== "held") break;
+      await sleep(500);
+    }
+    mount(follow);
+    throw error;
+  }
   await followOrder(order.id, follow);
 }
 

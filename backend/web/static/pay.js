@@ -1,6 +1,6 @@
 // Paying: the card form (the sandbox's, or Stripe's Payment Element when the deployment has a
 // publishable key), ether from the wallet, and following an order until its ticket exists.
-import { get, post } from "/web/api.js";
+import { get, post, ApiError } from "/web/api.js";
 import { h, mount, field, busy, showProblem, announce, formatMoney, progress, sleep } from "/web/ui.js";
 import { sendTransaction, siteConfig } from "/web/wallet.js";
 import { formatEther } from "/web/vendor/ethers.min.js";
@@ -17,7 +17,7 @@ export async function cardForm(container, intent) {
   if (config.stripe_publishable_key && intent.provider === "stripe") {
     return stripeElement(container, intent, config.stripe_publishable_key);
   }
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const problem = h("div");
     const number = h("input", { name: "card", inputmode: "numeric", autocomplete: "cc-number", required: true, placeholder: "4242 4242 4242 4242" });
     const expiry = h("input", { name: "expiry", autocomplete: "cc-exp", required: true, placeholder: "MM/YY", value: "" });
@@ -33,6 +33,13 @@ export async function cardForm(container, intent) {
         if (mm && yy) { body.exp_month = mm; body.exp_year = yy < 100 ? 2000 + yy : yy; }
         if (cvc.value) body.cvc = cvc.value;
         const paid = await post(`/sandbox/payment_intents/${encodeURIComponent(intent.id)}/confirm`, body, { auth: false });
+        if (paid.status !== "succeeded") {
+          // As with Stripe, a declined card is an answer, not an error; the decline releases the
+          // order's hold, so the fan starts again from the tickets.
+          form.replaceChildren();
+          reject(new ApiError(402, { type: "https://fairtix.dev/problems/payment-declined", detail: "declined" }));
+          return;
+        }
         announce("Card accepted");
         form.replaceChildren(h("p", { class: "notice ok", role: "status" }, "Card accepted."));
         resolve(paid);
