@@ -133,7 +133,12 @@ class Person:
         return self.stack.rpc(method, params)
 
     def go(self, route: str) -> None:
-        self.page.goto(f"{self.stack.base}/#{route}")
+        url = f"{self.stack.base}/#{route}"
+        # The same URL is no navigation and no hashchange: load the page afresh instead.
+        if self.page.url == url:
+            self.page.reload()
+        else:
+            self.page.goto(url)
 
     def shoot(self, name: str) -> None:
         """Screenshots at phone and desktop width (var/screenshots/, not committed)."""
