@@ -26,6 +26,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 WALLET_JS = Path(__file__).with_name("eip6963_wallet.js")
 SCREENSHOTS = ROOT / "var" / "screenshots"
+# What the scanner's camera sees: chromium's fake capture device plays this file (written by the
+# door test when it holds a QR up to the camera).
+FAKE_CAMERA = ROOT / "var" / "web-fake-camera.y4m"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 860}
 
@@ -107,9 +110,36 @@ def browser() -> Iterator[Browser]:
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[
+                "--use-fake-device-for-media-stream",
+                "--use-fake-ui-for-media-stream",
+                f"--use-file-for-fake-video-capture={FAKE_CAMERA}",
+            ],
+        )
         yield chromium
         chromium.close()
+
+
+def hold_up_to_camera(png: bytes, path: Path = FAKE_CAMERA) -> None:
+    """Writes ``png`` (a QR code) centred on a white 640x480 frame, as the y4m video chromium's
+    fake camera plays (grey: the Y plane is the picture, U and V neutral)."""
+    import io
+
+    from PIL import Image
+
+    width, height = 640, 480
+    code = Image.open(io.BytesIO(png)).convert("L")
+    side = min(width, height) - 80
+    code = code.resize((side, side), Image.Resampling.NEAREST)
+    frame = Image.new("L", (width, height), 255)
+    frame.paste(code, ((width - side) // 2, (height - side) // 2))
+    chroma = bytes([128]) * (width // 2 * height // 2)
+    body = b"FRAME\n" + frame.tobytes() + chroma + chroma
+    header = f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode()
+    path.write_bytes(header + body * 5)
 
 
 class Person:
