@@ -68,6 +68,8 @@ function markNav(path) {
 function renderWalletCorner() {
   const corner = document.getElementById("wallet");
   const current = session();
+  const roles = current?.roles || [];
+  document.getElementById("nav-organizer").hidden = !(roles.includes("organizer") || roles.includes("admin"));
   if (current) {
     mount(corner,
       h("span", { class: "who", title: current.address }, shortAddress(current.address)),
