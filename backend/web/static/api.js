@@ -50,6 +50,10 @@ const SENTENCES = {
   "listing-not-live": "That listing is no longer on the market.",
   "own-listing": "That's your own listing.",
   "not-listing-seller": "Only the seller can take this listing down.",
+  "listing-reserved": "A card buyer is paying for this ticket right now. Try again in a few minutes.",
+  "card-rail-unavailable": "Buying resale tickets by card isn't available here: buy with ETH instead.",
+  "card-payout-not-allowed": "You can be paid back to a card only for a ticket you bought by card: choose ether.",
+  "card-payout-above-payment": "That's more than your card paid for this ticket: lower the price or choose ether.",
   "contact-not-found": "You have no e-mail address on file.",
   "invalid-contact": "That e-mail address doesn't look right.",
   "scanner-not-authenticated": "This scanner needs its device credential.",
@@ -129,8 +133,12 @@ export async function api(method, path, { body, headers = {}, auth = true } = {}
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = { detail: text }; }
   if (!response.ok) {
-    if (response.status === 401 && current && auth) saveSession(null);
-    throw new ApiError(response.status, data || {});
+    const error = new ApiError(response.status, data || {});
+    // Only a refused session forgets the session: a queue token's 401 is about the place.
+    if (response.status === 401 && current && auth && ["auth-failed", "not-authenticated"].includes(error.slug)) {
+      saveSession(null);
+    }
+    throw error;
   }
   return data;
 }

@@ -146,7 +146,14 @@ export async function waitingRoomPage(main, id) {
       try {
         show(await get(`/events/${id}/queue/me`, { headers: { "X-Queue-Token": status.token } }));
         showProblem(problem, null);
-      } catch (error) { showProblem(problem, error); }
+      } catch (error) {
+        // An expired queue token: the signed-in wallet asks again and keeps the same place.
+        if (error instanceof ApiError && [401, 403].includes(error.status) && session()) {
+          localStorage.removeItem(placeKey(id));
+          try { show(await post(`/events/${id}/queue`)); showProblem(problem, null); return; } catch (again) { error = again; }
+        }
+        showProblem(problem, error);
+      }
       if (status.state !== "waiting" && status.state !== "away") polling();
     });
   };
