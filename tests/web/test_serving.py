@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.web import STATIC_DIR
+from backend.config import Settings
+from backend.web import STATIC_DIR, content_security_policy
 
 pytestmark = pytest.mark.db
 
@@ -100,3 +101,14 @@ def test_every_site_module_parses(tmp_path: Path) -> None:
         copy.write_text(path.read_text())
         result = subprocess.run([node, "--check", str(copy)], capture_output=True, text=True)
         assert result.returncode == 0, f"{path.name}: {result.stderr}"
+
+
+def test_stripe_is_allowed_only_with_a_publishable_key() -> None:
+    without = content_security_policy(Settings(env="test", secret_key="x" * 32))  # type: ignore[arg-type]
+    assert "stripe" not in without and "frame-src 'none'" in without
+    with_key = content_security_policy(
+        Settings(env="test", secret_key="x" * 32, stripe_publishable_key="pk_test_123")  # type: ignore[arg-type]
+    )
+    assert "script-src 'self' https://js.stripe.com;" in with_key
+    assert "frame-src https://js.stripe.com https://hooks.stripe.com;" in with_key
+    assert "unsafe-inline" not in with_key

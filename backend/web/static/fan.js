@@ -39,8 +39,10 @@ export async function eventPage(main, id) {
     get(`/events/${id}/resale`, { auth: false }).catch(() => null),
   ]);
   const tiers = h("tbody");
+  const wei = Object.fromEntries(event.tiers.map((t) => [t.id, t.price_wei]));
   const fillTiers = (a) => mount(tiers, a.tiers.map((t) => h("tr", {},
-    h("td", {}, t.name), h("td", {}, formatMoney(t.price_cents, t.currency)),
+    h("td", {}, t.name),
+    h("td", {}, formatMoney(t.price_cents, t.currency), wei[t.tier_id] ? h("span", { class: "meta" }, ` or ${ethAmount(wei[t.tier_id])}`) : null),
     h("td", {}, t.sold_out ? "Sold out" : `${t.remaining} of ${t.supply} left`))));
   fillTiers(availability);
   // Availability changes under a fan's eyes during an on-sale.
