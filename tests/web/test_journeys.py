@@ -263,6 +263,13 @@ def test_4b_sales_page_changed_and_the_door_admits_b(story: Story) -> None:
     sp.get_by_role("button", name="Check ticket").click()
     expect(sp.get_by_test_id("verdict")).to_contain_text("Already used")
     expect(page.get_by_test_id("door-admitted")).to_have_text("1 admitted", timeout=15_000)
+    # The organizer closes resale an hour before the start: the window moves.
+    policy = page.get_by_role("region", name="Resale policy").locator("p").first
+    before = policy.inner_text()
+    page.get_by_label("Resale closes before the start (hours)").fill("1")
+    page.get_by_role("button", name="Save resale policy").click()
+    expect(policy).not_to_have_text(before)
+    expect(policy).to_contain_text("Resale is open until")
 
 
 def test_4c_b_buys_c_s_ticket_by_card_if_the_api_has_the_card_rail(story: Story) -> None:

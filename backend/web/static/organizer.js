@@ -1,6 +1,6 @@
 // Organizers' pages: their events, creating one, the live sales page (sales, queue and its
 // controls, resale, door, scanner devices) and cancelling an event.
-import { get, post, session } from "/web/api.js";
+import { get, post, put, session } from "/web/api.js";
 import { h, mount, field, busy, showProblem, announce, every, formatMoney, formatDate, alertBox, progress } from "/web/ui.js";
 import { requireSignIn } from "/web/signin.js";
 import { ethAmount } from "/web/pay.js";
@@ -63,6 +63,7 @@ export async function createEventPage(main) {
       resale_closes_before_seconds: Math.round((num("resale_closes_hours") || 0) * 3600),
     };
     if (iso("ends_at")) body.ends_at = iso("ends_at");
+    if (iso("queue_opens_at")) body.queue_opens_at = iso("queue_opens_at");
     if (num("resale_cap") !== null) body.resale_cap_bps = Math.round(num("resale_cap") * 100);
     if (num("royalty") !== null) body.royalty_bps = Math.round(num("royalty") * 100);
     if (num("admissions_per_minute") !== null) body.admissions_per_minute = num("admissions_per_minute");
@@ -81,7 +82,8 @@ export async function createEventPage(main) {
   h("fieldset", {}, h("legend", {}, "Schedule"), h("div", { class: "grid2" },
     field("Starts", localInput("starts_at", new Date(now.getTime() + 7 * 86400000))),
     field("Sale opens", localInput("sale_opens_at", now)),
-    field("Ends (optional)", h("input", { type: "datetime-local", name: "ends_at" })))),
+    field("Ends (optional)", h("input", { type: "datetime-local", name: "ends_at" })),
+    field("Waiting room opens (optional)", h("input", { type: "datetime-local", name: "queue_opens_at" }), "Empty: at once. Everyone who joins before the sale is put in a random order."))),
   h("fieldset", {}, h("legend", {}, "Tickets"), tiers,
     h("button", { type: "button", class: "secondary", onclick: () => tiers.append(tierRow(tiers.children.length)) }, "Add a tier")),
   h("fieldset", {}, h("legend", {}, "Resale"),
@@ -166,7 +168,33 @@ export async function salesPage(main, id) {
   every(3000, refresh);
   mount(main, h("h1", {}, `${event.name}: live sales`), updated, problem,
     event.cancelled ? alertBox(`Cancelled: ${event.cancellation?.reason}`) : null,
-    sales, queue, door, event.cancelled ? null : cancelSection(id));
+    sales, event.cancelled ? null : await resalePolicySection(id, problem), queue, door,
+    event.cancelled ? null : cancelSection(id));
+}
+
+async function resalePolicySection(eventId, problem) {
+  const policy = await get(`/events/${eventId}/resale`, { auth: false });
+  const enabled = h("input", { type: "checkbox", name: "enabled", checked: policy.enabled });
+  const hours = h("input", { type: "number", name: "closes_hours", min: 0, step: "0.5", value: policy.closes_before_seconds / 3600 });
+  const state = h("p", { "aria-live": "polite" });
+  const describe = (p) => { state.textContent = p.open ? `Resale is open until ${formatDate(p.closes_at)}.` : "Resale is closed."; };
+  describe(policy);
+  const submit = h("button", { type: "submit", class: "secondary" }, "Save resale policy");
+  return h("section", { class: "card", "aria-labelledby": "policy-title" }, h("h2", { id: "policy-title" }, "Resale policy"), state,
+    h("form", { onsubmit: async (e) => {
+      e.preventDefault();
+      if (!enabled.checked && !confirm("Turn resale off? Every listing comes off the market.")) return;
+      const release = busy(submit, "Saving…");
+      try {
+        describe(await put(`/admin/events/${eventId}/resale`, { enabled: enabled.checked, closes_before_seconds: Math.round(Number(hours.value || 0) * 3600) }));
+        announce("Resale policy saved");
+      } catch (error) { showProblem(problem, error); }
+      release();
+    } },
+    h("label", { class: "check" }, enabled, "Fans may resell their tickets"),
+    field("Resale closes before the start (hours)", hours),
+    h("p", { class: "hint" }, `Cap ${policy.resale_cap_bps / 100}% of face value, royalty ${policy.royalty_bps / 100}% (fixed in the contract). Direct transfers ${policy.transfers_locked ? "locked" : "allowed"}.`),
+    submit));
 }
 
 function scannerForm(eventId, problem) {
