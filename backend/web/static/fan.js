@@ -133,7 +133,8 @@ export async function waitingRoomPage(main, id) {
     if (s.state === "admitted" && !shownAdmitted) {
       shownAdmitted = true;
       announce("It's your turn: choose your tickets");
-      checkoutPanel(checkout, event);
+      checkoutPanel(checkout, event, () => mount(statusBox, h("h2", { id: "place-title" }, "Your place"),
+        h("p", {}, "Done: your turn is over and your tickets are in My tickets.")));
     }
   };
   show(status);
@@ -175,7 +176,7 @@ export async function waitingRoomPage(main, id) {
   } catch { poll(); }
 }
 
-function checkoutPanel(container, event) {
+function checkoutPanel(container, event, onDone) {
   const tierSelect = h("select", { name: "tier" }, event.tiers.map((t) =>
     h("option", { value: t.id }, `${t.name} · ${formatMoney(t.price_cents, t.currency)}`)));
   const quantity = h("input", { type: "number", name: "quantity", min: 1, max: event.max_tickets_per_order, value: 1, required: true });
@@ -193,8 +194,8 @@ function checkoutPanel(container, event) {
       const order = await placeOrder(event.id, Number(tierSelect.value), Number(quantity.value), chosen);
       if (order.checkout_problem) throw new ApiError(order.checkout_problem.status, order.checkout_problem);
       form.hidden = true;
-      if (chosen === "card") await payByCard(order, payment);
-      else await payByEther(order, payment);
+      const final = chosen === "card" ? await payByCard(order, payment) : await payByEther(order, payment);
+      if (final?.status === "fulfilled") onDone();
     } catch (error) { release(); mount(payment); form.hidden = false; showProblem(problem, error); }
   } },
   h("h2", { id: "choose-title" }, "Choose your tickets"),
@@ -240,7 +241,7 @@ async function payByCard(order, container) {
     mount(follow);
     throw error;
   }
-  await followOrder(order.id, follow);
+  return followOrder(order.id, follow);
 }
 
 async function payByEther(order, container) {
@@ -249,13 +250,15 @@ async function payByEther(order, container) {
   const follow = h("div");
   const problem = h("div");
   const button = h("button", { type: "button" }, `Pay ${ethAmount(crypto.total_wei)} with my wallet`);
+  let settle;
+  const done = new Promise((resolve) => { settle = resolve; });
   button.addEventListener("click", async () => {
     showProblem(problem, null);
     const release = busy(button, "Check your wallet…");
     try {
       await payWithWallet(crypto.transaction, status);
       button.hidden = true;
-      await followOrder(order.id, follow);
+      settle(await followOrder(order.id, follow));
     } catch (error) { release(); showProblem(problem, error); }
   });
   mount(container, h("section", { class: "card" },
@@ -263,6 +266,7 @@ async function payByEther(order, container) {
     h("p", {}, `Total ${ethAmount(crypto.total_wei)} plus network fee. Your seats are held until ${formatDate(new Date(crypto.deadline * 1000).toISOString())}.`),
     button, status, problem), follow);
   button.focus();
+  return done;
 }
 
 export async function ticketsPage(main) {
