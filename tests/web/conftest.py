@@ -33,7 +33,10 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 860}
 
 try:
-    from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+    from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+    # make test runs these beside the PostgreSQL pass on a busy machine: give each step room.
+    expect.set_options(timeout=20_000)
 except ImportError:  # pragma: no cover - the dev extra always has it
     sync_playwright = None
 

@@ -333,6 +333,27 @@ def test_the_organizer_cancels_the_event(story: Story) -> None:
     b = story.people["fan B"]
     b.go("/tickets")
     expect(b.page.locator("#main").get_by_text("This event was cancelled.").first).to_be_visible()
+    # C still holds the ticket bought with ether (unless B bought it by card above): C claims
+    # the ether back from the contract's escrow once the cancellation is on chain.
+    c = story.people["fan C"]
+    c.go("/tickets")
+    opened = c.page.get_by_role("link", name=re.compile(r"^Entry code & resale"))
+    expect(c.page.get_by_role("heading", name="My tickets")).to_be_visible()
+    if opened.count() == 0:
+        return
+    opened.first.click()
+    claim = c.page.get_by_role("button", name="Claim my ether refund")
+    done = c.page.locator("#main").get_by_text("Refund claimed: the ether is in your wallet.")
+    for _ in range(20):  # the worker cancels the contract a moment after the API
+        claim.click()
+        refused = c.page.get_by_role("region", name="Refund").get_by_role("alert")
+        expect(done.or_(refused)).to_be_visible()
+        if done.is_visible():
+            break
+        c.page.wait_for_timeout(1000)
+    expect(done).to_be_visible()
+    c.axe("refund")
+    c.shoot("5-refund-claimed")
 
 
 def test_no_page_errors_or_accessibility_violations(story: Story) -> None:

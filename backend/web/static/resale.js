@@ -147,9 +147,41 @@ export async function ticketPage(main, tokenId) {
     h("h1", {}, `${ticket.event_name}`),
     h("p", {}, `Seat ${ticket.seat} · ticket #${ticket.token_id}`),
     ticket.event_cancelled ? alertBox("This event was cancelled.") : null,
-    entrySection(tokenId),
-    sale,
+    ticket.event_cancelled ? refundSection(ticket) : entrySection(tokenId),
+    ticket.event_cancelled ? null : sale,
     await historySection(ticket, myListings));
+}
+
+const REFUND_ABI = ["function claimRefund(uint256 tokenId)"];
+
+// A cancelled event: ether paid for a ticket waits in the contract's escrow for its holder to
+// claim; a card-bought ticket is refunded to its card by fairtix (nothing to do here).
+function refundSection(ticket) {
+  const problem = h("div");
+  const note = h("p", {}, "If you paid by card, the refund goes back to that card on its own. If the ticket was paid in ether, claim it here: the ether goes to your wallet.");
+  const button = h("button", { type: "button" }, "Claim my ether refund");
+  button.addEventListener("click", async () => {
+    showProblem(problem, null);
+    const release = busy(button, "Check your wallet…");
+    try {
+      const contract = new Contract(ticket.contract_address, REFUND_ABI, await signer());
+      const tx = await contract.claimRefund(ticket.token_id);
+      mount(problem, h("p", { role: "status" }, "Refund sent, waiting for it to be mined…"), progress("Claiming the refund"));
+      await tx.wait();
+      announce("Refund claimed");
+      button.hidden = true;
+      mount(problem, h("p", { class: "notice ok", role: "status" }, "Refund claimed: the ether is in your wallet."));
+    } catch (error) {
+      release();
+      // The contract refuses a ticket with no ether in escrow (bought by card), or before the
+      // cancellation reached the chain.
+      const reverted = error?.code === "CALL_EXCEPTION" || /revert/i.test(error?.message || "");
+      showProblem(problem, reverted
+        ? { sentence: "There's no ether to claim for this ticket yet: a card purchase is refunded to the card, and an ether refund opens once the cancellation is on chain (try again in a minute)." }
+        : error);
+    }
+  });
+  return h("section", { class: "card", "aria-labelledby": "refund-title" }, h("h2", { id: "refund-title" }, "Refund"), note, button, problem);
 }
 
 function showLive(container, listing) {
