@@ -31,7 +31,9 @@ export async function eventMarketPage(main, id) {
   const problem = h("div");
   const buying = h("div");
   const me = session()?.address?.toLowerCase();
+  let buyingNow = false;
   const fill = async () => {
+    if (buyingNow) return; // the list stays as it is while a purchase is under way
     const { listings } = await get(`/events/${id}/listings?limit=100`, { auth: false });
     if (!listings.length) { mount(list, h("p", {}, "No tickets for sale right now.")); return; }
     mount(list, h("ul", { class: "cards" }, listings.map((l) => h("li", { class: "card" },
@@ -48,6 +50,7 @@ export async function eventMarketPage(main, id) {
     showProblem(problem, null);
     if (!session()) { location.hash = `#/signin?next=${encodeURIComponent(location.hash)}`; return; }
     const release = busy(button, method === "crypto" ? "Check your wallet…" : "Starting…");
+    buyingNow = true;
     try {
       const answer = await post(`/listings/${listing.id}/buy`, { method });
       if (method === "crypto") {
@@ -61,9 +64,11 @@ export async function eventMarketPage(main, id) {
       }
       await followListing(listing.id, buying);
       release();
+      buyingNow = false;
       await fill();
     } catch (error) {
       release();
+      buyingNow = false;
       // Before the card rail, the API knows only "crypto": say so rather than quote a schema.
       const noCardRail = method === "card" && error instanceof ApiError && error.slug === "validation-failed";
       showProblem(problem, noCardRail ? { sentence: "Buying resale tickets by card isn't available here yet: buy with ETH instead." } : error);
