@@ -66,9 +66,19 @@ $(NODE_STAMP): package.json package-lock.json
 	@npm ci --silent --no-audit --no-fund
 	@touch $@
 
-install: $(PY_STAMP) $(NODE_STAMP)
+# The web client's browser libraries, copied from node_modules into the package (no CDN, no
+# build step): ethers' one-file ES module and jsQR (the scanner page's QR reader). Not committed.
+WEB_VENDOR := backend/web/static/vendor
+WEB_STAMP := $(WEB_VENDOR)/.copied
+$(WEB_STAMP): $(NODE_STAMP)
+	@mkdir -p $(WEB_VENDOR)
+	@cp node_modules/ethers/dist/ethers.min.js $(WEB_VENDOR)/ethers.min.js
+	@cp node_modules/jsqr/dist/jsQR.js $(WEB_VENDOR)/jsQR.js
+	@touch $@
 
-install-runtime: $(PY_RUNTIME_STAMP) $(NODE_STAMP)
+install: $(PY_STAMP) $(NODE_STAMP) $(WEB_STAMP)
+
+install-runtime: $(PY_RUNTIME_STAMP) $(NODE_STAMP) $(WEB_STAMP)
 
 run: install-runtime
 	@$(BIN)/fairtix run --devnet
@@ -111,6 +121,14 @@ system-deps:
 	      apt-get install -y -qq --no-install-recommends prometheus >/dev/null)); \
 	    [ -z "$$ours" ] || rm -f /usr/sbin/policy-rc.d; \
 	  else echo "note: prometheus is not installed (apt-get install prometheus)"; fi; }
+	@# Debian's chromium: the web client's browser tests (tests/web) drive it with Playwright.
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium (apt) ..."; \
+	    (apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || \
+	     (apt-get update -qq >/dev/null && \
+	      apt-get install -y -qq --no-install-recommends chromium >/dev/null)); \
+	  else echo "note: chromium is not installed (apt-get install chromium)"; fi; }
 
 lint: install
 	@$(BIN)/ruff check --quiet backend scripts tests bench

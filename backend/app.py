@@ -45,6 +45,7 @@ from backend.resale.router import router as resale_router
 from backend.runtime import Runtime
 from backend.sales.router import router as sales_router
 from backend.tickets.router import router as tickets_router
+from backend.web import install_web
 from backend.worker import Worker
 
 log = logging.getLogger("fairtix.app")
@@ -249,6 +250,9 @@ def create_app(settings: Settings | None = None, *, chain: ChainClient | None = 
             healthy = False
         body = {"status": "ok" if healthy else "degraded", "version": __version__, **checks}
         return JSONResponse(body, status_code=200 if healthy else 503)
+
+    # The web client: `/` and `/web/...`, nothing an API route uses.
+    install_web(app, settings)
 
     # Last: its middleware is then the outermost, around whatever middleware came before.
     install_metrics(app, settings)

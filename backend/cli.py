@@ -217,6 +217,7 @@ def _run(args: argparse.Namespace) -> int:
         app = create_app(settings, chain=chain)
         base = settings.public_base_url
         print(f"API:     {base}")
+        print(f"site:    {base}/  (the web client: fans, organizers, the door)")
         print(f"docs:    {base}/docs  (OpenAPI: {base}/openapi.json)")
         print(f"health:  {base}/health")
         if settings.admin_addresses:

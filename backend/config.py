@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     factory_address: str | None = None
     deployments_dir: Path = REPO_ROOT / "deployments"
     chain_confirmations: int = 0
+    # The JSON-RPC URL the web client offers wallets when it adds the chain
+    # (wallet_addEthereumChain). Public: never one with an API key in it. Default: rpc_url on the
+    # devnet outside production, otherwise none (the wallet must know the chain already).
+    web_rpc_url: str = ""
     # Blocks per eth_getLogs range the indexer reads (public RPCs cap the range).
     indexer_max_blocks: int = Field(default=1_000, gt=0)
 
@@ -56,6 +60,9 @@ class Settings(BaseSettings):
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str | None = None
+    # Public: the web client mounts Stripe's Payment Element with it (pk_...); unset, the site
+    # shows its own card form (the sandbox's).
+    stripe_publishable_key: str = ""
     sandbox_webhook_url: str | None = None  # defaults to our own /payments/stripe/webhook
     # PayPal Orders v2 (REST app credentials and the id of the webhook registered for
     # /payments/paypal/webhook). The API base defaults to PayPal's sandbox outside production.
