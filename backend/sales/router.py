@@ -44,6 +44,7 @@ from backend.sales.schemas import (
     EventOrdersOut,
     OrderCreate,
     OrderOut,
+    OrderPage,
     PaymentIntentOut,
     RefundClaimOut,
     RefundOut,
@@ -227,6 +228,24 @@ def _start_payment_of_new_order(
 def get_order(order_id: IdPath, runtime: RuntimeDep, wallet: WalletDep) -> OrderOut:
     with transaction(runtime.sessions) as session:
         return _out(session, sales.get_order(session, order_id, wallet), runtime.chain)
+
+
+@router.get("/me/orders", response_model=OrderPage)
+def my_orders(
+    runtime: RuntimeDep,
+    wallet: WalletDep,
+    before_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="next_before_id of the page before")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=50)] = 20,
+) -> OrderPage:
+    """Your orders, newest first, in every state, each as GET /orders/{id} shows it (payment,
+    tickets, refund)."""
+    with transaction(runtime.sessions) as session:
+        found = sales.orders_of(session, wallet, before_id=before_id, limit=limit)
+        orders = [_out(session, order, runtime.chain) for order in found]
+    next_before = found[-1].id if len(found) == limit else None
+    return OrderPage(orders=orders, next_before_id=next_before)
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut)

@@ -197,6 +197,13 @@ class EventOrdersOut(BaseModel):
     )
 
 
+class OrderPage(BaseModel):
+    orders: list[OrderOut]
+    next_before_id: int | None = Field(
+        description="Pass as before_id for the next (older) page; null on the last one"
+    )
+
+
 class EventCancelOut(BaseModel):
     event: EventOut
     orders_cancelled: int = Field(description="Open orders cancelled, their seats released")

@@ -801,6 +801,16 @@ def release_expired_holds(session: Session, now: datetime | None = None) -> int:
     return len(expired)
 
 
+def orders_of(
+    session: Session, wallet: str, *, before_id: int | None = None, limit: int = 20
+) -> list[Order]:
+    """A buyer's orders, newest first (keyset: those with an id below ``before_id``)."""
+    query = select(Order).where(Order.buyer_address == wallet.lower())
+    if before_id is not None:
+        query = query.where(Order.id < before_id)
+    return list(session.scalars(query.order_by(Order.id.desc()).limit(limit)))
+
+
 def transitions_of(session: Session, order_id: int) -> list[OrderTransition]:
     return transitions_by_order(session, [order_id]).get(order_id, [])
 
