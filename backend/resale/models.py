@@ -76,6 +76,9 @@ class Listing(Base):
     payout_order_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     payout_purchase_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     payout_limit_cents: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # What a card payout gives back: the seller's proceeds (price - royalty) in cents, rounded
+    # down at the rate of the day the order was signed (FAIRTIX_WEI_PER_CENT).
+    payout_cents: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # While ``reserved``: until when the card buyer's payment window holds it (None once paid:
     # it stays reserved until the settlement is decided).
     reserved_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -124,6 +124,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("payout_order_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("payout_purchase_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("payout_limit_cents", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("payout_cents", sa.Integer(), nullable=True))
         batch_op.add_column(
             sa.Column("reserved_until", backend.db.base.UTCDateTime(timezone=True), nullable=True)
         )
@@ -132,6 +133,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("resale_listings", schema=None) as batch_op:
         batch_op.drop_column("reserved_until")
+        batch_op.drop_column("payout_cents")
         batch_op.drop_column("payout_limit_cents")
         batch_op.drop_column("payout_purchase_id")
         batch_op.drop_column("payout_order_id")
