@@ -14,6 +14,7 @@ from backend.notify import service as notify
 from backend.payments.models import ProcessedWebhook
 from backend.payments.paypal import CaptureResult
 from backend.payments.provider import EventSource, PaymentEvent
+from backend.resale import cards as resale_cards
 from backend.sales import service as sales
 from backend.sales.models import Order
 from backend.tickets.service import token_ids_of
@@ -81,6 +82,10 @@ def handle_payment_event(
             return "processed"
     found = sales.order_and_event_for_intent(session, provider, event.payment_id)
     if found is None:
+        # A card buyer's resale purchase, paid through the same provider and webhook.
+        resold = resale_cards.apply_payment_event(session, provider, event)
+        if resold is not None:
+            return "processed" if resold else "ignored"
         log.warning("webhook for an unknown payment", extra={"payment_id": event.payment_id})
         return "ignored"
     order, sale = found
