@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String
+from sqlalchemy import JSON, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db.base import Base, UTCDateTime, utcnow
@@ -35,4 +35,18 @@ class SandboxPaymentIntent(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
     intent_metadata: Mapped[dict[str, Any]] = mapped_column(JSON)
     last_payment_error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Like a Stripe charge's amount_refunded: what refunds gave back so far (minor units).
+    amount_refunded: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SandboxRefund(Base):
+    """One refund on a sandbox intent, whole or partial, by its idempotency key: a retry under
+    the same key finds it and refunds nothing more."""
+
+    __tablename__ = "sandbox_refunds"
+
+    idempotency_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    intent_id: Mapped[str] = mapped_column(ForeignKey("sandbox_payment_intents.id"), index=True)
+    amount: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

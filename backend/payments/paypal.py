@@ -509,7 +509,9 @@ class PayPalProvider:
         except PayPalApiError as exc:
             raise ProviderRejected(self.name, str(exc)) from exc
 
-    def refund(self, payment_id: str, idempotency_key: str) -> None:
+    def refund(
+        self, payment_id: str, idempotency_key: str, amount_cents: int | None = None
+    ) -> None:
         if not ORDER_ID.match(payment_id):
             raise ProviderRejected(self.name, f"not a PayPal order id: {payment_id!r}")
         result = _capture_result(payment_id, self._get_order(payment_id))
@@ -521,17 +523,28 @@ class PayPalProvider:
             raise ProviderRejected(
                 self.name, f"PayPal order {payment_id} has no completed capture to refund"
             )
-        if result.status == "REFUNDED":
+        if result.status == "REFUNDED" and amount_cents is None:
             return
+        body = b"{}"  # an empty refund gives back the whole capture
+        if amount_cents is not None:
+            if result.currency is None:
+                raise ProviderRejected(
+                    self.name, f"PayPal order {payment_id}'s capture names no currency"
+                )
+            amount = {
+                "value": to_paypal_value(amount_cents, result.currency),
+                "currency_code": result.currency.upper(),
+            }
+            body = json.dumps({"amount": amount}).encode()
         try:
             self._call(
                 "POST",
                 f"/v2/payments/captures/{result.capture_id}/refund",
-                body=b"{}",
+                body=body,
                 request_id=idempotency_key,
             )
         except PayPalApiError as exc:
-            if exc.issue == "CAPTURE_FULLY_REFUNDED":
+            if exc.issue == "CAPTURE_FULLY_REFUNDED" and amount_cents is None:
                 return
             raise ProviderRejected(self.name, str(exc)) from exc
 

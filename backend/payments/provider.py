@@ -86,8 +86,12 @@ class PaymentProvider(Protocol):
         """Authenticate a webhook (signature and freshness) and parse it; raises WebhookRejected."""
         ...
 
-    def refund(self, payment_id: str, idempotency_key: str) -> None:
-        """Give back everything captured on the payment; repeating with the same key is a no-op."""
+    def refund(
+        self, payment_id: str, idempotency_key: str, amount_cents: int | None = None
+    ) -> None:
+        """Give money back on the payment: ``amount_cents`` (minor units) of it, or, without
+        an amount, everything captured. Repeating with the same key is a no-op; a partial
+        refund under a new key refunds again, and one larger than what is left is refused."""
         ...
 
 
@@ -262,16 +266,22 @@ class StripeProvider:
         event = verify_stripe_signature(payload, signature, self._webhook_secret)
         return parse_stripe_event(event)
 
-    def refund(self, payment_id: str, idempotency_key: str) -> None:
+    def refund(
+        self, payment_id: str, idempotency_key: str, amount_cents: int | None = None
+    ) -> None:
+        params: dict[str, Any] = {"payment_intent": payment_id}
+        if amount_cents is not None:
+            params["amount"] = amount_cents
         try:
             self._client.v1.refunds.create(
-                params={"payment_intent": payment_id},
+                params=params,  # type: ignore[arg-type]
                 options={"idempotency_key": idempotency_key},
             )
         except stripe.InvalidRequestError as exc:
-            # Refunded already (by an earlier attempt under another key, or from the dashboard):
-            # the money is back, which is all a refund promises.
-            if exc.code == "charge_already_refunded":
+            # Refunded already in full (by an earlier attempt under another key, or from the
+            # dashboard): for a whole refund the money is back, which is all it promises. A
+            # partial refund asked of a fully refunded charge is a real refusal.
+            if exc.code == "charge_already_refunded" and amount_cents is None:
                 return
             raise _stripe_failure(self.name, exc) from exc
         except stripe.StripeError as exc:

@@ -28,7 +28,7 @@ from backend.db.engine import insert_if_new, transaction
 from backend.observability import requestid
 from backend.payments.errors import CardRejected, PaymentIntentNotFound
 from backend.payments.keepalive import KeepAlivePoster
-from backend.payments.models import SandboxPaymentIntent
+from backend.payments.models import SandboxPaymentIntent, SandboxRefund
 from backend.payments.provider import (
     EventSource,
     PaymentEvent,
@@ -227,20 +227,36 @@ class SandboxProvider:
         signature = lower_keys(headers).get("stripe-signature")
         return parse_stripe_event(verify_stripe_signature(payload, signature, self._secret))
 
-    def refund(self, payment_id: str, idempotency_key: str) -> None:
-        """Refund a succeeded intent in full. The sandbox marks the intent ``refunded`` (Stripe
-        keeps it ``succeeded`` and refunds the charge; nothing here reads that difference)."""
+    def refund(
+        self, payment_id: str, idempotency_key: str, amount_cents: int | None = None
+    ) -> None:
+        """Refund a succeeded intent, ``amount_cents`` of it or all that is left. The sandbox
+        marks the intent ``refunded`` once nothing is left (Stripe keeps it ``succeeded`` and
+        refunds the charge; nothing here reads that difference)."""
         with transaction(self._sessions) as session:
             intent = session.get(SandboxPaymentIntent, payment_id, with_for_update=True)
             if intent is None:
                 raise PaymentIntentNotFound(payment_id)
-            if intent.status == "refunded":
-                return
-            if intent.status != "succeeded":
+            if session.get(SandboxRefund, idempotency_key) is not None:
+                return  # this refund was made already
+            left = intent.amount - intent.amount_refunded
+            if intent.status == "refunded" and amount_cents is None:
+                return  # refunded in full under another key: the money is back
+            if intent.status not in ("succeeded", "refunded"):
                 raise CardRejected(
                     f"payment intent {payment_id} is {intent.status}: nothing to refund"
                 )
-            intent.status = "refunded"
+            amount = left if amount_cents is None else amount_cents
+            if amount <= 0 or amount > left:
+                raise CardRejected(
+                    f"payment intent {payment_id} has {left} left to refund, not {amount}"
+                )
+            session.add(
+                SandboxRefund(idempotency_key=idempotency_key, intent_id=intent.id, amount=amount)
+            )
+            intent.amount_refunded += amount
+            if intent.amount_refunded == intent.amount:
+                intent.status = "refunded"
 
     def deliver(self, event: dict[str, Any], client: httpx.Client | None = None) -> None:
         """POST one event to the shop, signed now (Stripe re-signs every retry)."""

@@ -28,6 +28,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -329,7 +330,9 @@ class FakePayPal:
             dispute["dispute_outcome"] = {"outcome_code": outcome}
         return dispute
 
-    def refund_capture(self, capture_id: str) -> tuple[int, dict[str, Any]]:
+    def refund_capture(
+        self, capture_id: str, body: dict[str, Any] | None = None
+    ) -> tuple[int, dict[str, Any]]:
         capture = self.captures.get(capture_id)
         if capture is None:
             return self.not_found("capture_id", capture_id)
@@ -341,11 +344,36 @@ class FakePayPal:
                 "CAPTURE_FULLY_REFUNDED",
                 "The capture has already been fully refunded",
             )
+        captured = Decimal(capture["amount"]["value"])
+        refunded = sum(
+            (
+                Decimal(r["amount"]["value"])
+                for r in self.refunds.values()
+                if r["capture"] == capture_id
+            ),
+            Decimal(0),
+        )
+        asked = (body or {}).get("amount")
+        amount = dict(capture["amount"])
+        if isinstance(asked, dict):
+            amount = {"value": asked["value"], "currency_code": asked["currency_code"]}
+        else:
+            amount["value"] = str(captured - refunded)
+        if Decimal(amount["value"]) > captured - refunded:
+            return paypal_error(
+                422,
+                "UNPROCESSABLE_ENTITY",
+                UNPROCESSABLE,
+                "REFUND_AMOUNT_EXCEEDED",
+                "The refund amount must be less than or equal to the capture amount that has "
+                "not yet been refunded.",
+            )
         refund_id = _id(17)
         refund = {
             "id": refund_id,
+            "capture": capture_id,
             "status": "COMPLETED",
-            "amount": dict(capture["amount"]),
+            "amount": amount,
             "links": [
                 {
                     "href": f"{self.base}/v2/payments/refunds/{refund_id}",
@@ -360,7 +388,8 @@ class FakePayPal:
             ],
         }
         self.refunds[refund_id] = refund
-        capture["status"] = "REFUNDED"
+        left = captured - refunded - Decimal(amount["value"])
+        capture["status"] = "REFUNDED" if left == 0 else "PARTIALLY_REFUNDED"
         return 201, refund
 
     def not_found(self, field: str, value: str) -> tuple[int, dict[str, Any]]:
@@ -390,7 +419,7 @@ class FakePayPal:
         if parts[:3] == ["v2", "checkout", "orders"] and parts[4:] == ["capture"]:
             return self.capture_order(parts[3])
         if parts[:3] == ["v2", "payments", "captures"] and parts[4:] == ["refund"]:
-            return self.refund_capture(parts[3])
+            return self.refund_capture(parts[3], body if isinstance(body, dict) else None)
         if path == "/v1/notifications/verify-webhook-signature":
             return self.verify(body)
         return paypal_error(404, "NOT_FOUND", "The specified resource does not exist.")

@@ -85,17 +85,28 @@ class FakeStripe:
                 "invalid_request_error",
                 f"This PaymentIntent ({intent['id']}) does not have a successful charge to refund.",
             )
-        if any(r["payment_intent"] == intent["id"] for r in self.refunds.values()):
+        refunded = sum(
+            r["amount"] for r in self.refunds.values() if r["payment_intent"] == intent["id"]
+        )
+        left = intent["amount"] - refunded
+        if left == 0:
             return 400, _error(
                 "invalid_request_error",
                 f"Charge ch_{intent['id'][3:]} has already been refunded.",
                 "charge_already_refunded",
             )
+        amount = int(form["amount"]) if "amount" in form else left
+        if amount > left:
+            return 400, _error(
+                "invalid_request_error",
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge ({left})",
+                "amount_too_large",
+            )
         refund_id = "re_" + secrets.token_hex(12)
         refund = {
             "id": refund_id,
             "object": "refund",
-            "amount": intent["amount"],
+            "amount": amount,
             "currency": intent["currency"],
             "payment_intent": intent["id"],
             "status": "succeeded",

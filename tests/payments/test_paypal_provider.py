@@ -231,6 +231,26 @@ def test_refund_refunds_the_capture_once(fake: FakePayPal, paypal: PayPalProvide
     assert headers["PayPal-Request-Id"] == "fairtix-refund-1"
 
 
+def test_partial_refunds_send_the_amount_and_stop_at_the_capture(
+    fake: FakePayPal, paypal: PayPalProvider
+) -> None:
+    order_id = paid_order(fake, paypal)  # 25.00 EUR captured
+    paypal.refund(order_id, "ticket-1", amount_cents=1000)
+    paypal.refund(order_id, "ticket-1", amount_cents=1000)  # same PayPal-Request-Id: once
+    paypal.refund(order_id, "ticket-2", amount_cents=1050)
+    with pytest.raises(ProviderRejected, match="REFUND_AMOUNT_EXCEEDED"):
+        paypal.refund(order_id, "ticket-3", amount_cents=1000)
+    paypal.refund(order_id, "the-rest")
+    assert sorted(r["amount"]["value"] for r in fake.refunds.values()) == [
+        "10.00",
+        "10.50",
+        "4.50",
+    ]
+    [first, *_] = calls(fake, "POST", "/refund")
+    assert first[2] == {"amount": {"value": "10.00", "currency_code": "EUR"}}
+    assert next(iter(fake.captures.values()))["status"] == "REFUNDED"
+
+
 def test_refund_of_an_uncaptured_order_is_provider_rejected(
     fake: FakePayPal, paypal: PayPalProvider
 ) -> None:

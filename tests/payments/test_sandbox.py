@@ -18,6 +18,7 @@ from backend.db.engine import make_engine, make_session_factory, transaction
 from backend.db.migrate import upgrade_to_head
 from backend.outbox import OutboxMessage
 from backend.payments.errors import CardRejected, PaymentIntentNotFound, WebhookRejected
+from backend.payments.models import SandboxPaymentIntent, SandboxRefund
 from backend.payments.sandbox import DELIVER_WEBHOOK, SandboxProvider, luhn_valid
 
 SECRET = "whsec_unit_test"
@@ -83,6 +84,31 @@ def test_retried_confirm_of_a_succeeded_intent_answers_as_the_success_did(
     assert retry == first
     assert retry.status == "succeeded"
     assert len(queued_events(sessions)) == 1  # charged and reported once
+
+
+def test_refunds_whole_and_partial_are_kept_by_key_and_never_exceed_the_payment(
+    sandbox: SandboxProvider, sessions: sessionmaker[Session]
+) -> None:
+    intent = sandbox.create_payment(2500, "eur", {"order_id": "7"}, "k")
+    with pytest.raises(CardRejected, match="nothing to refund"):
+        sandbox.refund(intent.id, "too-early")
+    sandbox.confirm(intent.id, intent.client_secret, "4242424242424242")
+    sandbox.refund(intent.id, "ticket-1", amount_cents=1000)
+    sandbox.refund(intent.id, "ticket-1", amount_cents=1000)  # a retry refunds nothing more
+    with pytest.raises(CardRejected, match="has 1500 left to refund, not 1501"):
+        sandbox.refund(intent.id, "ticket-2", amount_cents=1501)
+    with transaction(sessions) as session:
+        row = session.get(SandboxPaymentIntent, intent.id)
+        assert row is not None and (row.status, row.amount_refunded) == ("succeeded", 1000)
+    sandbox.refund(intent.id, "the-rest")  # everything left: 1500
+    sandbox.refund(intent.id, "the-rest-again")  # refunded in full already: a no-op
+    with pytest.raises(CardRejected, match="has 0 left to refund"):
+        sandbox.refund(intent.id, "ticket-3", amount_cents=1)
+    with transaction(sessions) as session:
+        row = session.get(SandboxPaymentIntent, intent.id)
+        assert row is not None and (row.status, row.amount_refunded) == ("refunded", 2500)
+        amounts = session.scalars(select(SandboxRefund.amount).order_by(SandboxRefund.amount))
+        assert list(amounts) == [1000, 1500]
 
 
 def test_declined_card_queues_payment_failed_and_allows_a_retry(

@@ -95,6 +95,24 @@ def test_refund_of_an_already_refunded_payment_under_a_new_key_is_a_no_op() -> N
     assert len(fake.refunds) == 1
 
 
+def test_partial_refunds_add_up_and_stop_at_the_amount_paid() -> None:
+    with running_fake_stripe(KEY) as (fake, base):
+        provider = StripeProvider(KEY, WEBHOOK_SECRET, api_base=base)
+        intent = provider.create_payment(2500, "eur", {}, "k-pay")
+        fake.succeed(intent.id)
+        provider.refund(intent.id, "ticket-1", amount_cents=1000)
+        provider.refund(intent.id, "ticket-1", amount_cents=1000)  # a retry: no second refund
+        provider.refund(intent.id, "ticket-2", amount_cents=1000)
+        with pytest.raises(ProviderRejected, match="greater than unrefunded amount"):
+            provider.refund(intent.id, "ticket-3", amount_cents=1000)
+        provider.refund(intent.id, "the-rest")
+        with pytest.raises(ProviderRejected, match="already been refunded"):
+            provider.refund(intent.id, "ticket-4", amount_cents=1)
+    assert sorted(r["amount"] for r in fake.refunds.values()) == [500, 1000, 1000]
+    forms = [form for path, _key, form in fake.requests if path == "/v1/refunds"]
+    assert forms[0] == {"payment_intent": intent.id, "amount": "1000"}
+
+
 def test_refund_of_an_unpaid_intent_is_provider_rejected() -> None:
     with running_fake_stripe(KEY) as (fake, base):
         provider = StripeProvider(KEY, WEBHOOK_SECRET, api_base=base)
