@@ -27,7 +27,6 @@ from tests.resale.cardmarket import (
     buy_by_card,
     card_holding,
     credits,
-    listing,
     order_intent,
     owner_on_chain,
     pay,
