@@ -243,7 +243,14 @@ class Settler:
                 self._retry(item, "its nonce went to another transaction")
                 return 1
             if not self._chain.knows_transaction(item.tx_hash):
-                self._chain.broadcast(item.raw)
+                # Stored but not on the node (the sender died before sending it, or the node
+                # dropped it): the same signed transaction again, never a second one.
+                refusal = self._chain.broadcast(item.raw)
+                log.info(
+                    "card resale settlement sent again as stored",
+                    extra={"purchase_id": item.terms.purchase_id, "refused": refusal},
+                )
+                return 1
             return 0
         if mined.succeeded:
             return 0  # the indexer's Resold log settles it and pays the seller

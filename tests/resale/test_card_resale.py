@@ -207,3 +207,36 @@ def test_a_lapsed_reservation_is_live_again_and_its_late_payment_is_refunded_if_
     )
     assert refunded_cents(runtime, second["payment_intent"]["id"]) == 0
     assert Web3.is_address(late.wallet.address)
+
+
+def test_a_settlement_stored_but_never_sent_is_sent_once_after_a_crash(
+    client: TestClient,
+    worker: Worker,
+    chain: ChainClient,
+    admin: LocalAccount,
+    runtime: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    market = card_holding(client, worker, admin)
+    event, token_id = market.event, market.token_ids[0]
+    listed = list_ticket(market.holder, event["id"], token_id, market.face_wei)
+    buyer = signed_in(client)
+    pay(buyer, buy_by_card(buyer, listed["id"]))
+    # The worker dies right after storing the signed settlement, before it reaches the node.
+    with monkeypatch.context() as patched:
+        patched.setattr(chain, "broadcast", lambda raw: "the worker died before sending it")
+        for _ in range(3):
+            worker.run_once()
+        [stored] = purchases(runtime)
+        assert stored.status == "settling" and stored.settle_raw_tx is not None
+        assert owner_on_chain(chain, event, token_id) == market.holder.wallet.address.lower()
+    # Restarted: the stored transaction itself is sent (no second one is signed), mined once.
+    drain(worker)
+    [settled] = purchases(runtime)
+    assert settled.status == "settled"
+    assert settled.settle_tx_hash == stored.settle_tx_hash
+    assert settled.settle_nonce == stored.settle_nonce
+    assert owner_on_chain(chain, event, token_id) == buyer.wallet.address.lower()
+    assert w3_of(chain).eth.get_transaction_count(chain.signer_address) == stored.settle_nonce + 1
+    [payout] = payouts(runtime)
+    assert payout.rail == "ether" and payout.status == "credited"
