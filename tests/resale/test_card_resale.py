@@ -7,18 +7,21 @@ is credited once per sale. And every refusal of the rail, each changing nothing.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 from web3 import Web3
 
 from backend.chain.client import ChainClient
+from backend.chain.models import AppliedLog
 from backend.db.base import utcnow
 from backend.db.engine import transaction
 from backend.resale.models import CardPurchase, Listing
 from backend.runtime import Runtime
+from backend.tickets.chain_logs import TicketLogApplier
 from backend.worker import Worker
 from tests.helpers import count, drain, signed_in
 from tests.payments.wallets import buy, fund
@@ -27,6 +30,7 @@ from tests.resale.cardmarket import (
     buy_by_card,
     card_holding,
     credits,
+    listing,
     order_intent,
     owner_on_chain,
     pay,
@@ -237,6 +241,75 @@ def test_a_settlement_stored_but_never_sent_is_sent_once_after_a_crash(
     assert settled.settle_tx_hash == stored.settle_tx_hash
     assert settled.settle_nonce == stored.settle_nonce
     assert owner_on_chain(chain, event, token_id) == buyer.wallet.address.lower()
-    assert w3_of(chain).eth.get_transaction_count(chain.signer_address) == stored.settle_nonce + 1
+    assert chain.mined_nonce_count() == (stored.settle_nonce or 0) + 1
     [payout] = payouts(runtime)
     assert payout.rail == "ether" and payout.status == "credited"
+
+
+def _orphan(runtime: Runtime, tx_hash: str) -> int:
+    """A reorg orphans the block holding ``tx_hash``: its logs undone newest first, as the
+    indexer does. Returns the block."""
+    applier = TicketLogApplier()
+    with transaction(runtime.sessions) as session:
+        applied = session.scalars(
+            select(AppliedLog)
+            .where(AppliedLog.tx_hash == tx_hash)
+            .order_by(AppliedLog.block_number.desc(), AppliedLog.log_index.desc())
+        ).all()
+        for entry in applied:
+            applier.rollback(session, entry)
+            session.delete(entry)
+        return applied[0].block_number
+
+
+def _mine_again(
+    runtime: Runtime, chain: ChainClient, event: dict[str, Any], tx_hash: str, block: int
+) -> None:
+    """The same transaction mined again: its logs applied again."""
+    applier = TicketLogApplier()
+    with transaction(runtime.sessions) as session:
+        for entry in chain.ticket_logs(event["contract_address"], block, block):
+            if entry.tx_hash == tx_hash:
+                applier.apply(session, entry)
+
+
+def test_a_reorg_of_a_card_resale_undoes_nothing_twice_and_pays_nobody_twice(
+    client: TestClient, worker: Worker, chain: ChainClient, admin: LocalAccount, runtime: Runtime
+) -> None:
+    market = card_holding(client, worker, admin)
+    event, token_id, seller = market.event, market.token_ids[0], market.holder
+    listed = list_ticket(seller, event["id"], token_id, market.face_wei, payout="card")
+    buyer = signed_in(client)
+    pay(buyer, buy_by_card(buyer, listed["id"]))
+    drain(worker)
+    [purchase] = purchases(runtime)
+    assert purchase.settle_tx_hash is not None
+    refunded = refunded_cents(runtime, order_intent(runtime, seller.wallet.address))
+
+    block = _orphan(runtime, purchase.settle_tx_hash)
+    # Orphaned: the refund already made to the seller's card is flagged, the purchase is
+    # settling again (its transaction followed), the listing held for its card buyer.
+    assert [p.status for p in payouts(runtime)] == ["reverted_after_paid"]
+    assert [p.status for p in purchases(runtime)] == ["settling"]
+    assert listing(runtime, listed["id"]).status == "reserved"
+    # Mined again: the same payout stands, paid once; the purchase settled again.
+    _mine_again(runtime, chain, event, purchase.settle_tx_hash, block)
+    drain(worker)
+    assert [(p.status, p.rail) for p in payouts(runtime)] == [("paid", "card")]
+    assert [p.status for p in purchases(runtime)] == ["settled"]
+    assert listing(runtime, listed["id"]).status == "sold"
+    assert refunded_cents(runtime, order_intent(runtime, seller.wallet.address)) == refunded
+
+    # An ether payout orphaned is taken back, and credited again when the sale is mined again.
+    relisted = list_ticket(buyer, event["id"], token_id, market.face_wei)
+    eth_buyer = signed_in(client)
+    w3 = w3_of(chain)
+    fund(w3, eth_buyer.wallet.address)
+    tx = eth_buyer._call("POST", f"/listings/{relisted['id']}/buy", json={"method": "crypto"})
+    receipt = buy(w3, eth_buyer.wallet, tx["transaction"])
+    drain(worker)
+    tx_hash = receipt["transactionHash"].to_0x_hex().lower()
+    block = _orphan(runtime, tx_hash)
+    assert [p.status for p in payouts(runtime)] == ["paid", "reverted"]
+    _mine_again(runtime, chain, event, tx_hash, block)
+    assert [p.status for p in payouts(runtime)] == ["paid", "credited"]
