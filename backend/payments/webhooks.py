@@ -72,7 +72,10 @@ def handle_payment_event(
     if event.kind == "approved":
         if capture is None:
             return "ignored"
-        return "processed" if apply_capture(session, provider, capture) else "ignored"
+        if apply_capture(session, provider, capture) is not None:
+            return "processed"
+        # A card buyer's resale purchase approved at PayPal.
+        return "processed" if resale_cards.apply_capture(session, provider, capture) else "ignored"
     cause = f"{event.type} {event.id}"
     if event.kind == "succeeded" and event.amount is not None:
         paid = sales.pay_awaited_order(

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from backend import outbox
 from backend.db.base import utcnow
+from backend.payments.paypal import CaptureResult
 from backend.payments.provider import PaymentEvent
 from backend.resale import purchases
 from backend.resale import service as resale
@@ -156,6 +157,25 @@ def apply_payment_event(session: Session, provider: str, event: PaymentEvent) ->
         "resale payment event not acted on",
         extra={"purchase_id": purchase.id, "kind": event.kind, "type": event.type},
     )
+    return False
+
+
+def capturable(purchase: CardPurchase) -> bool:
+    """Whether an approved PayPal payment of the purchase may still be captured: not paid yet
+    (a late one is captured too: pay settles it if the listing is free, else refunds it)."""
+    return purchase.paid_at is None and purchase.status in (P_RESERVED, P_EXPIRED, P_FAILED)
+
+
+def apply_capture(session: Session, provider: str, capture: CaptureResult) -> bool | None:
+    """What a PayPal capture's outcome does to the resale purchase it pays; None if it pays
+    none."""
+    purchase = purchase_for_intent(session, provider, capture.payment_id)
+    if purchase is None:
+        return None
+    if capture.status == "COMPLETED" and capture.amount is not None:
+        return pay(session, purchase, capture.amount, capture.currency or "")
+    if capture.status in ("DECLINED", "FAILED"):
+        return decline(session, purchase, f"paypal: {capture.reason or capture.status}")
     return False
 
 
