@@ -240,7 +240,8 @@ def _buy_card(http: httpx.Client, wallet: LocalAccount, token: str, listing_id: 
         status = api._call("GET", f"/resale/purchases/{purchase_id}")["status"]
         if status == "settled":
             return Bought("card", "won", time.monotonic() - started)
-        if status in ("refunded", "failed", "expired"):
+        # failed: lost on chain, its refund under way; followed until the money is back.
+        if status in ("refunded", "expired"):
             return Bought("card", "refunded" if status == "refunded" else "unsettled")
         time.sleep(0.1)
     return Bought("card", "unsettled")
@@ -393,6 +394,15 @@ def run(holders_count: int, buyers_count: int, concurrency: int, seed: int, data
                 )
                 chain = ChainClient(w3, devnet_account(0), factory_address=factory)
                 holders = _seed(database_url, chain, int(event["id"]), holders_count)
+                # The worker (settlements, refunds, payouts, the indexer) starts once the mints,
+                # sent here with the same key, are done; it boots while the holders sign in.
+                worker_log = (workdir / "worker.log").open("wb")
+                logs.append(worker_log)
+                worker = subprocess.Popen(
+                    [sys.executable, "-m", "backend.cli", "worker"],
+                    cwd=ROOT, env=env, stdout=worker_log, stderr=worker_log,
+                )  # fmt: skip
+                processes.append(worker)
                 face = int(event["tiers"][0]["price_wei"])
                 cap_wei = face * int(event["resale_cap_bps"]) // 10_000
                 pool = ThreadPoolExecutor(concurrency)
@@ -422,14 +432,6 @@ def run(holders_count: int, buyers_count: int, concurrency: int, seed: int, data
                 if last is not None:
                     w3.eth.wait_for_transaction_receipt(last)
                 buyer_tokens = list(pool.map(lambda w: _signed_in(http, w), buyers))
-                # The worker starts now: settlements, refunds, payouts and the indexer.
-                worker_log = (workdir / "worker.log").open("wb")
-                logs.append(worker_log)
-                worker = subprocess.Popen(
-                    [sys.executable, "-m", "backend.cli", "worker"],
-                    cwd=ROOT, env=env, stdout=worker_log, stderr=worker_log,
-                )  # fmt: skip
-                processes.append(worker)
                 targets = [rng.choice(listing_ids) for _ in buyers]
                 _say(f"{buyers_count:,} buyers race for {len(listing_ids):,} listings ...")
 
