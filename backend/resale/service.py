@@ -550,6 +550,10 @@ def delist(
     listing = view.listing
     if listing.seller_address != wallet.lower():
         raise NotListingSeller(listing_id, wallet)
+    if listing.status == RESERVED and not reservation_lapsed(listing, now):
+        # A card buyer is paying (or has paid) for it under the signed order: delisting here
+        # could not stop the settlement, and would only mislead the seller.
+        raise ListingReserved(listing_id)
     if listing.status in ON_MARKET:
         _close(session, listing, DELISTED, "delisted by its seller", now)
     elif listing.status != DELISTED:

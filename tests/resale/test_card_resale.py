@@ -157,6 +157,10 @@ def test_the_card_rails_refusals_each_change_nothing(
         409,
         "listing-reserved",
     )
+    assert problem(seller._call, "DELETE", f"/listings/{listed['id']}") == (
+        409,
+        "listing-reserved",
+    )
     assert (count(runtime, CardPurchase), count(runtime, Listing)) == rows
     browse = seller._call("GET", f"/events/{event['id']}/listings")["listings"]
     assert [entry["id"] for entry in browse] == []
