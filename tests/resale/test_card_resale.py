@@ -317,3 +317,27 @@ def test_a_reorg_of_a_card_resale_undoes_nothing_twice_and_pays_nobody_twice(
     assert [p.status for p in payouts(runtime)] == ["paid", "reverted"]
     _mine_again(runtime, chain, event, tx_hash, block)
     assert [p.status for p in payouts(runtime)] == ["paid", "credited"]
+
+
+def test_a_private_sale_is_for_its_named_buyer_only(
+    client: TestClient, worker: Worker, chain: ChainClient, admin: LocalAccount, runtime: Runtime
+) -> None:
+    market = card_holding(client, worker, admin)
+    event, token_id, seller = market.event, market.token_ids[0], market.holder
+    friend, stranger = signed_in(client), signed_in(client)
+    listed = list_ticket(
+        seller, event["id"], token_id, market.face_wei, buyer=friend.wallet.address
+    )
+    assert listed["named_buyer"] == friend.wallet.address.lower()
+    browse = stranger._call("GET", f"/events/{event['id']}/listings")["listings"]
+    assert browse == []  # not on the public market
+    assert problem(buy_by_card, stranger, listed["id"]) == (403, "not-listing-buyer")
+    crypto = {"method": "crypto"}
+    assert problem(stranger._call, "POST", f"/listings/{listed['id']}/buy", json=crypto) == (
+        403,
+        "not-listing-buyer",
+    )
+    assert purchases(runtime) == []
+    pay(friend, buy_by_card(friend, listed["id"]))
+    drain(worker)
+    assert owner_on_chain(chain, event, token_id) == friend.wallet.address.lower()
