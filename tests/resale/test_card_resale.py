@@ -341,3 +341,24 @@ def test_a_private_sale_is_for_its_named_buyer_only(
     pay(friend, buy_by_card(friend, listed["id"]))
     drain(worker)
     assert owner_on_chain(chain, event, token_id) == friend.wallet.address.lower()
+
+
+def test_a_payment_after_the_reservation_lapsed_still_settles_if_the_listing_is_free(
+    client: TestClient, worker: Worker, chain: ChainClient, admin: LocalAccount, runtime: Runtime
+) -> None:
+    market = card_holding(client, worker, admin)
+    event, token_id = market.event, market.token_ids[0]
+    listed = list_ticket(market.holder, event["id"], token_id, market.face_wei)
+    buyer = signed_in(client)
+    bought = buy_by_card(buyer, listed["id"])
+    past = utcnow() - timedelta(seconds=1)
+    with transaction(runtime.sessions) as session:
+        session.execute(update(CardPurchase).values(reserved_until=past))
+        session.execute(update(Listing).values(reserved_until=past))
+    worker.run_once()  # the sweep: the purchase expired, the listing live again
+    assert [p.status for p in purchases(runtime)] == ["expired"]
+    assert listing(runtime, listed["id"]).status == "live"
+    pay(buyer, bought)
+    drain(worker)
+    assert [p.status for p in purchases(runtime)] == ["settled"]
+    assert owner_on_chain(chain, event, token_id) == buyer.wallet.address.lower()
