@@ -523,6 +523,16 @@ def _write(result: dict[str, Any]) -> None:
             f"{r['load_average_before_after'][0]} before, {r['load_average_before_after'][1]} "
             "after.",
             "",
+            *(
+                [
+                    f"A reduced run ({r['holders']:,} holders, {r['buyers']:,} buyers; the "
+                    "benchmark's default is 1,000 of each) on a machine shared with other work: "
+                    "the figures are not the service's capacity.",
+                    "",
+                ]
+                if r["holders"] < 1000 or r["buyers"] < 1000
+                else []
+            ),
             "Each buyer goes for one listing picked at random, so many race for the same one: "
             "refused is a 409 (reserved or already sold), reverted an ether buyer's transaction "
             "mined after another sale, refunded a card buyer who paid and lost on chain.",
