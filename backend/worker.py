@@ -34,7 +34,7 @@ from backend.resale import payouts, purchases
 from backend.resale import service as resale
 from backend.resale.settlement import Settler
 from backend.runtime import Runtime
-from backend.sales import cancellation, refunds
+from backend.sales import cancellation, holder_refunds, refunds
 from backend.sales import service as sales
 from backend.tickets.chain_logs import TicketLogApplier
 
@@ -95,6 +95,8 @@ class Worker:
         self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {
             sales.REFUND_ORDER: self._refund,
             cancellation.CANCEL_ON_CHAIN: self._cancel_on_chain,
+            holder_refunds.REFUND_HOLDERS: self._refund_holders,
+            holder_refunds.PAY_HOLDER_REFUND: self._pay_holder_refund,
             DELIVER_WEBHOOK: self._deliver_webhook,
             notify.DELIVER_WEBHOOK: self._notifier.deliver_webhook,
             notify.SEND_RECEIPT: self._notifier.send_receipt,
@@ -298,6 +300,14 @@ class Worker:
     def _cancel_on_chain(self, payload: dict[str, Any]) -> None:
         rt = self._runtime
         cancellation.cancel_on_chain(rt.sessions, rt.chain, rt.queue, int(payload["event_id"]))
+
+    def _refund_holders(self, payload: dict[str, Any]) -> None:
+        rt = self._runtime
+        holder_refunds.decide(rt.sessions, rt.chain, int(payload["event_id"]))
+
+    def _pay_holder_refund(self, payload: dict[str, Any]) -> None:
+        rt = self._runtime
+        holder_refunds.pay(rt.sessions, rt.chain, rt.cards, int(payload["refund_id"]))
 
     def _deliver_webhook(self, payload: dict[str, Any]) -> None:
         cards = self._runtime.cards

@@ -519,6 +519,32 @@ class ChainClient:
             fees=fees,
         )
 
+    def sign_ether_transfer(self, to: str, value: int, *, nonce: int, fees: Fees) -> SignedTx:
+        """A plain ether payment from the signer (the backend's treasury) to ``to``, signed with
+        ``nonce``, to store before it is sent (write-ahead; see backend.sales.holder_refunds).
+        Its gas is the node's estimate plus a margin, so a contract wallet (a Safe) that runs
+        code on receipt is paid too."""
+        recipient = Web3.to_checksum_address(to)
+        call: TxParams = {"from": self._signer.address, "to": recipient, "value": Wei(value)}
+        with self._rpc():
+            gas = self._w3.eth.estimate_gas(call) * (100 + GAS_MARGIN_PERCENT) // 100
+        tx: TxParams = {
+            "to": recipient,
+            "value": Wei(value),
+            "chainId": self.chain_id,
+            "gas": gas,
+            "nonce": Nonce(nonce),
+            **_fee_params(fees),
+        }
+        signed = self._signer.sign_transaction(cast(dict[str, Any], tx))
+        return SignedTx(
+            tx_hash=_hex(signed.hash),
+            raw=HexBytes(signed.raw_transaction).to_0x_hex(),
+            nonce=nonce,
+            gas=gas,
+            fees=fees,
+        )
+
     def broadcast(self, raw: str) -> str | None:
         """Sends a signed transaction: None if the node took it, else the node's reason for
         refusing it (already known, nonce too low, underpriced ...). Refusals are expected when a

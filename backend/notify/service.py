@@ -395,6 +395,7 @@ def event_cancelled(
     orders_cancelled: int,
     card_refunds_queued: int,
     crypto_orders_claimable: int,
+    card_orders_following_tickets: int = 0,
 ) -> None:
     """Called in the transaction that cancels the event. The contract is cancelled afterwards
     by the worker; crypto refunds can be claimed once GET /events/{id} shows it on chain."""
@@ -410,6 +411,7 @@ def event_cancelled(
             "orders_cancelled": orders_cancelled,
             "card_refunds_queued": card_refunds_queued,
             "crypto_orders_claimable": crypto_orders_claimable,
+            "card_orders_following_tickets": card_orders_following_tickets,
         },
     )
 

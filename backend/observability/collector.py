@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
@@ -26,9 +27,9 @@ from backend.notify import service as notify
 from backend.outbox import OutboxMessage
 from backend.payments.sandbox import DELIVER_WEBHOOK as SANDBOX_WEBHOOK
 from backend.runtime import Runtime
-from backend.sales import cancellation
+from backend.sales import cancellation, holder_refunds
 from backend.sales import service as sales
-from backend.sales.models import Order, OrderTransition
+from backend.sales.models import REFUND_FAILED, REFUND_PAID, HolderRefund, Order, OrderTransition
 
 log = logging.getLogger("fairtix.metrics")
 
@@ -38,6 +39,8 @@ OUTBOX_KINDS = (
     sales.MINT_ORDER,
     sales.REFUND_ORDER,
     cancellation.CANCEL_ON_CHAIN,
+    holder_refunds.REFUND_HOLDERS,
+    holder_refunds.PAY_HOLDER_REFUND,
     SANDBOX_WEBHOOK,
     notify.DELIVER_WEBHOOK,
     notify.SEND_RECEIPT,
@@ -126,6 +129,13 @@ class StateCollector(Collector):
         refunds = GaugeMetricFamily(
             "fairtix_refunds_pending", "Card refunds queued with the provider and not confirmed"
         )
+        holder = GaugeMetricFamily(
+            "fairtix_holder_refunds",
+            "A cancelled event's refunds to ticket holders not yet paid (pending) or that can't "
+            "be (failed: an ether transfer the holder's wallet refused; an operator pays it), "
+            "by rail",
+            labels=["rail", "state"],
+        )
         backlog = GaugeMetricFamily(
             "fairtix_mint_backlog_orders", "Paid card orders whose tickets are not minted yet"
         )
@@ -157,6 +167,13 @@ class StateCollector(Collector):
                     Order.refund_due_at.is_not(None), Order.refunded_at.is_(None)
                 )
             )
+            unpaid: Counter[tuple[str, str]] = Counter()
+            for rail, status, count in session.execute(
+                select(HolderRefund.rail, HolderRefund.status, func.count())
+                .where(HolderRefund.status != REFUND_PAID)
+                .group_by(HolderRefund.rail, HolderRefund.status)
+            ):
+                unpaid[rail, "failed" if status == REFUND_FAILED else "pending"] += count
             waiting_count, first_paid = session.execute(
                 select(func.count(func.distinct(Order.id)), func.min(OrderTransition.at))
                 .join(OrderTransition, OrderTransition.order_id == Order.id)
@@ -174,10 +191,13 @@ class StateCollector(Collector):
         for status in sorted({*ORDER_STATUSES, *by_status}):
             orders.add_metric([status], by_status.get(status, 0))
         refunds.add_metric([], refunds_pending or 0)
+        for rail in ("card", "ether"):
+            for state in ("pending", "failed"):
+                holder.add_metric([rail, state], unpaid[rail, state])
         backlog.add_metric([], waiting_count or 0)
         lag = 0.0 if first_paid is None else max((now - first_paid).total_seconds(), 0.0)
         backlog_age.add_metric([], lag)
-        return [depth, oldest, stuck, orders, refunds, backlog, backlog_age]
+        return [depth, oldest, stuck, orders, refunds, holder, backlog, backlog_age]
 
     def _waiting_rooms(self, runtime: Runtime) -> list[GaugeMetricFamily]:
         now = utcnow()

@@ -33,6 +33,7 @@ from backend.queue.errors import NotEventOrganizer, QueueError
 from backend.queue.service import WaitingRoom
 from backend.queue.store import ControlChanges
 from backend.resale import service as resale
+from backend.sales import holder_refunds
 from backend.sales import service as sales
 from backend.sales.models import Order
 
@@ -50,6 +51,9 @@ class Settled:
     orders_cancelled: int = 0
     card_refunds_queued: int = 0
     crypto_orders_claimable: int = 0
+    card_orders_following_tickets: int = 0
+    """Paid card orders with a ticket that changed hands or is still listed: their tickets'
+    holders are refunded once the cancellation is mined (backend.sales.holder_refunds)."""
 
 
 def cancel_event(
@@ -79,6 +83,7 @@ def cancel_event(
         orders_cancelled=settled.orders_cancelled,
         card_refunds_queued=settled.card_refunds_queued,
         crypto_orders_claimable=settled.crypto_orders_claimable,
+        card_orders_following_tickets=settled.card_orders_following_tickets,
     )
     log.info(
         "event cancelled",
@@ -99,17 +104,24 @@ def settle_orders(session: Session, event: Event) -> Settled:
     orders = session.scalars(
         select(Order).where(Order.event_id == event.id).order_by(Order.id).with_for_update()
     ).all()
-    cancelled = refunds = claimable = 0
+    cancelled = refunds = claimable = following = 0
     cause = "event cancelled"
+    now = utcnow()
     for order in orders:
         if order.status in sales.OPEN_STATUSES:
             sales.cancel_order(session, order, cause)
             cancelled += 1
-        elif order.status in CARD_PAID and sales.queue_refund(session, order, cause):
-            refunds += 1
-        elif order.payment_provider == sales.CRYPTO and order.status == sales.FULFILLED:
-            claimable += 1
-    return Settled(cancelled, refunds, claimable)
+        elif order.payment_provider == sales.CRYPTO:
+            if order.status == sales.FULFILLED:
+                claimable += 1
+        elif order.status in CARD_PAID and order.refund_due_at is None:
+            if holder_refunds.follows_tickets(session, order, now):
+                # A ticket changed hands (or still can): its face value goes to whoever holds
+                # it when the cancellation is mined, decided then (REFUND_HOLDERS).
+                following += 1
+            elif sales.queue_refund(session, order, cause):
+                refunds += 1
+    return Settled(cancelled, refunds, claimable, following)
 
 
 def cancel_on_chain(
@@ -130,6 +142,10 @@ def cancel_on_chain(
             event.chain_cancelled_at, event.chain_cancel_tx_hash = utcnow(), tx_hash
             log.info("event cancelled on chain", extra={"event_id": event_id, "tx": tx_hash})
         late = settle_orders(session, event)
+        # Who holds each ticket is final now: their refunds are decided once the indexer has
+        # caught up with this block (the message waits for it). Queued on every run: it is
+        # idempotent, and a crash right after the commit above must not lose it.
+        outbox.enqueue(session, holder_refunds.REFUND_HOLDERS, {"event_id": event_id})
     if late.orders_cancelled or late.card_refunds_queued:
         log.warning(
             "orders caught after the cancellation", extra={"event_id": event_id, **vars(late)}

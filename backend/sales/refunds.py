@@ -29,6 +29,7 @@ from backend.chain.protocol import token_ids
 from backend.chain.types import PURCHASE, REFUND
 from backend.db.engine import transaction
 from backend.payments.provider import PaymentProvider
+from backend.sales import holder_refunds
 from backend.sales import service as sales
 from backend.sales.errors import RefundNotYet
 from backend.sales.models import Order
@@ -112,6 +113,8 @@ class RefundView:
     """Tickets whose money can come back (crypto: issued on chain)."""
     claimed_token_ids: list[int] = field(default_factory=list)
     claims: list[Claim] = field(default_factory=list)
+    resold_token_ids: list[int] = field(default_factory=list)
+    """Card: tickets of the order someone else held, refunded to them instead."""
 
 
 def method_of(order: Order) -> RefundMethod | None:
@@ -138,7 +141,34 @@ def refund_view(session: Session, order: Order) -> RefundView:
         )
     if order.refund_due_at is not None:
         return RefundView(PENDING, CARD, reason, order.refund_due_at, None, order.quantity)
+    if event.cancelled_at is not None and order.status == sales.FULFILLED:
+        return _following_view(session, order, event)
     return RefundView(NONE, CARD)
+
+
+def _following_view(session: Session, order: Order, event: Event) -> RefundView:
+    """A card order of a cancelled event whose tickets changed hands (or could still): this
+    card gets back the tickets its buyer held when the cancellation was mined; the others'
+    face value goes to their holders (backend.sales.holder_refunds)."""
+    following = holder_refunds.order_following(session, order)
+    reason = _reason(order, event)
+    if following.resold_token_ids:
+        reason = (
+            f"{reason}; {len(following.resold_token_ids)} of its tickets changed hands: each "
+            "is refunded to whoever held it when the cancellation was mined"
+        )
+    if following.refunded_tickets == 0:
+        return RefundView(NONE, CARD, reason, resold_token_ids=following.resold_token_ids)
+    state = REFUNDED if following.all_paid else PENDING
+    return RefundView(
+        state,
+        CARD,
+        reason,
+        event.cancelled_at,
+        following.paid_at,
+        following.refunded_tickets,
+        resold_token_ids=following.resold_token_ids,
+    )
 
 
 def _crypto_view(session: Session, order: Order, event: Event) -> RefundView:

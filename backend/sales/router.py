@@ -165,6 +165,7 @@ def _refund_out_of(view: refunds.RefundView, claims: list[RefundClaimOut]) -> Re
         tickets=view.tickets,
         claimed_token_ids=view.claimed_token_ids,
         claims=claims,
+        resold_token_ids=view.resold_token_ids,
     )
 
 
@@ -475,4 +476,5 @@ def cancel_event(
         orders_cancelled=settled.orders_cancelled,
         card_refunds_queued=settled.card_refunds_queued,
         crypto_orders_claimable=settled.crypto_orders_claimable,
+        card_orders_following_tickets=settled.card_orders_following_tickets,
     )

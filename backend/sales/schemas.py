@@ -113,6 +113,11 @@ class RefundOut(BaseModel):
     tickets: int = Field(default=0, description="Tickets whose money can come back")
     claimed_token_ids: list[int] = Field(default_factory=list)
     claims: list[RefundClaimOut] = Field(default_factory=list)
+    resold_token_ids: list[int] = Field(
+        default_factory=list,
+        description="Card, cancelled event: tickets of the order that someone else held when "
+        "the cancellation was mined; their face value goes to that holder, not to this card",
+    )
 
 
 class DisputeOut(BaseModel):
@@ -199,4 +204,10 @@ class EventCancelOut(BaseModel):
     crypto_orders_claimable: int = Field(
         description="Crypto orders whose tickets' holders can claim refunds on chain once the "
         "contract is cancelled (event.cancellation.on_chain)"
+    )
+    card_orders_following_tickets: int = Field(
+        default=0,
+        description="Paid card orders with a ticket that changed hands (or is still listed): "
+        "each ticket's face value goes to whoever holds it when the cancellation is mined, "
+        "never to a previous holder",
     )

@@ -7,7 +7,8 @@ from fastapi import APIRouter
 from backend.db.engine import transaction
 from backend.deps import RuntimeDep, WalletDep
 from backend.problems import problem_responses
-from backend.tickets.schemas import TicketList, TicketOut
+from backend.sales import holder_refunds
+from backend.tickets.schemas import TicketList, TicketOut, TicketRefundOut
 from backend.tickets.service import tickets_of
 
 router = APIRouter(
@@ -36,6 +37,10 @@ def my_tickets(runtime: RuntimeDep, wallet: WalletDep) -> TicketList:
                 metadata_uri=f"ipfs://{ticket.metadata_cid}",
                 metadata_url=f"{base}/ipfs/{ticket.metadata_cid}",
                 event_cancelled=event.cancelled_at is not None,
+                refunds=[
+                    TicketRefundOut(**vars(refund))
+                    for refund in holder_refunds.ticket_refunds(session, ticket, event)
+                ],
             )
             for ticket, event in rows
         ]

@@ -17,6 +17,8 @@ from backend.config import Settings
 from backend.demo import SUCCESS_CARD
 from backend.outbox import OutboxMessage
 from backend.runtime import Runtime
+from backend.sales.models import HolderRefund
+from backend.tickets.models import Ticket
 from backend.worker import Worker
 from tests.helpers import admitted_buyer, drain, make_event, signed_in
 from tests.observability.metrics_text import value
@@ -96,3 +98,41 @@ def test_a_card_sale_moves_the_gauges_and_its_mint_names_the_paying_request(
     assert by_kind["mint_order"] == "pay-trace-1"
     sent = [r for r in caplog.records if r.getMessage() == "mint batch sent"]
     assert [r.request_ids for r in sent] == [{order["id"]: "pay-trace-1"}]  # type: ignore[attr-defined]
+
+
+def test_holder_refunds_unpaid_and_failed_are_gauged_by_rail(
+    local: TestClient, admin: object
+) -> None:
+    runtime: Runtime = local.app.state.runtime  # type: ignore[attr-defined]
+    worker = Worker(runtime, http=local)
+    organizer = signed_in(local, admin)  # type: ignore[arg-type]
+    event = make_event(organizer, supply=5)
+    buyer = admitted_buyer(local, event["id"])
+    order = buyer.place_order(event["id"], event["tiers"][0]["id"], 2, checkout="card")
+    buyer.pay_in_sandbox(order["checkout"]["payment_intent"], SUCCESS_CARD)
+    drain(worker)
+    text = scrape(local)
+    assert value(text, "fairtix_holder_refunds", rail="ether", state="failed") == 0
+    with Session(runtime.engine) as session, session.begin():
+        first, second = session.scalars(select(Ticket).order_by(Ticket.id)).all()
+        for ticket, rail, status in (
+            (first, "card", "pending"),
+            (first, "ether", "sent"),
+            (second, "ether", "failed"),
+            (second, "card", "paid"),
+        ):
+            session.add(
+                HolderRefund(
+                    event_id=event["id"],
+                    ticket_id=ticket.id,
+                    token_id=ticket.token_id,
+                    holder_address=ticket.owner_address,
+                    rail=rail,
+                    status=status,
+                )
+            )
+    text = scrape(local)
+    assert value(text, "fairtix_holder_refunds", rail="card", state="pending") == 1
+    assert value(text, "fairtix_holder_refunds", rail="ether", state="pending") == 1
+    assert value(text, "fairtix_holder_refunds", rail="ether", state="failed") == 1
+    assert value(text, "fairtix_holder_refunds", rail="card", state="failed") == 0

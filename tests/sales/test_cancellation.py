@@ -42,9 +42,9 @@ def provider_refunds(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[
     asked: list[str] = []
     refund = runtime.cards.refund
 
-    def spy(payment_id: str, idempotency_key: str) -> None:
+    def spy(payment_id: str, idempotency_key: str, amount_cents: int | None = None) -> None:
         asked.append(payment_id)
-        refund(payment_id, idempotency_key=idempotency_key)
+        refund(payment_id, idempotency_key=idempotency_key, amount_cents=amount_cents)
 
     monkeypatch.setattr(runtime.cards, "refund", spy)
     return asked
