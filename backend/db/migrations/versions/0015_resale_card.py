@@ -1,8 +1,8 @@
 """resale on the card rail: card purchases (reservation, payment, the relayer's write-ahead
 settlement, refund), sellers' payouts, and each listing's payout rail, payee and named buyer
 
-Revision ID: 0014_resale_card
-Revises: 0013_partial_refunds
+Revision ID: 0015_resale_card
+Revises: 0014_holder_refunds
 Create Date: 2026-12-07 23:00:00
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import backend.db.base
 
-revision: str = "0014_resale_card"
-down_revision: str | None = "0013_partial_refunds"
+revision: str = "0015_resale_card"
+down_revision: str | None = "0014_holder_refunds"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
