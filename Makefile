@@ -34,6 +34,7 @@ help:
 	@echo "make bench-queue  waiting-room join/status throughput and a 100,000-user simulation"
 	@echo "make bench-onsale  2,000 buyers end to end on anvil: tickets/s, payment-to-token time"
 	@echo "make bench-door  20,000 fans through 10 gates: scans/s, p50/p99, wrong admissions, gas"
+	@echo "make bench-resale  1,000 listings, 1,000 buyers (card and ether) racing: listings/s, p50/p99"
 	@echo "make bench-paired BASE=rev  server CPU per request, revision BASE against this tree, side by side"
 
 $(UV_STAMP):
@@ -173,6 +174,13 @@ bench-onsale: install
 .PHONY: bench-door
 bench-door: install
 	@$(BIN)/python -m bench.door
+
+# Resale: 1,000 holders list (half paid back by card, half in ether), 1,000 buyers (half by card,
+# half with ether) race for the listings (2 uvicorn workers, a separate worker, PostgreSQL,
+# Redis, anvil). Writes bench/results/resale.json and its section of bench/RESULTS.md.
+.PHONY: bench-resale
+bench-resale: install
+	@$(BIN)/python -m bench.resale
 
 # Two versions' API at once, requests alternated, so a noisy machine weighs on both alike.
 BASE ?= HEAD

@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     # A development convenience (3e12 wei per cent is about 3,300 EUR per ether); organizers
     # set price_wei in production.
     wei_per_cent: int = Field(default=3_000_000_000_000, ge=0)
+    # How long a card buyer's reservation holds a resale listing while they pay (409
+    # listing-reserved to everyone else meanwhile); an unpaid reservation then lapses.
+    resale_reservation_seconds: int = Field(default=600, ge=30, le=86_400)
 
     # Threads an API process runs its database-bound requests on. Few on purpose: they share
     # one interpreter lock, and in bench-onsale 40 (anyio's default) spent more CPU on handing

@@ -29,7 +29,10 @@ from backend.notify import service as notify
 from backend.notify.delivery import Notifier
 from backend.observability import instruments, requestid
 from backend.payments.sandbox import DELIVER_WEBHOOK, DELIVERY_TIMEOUT_SECONDS, SandboxProvider
+from backend.resale import cards as resale_cards
+from backend.resale import payouts, purchases
 from backend.resale import service as resale
+from backend.resale.settlement import Settler
 from backend.runtime import Runtime
 from backend.sales import cancellation, holder_refunds, refunds
 from backend.sales import service as sales
@@ -88,6 +91,7 @@ class Worker:
         )
         self._batches = BatchTracker(runtime.sessions, runtime.chain, runtime.settings)
         self._check_ins = CheckInSender(runtime.sessions, runtime.chain, runtime.settings)
+        self._settler = Settler(runtime.sessions, runtime.chain, runtime.settings)
         self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {
             sales.REFUND_ORDER: self._refund,
             cancellation.CANCEL_ON_CHAIN: self._cancel_on_chain,
@@ -96,6 +100,9 @@ class Worker:
             DELIVER_WEBHOOK: self._deliver_webhook,
             notify.DELIVER_WEBHOOK: self._notifier.deliver_webhook,
             notify.SEND_RECEIPT: self._notifier.send_receipt,
+            resale_cards.SETTLE: self._settle_resale,
+            purchases.REFUND_PURCHASE: self._refund_resale,
+            payouts.PAY_OUT: self._pay_out,
         }
 
     def run_once(self, *, deliveries: bool = True) -> int:
@@ -114,10 +121,12 @@ class Worker:
         ended = self._step("advance mint batches", self._batches.advance) or 0
         outbox_pass = functools.partial(self._work_outbox, deliveries)
         worked = self._step("work the outbox", outbox_pass) or 0
+        settled = self._step("follow resale settlements", self._settler.advance) or 0
         # After the mints: a ticket can't be checked in on chain before it exists there.
         return (
             ended
             + worked
+            + settled
             + (self._step("check in admitted tickets", self._check_ins.run_once) or 0)
         )
 
@@ -137,10 +146,14 @@ class Worker:
 
     def _expire_listings(self) -> int:
         with transaction(self._runtime.sessions) as session:
+            # Lapsed card reservations first: a listing they free may be past its deadline too.
+            lapsed = purchases.expire_reservations(session)
             expired = resale.expire_listings(session)
+        if lapsed:
+            log.info("unpaid card reservations lapsed", extra={"purchases": lapsed})
         if expired:
             log.info("listings past their deadline expired", extra={"listings": expired})
-        return expired
+        return expired + lapsed
 
     def _purge(self) -> int:
         with transaction(self._runtime.sessions) as session:
@@ -272,6 +285,17 @@ class Worker:
     def _refund(self, payload: dict[str, Any]) -> None:
         rt = self._runtime
         refunds.refund_card_payment(rt.sessions, rt.chain, rt.cards, int(payload["order_id"]))
+
+    def _settle_resale(self, payload: dict[str, Any]) -> None:
+        self._settler.send(int(payload["purchase_id"]))
+
+    def _refund_resale(self, payload: dict[str, Any]) -> None:
+        rt = self._runtime
+        purchases.refund_payment(rt.sessions, rt.cards, int(payload["purchase_id"]))
+
+    def _pay_out(self, payload: dict[str, Any]) -> None:
+        rt = self._runtime
+        payouts.pay_by_card(rt.sessions, rt.cards, int(payload["payout_id"]))
 
     def _cancel_on_chain(self, payload: dict[str, Any]) -> None:
         rt = self._runtime

@@ -272,6 +272,96 @@ class ChainClient:
             chainId=self.chain_id,
         )
 
+    def estimate_buy_resale_for(
+        self,
+        event_address: str,
+        order: Mapping[str, Any],
+        signature: str,
+        recipient: str,
+        value: int,
+    ) -> int:
+        """The gas limit for the relayer's ``buyResaleFor``: the node's estimate plus a margin.
+        Sends nothing; raises the decoded revert (e.g. ``ResaleRejected`` SellOrderInvalidated
+        when the ticket was sold meanwhile) if it would fail now."""
+        call = self._buy_resale_for_call(event_address, order, signature, recipient, value)
+        with self._rpc():
+            estimate = self._w3.eth.estimate_gas(call)
+        return estimate * (100 + GAS_MARGIN_PERCENT) // 100
+
+    def sign_buy_resale_for(
+        self,
+        event_address: str,
+        order: Mapping[str, Any],
+        signature: str,
+        recipient: str,
+        value: int,
+        *,
+        nonce: int,
+        gas: int,
+        fees: Fees,
+    ) -> SignedTx:
+        """``buyResaleFor(order, signature, recipient)`` from the relayer, signed with ``nonce``,
+        ready to store and to send (again), as ``sign_mint_batch``."""
+        tx: TxParams = {
+            **self._buy_resale_for_call(event_address, order, signature, recipient, value),
+            "chainId": self.chain_id,
+            "gas": gas,
+            "nonce": Nonce(nonce),
+            **_fee_params(fees),
+        }
+        signed = self._signer.sign_transaction(cast(dict[str, Any], tx))
+        return SignedTx(
+            tx_hash=_hex(signed.hash),
+            raw=HexBytes(signed.raw_transaction).to_0x_hex(),
+            nonce=nonce,
+            gas=gas,
+            fees=fees,
+        )
+
+    def explain_resale_failure(
+        self,
+        event_address: str,
+        order: Mapping[str, Any],
+        signature: str,
+        recipient: str,
+        value: int,
+        mined: MinedTx,
+        gas: int,
+    ) -> ChainError:
+        """Why a mined ``buyResaleFor`` failed: the decoded revert of its replay on the parent
+        block (e.g. ``ResaleRejected`` SellOrderInvalidated: the ticket went to someone else
+        first), or ``TransactionFailed`` if there is none (out of gas)."""
+        call = self._buy_resale_for_call(event_address, order, signature, recipient, value)
+        tx: TxParams = {**call, "gas": gas}
+        with self._rpc():
+            return self._replay_failure(tx, mined.tx_hash, mined.block_number, mined.gas_used)
+
+    def credit_of(self, event_address: str, account: str) -> int:
+        """Wei the contract holds for ``account`` to ``withdraw`` (resale proceeds)."""
+        ticket_event = self._ticket_event(event_address)
+        return int(self._call(ticket_event, "creditOf", Web3.to_checksum_address(account)))
+
+    def _buy_resale_for_call(
+        self,
+        event_address: str,
+        order: Mapping[str, Any],
+        signature: str,
+        recipient: str,
+        value: int,
+    ) -> TxParams:
+        ticket_event = self._ticket_event(event_address)
+        args = as_tuple(dict(order), SELL_ORDER_TYPES["SellOrder"])
+        data = ticket_event.encode_abi(
+            "buyResaleFor",
+            args=[args, HexBytes(signature), Web3.to_checksum_address(recipient)],
+        )
+        return {
+            "from": self._signer.address,
+            "to": ticket_event.address,
+            "data": data,
+            "value": Wei(value),
+        }
+
     def cancel_sell_orders_transaction(self, event_address: str, token_id: int) -> UnsignedTx:
         """The unsigned ``cancelSellOrders(tokenId)`` call: from the holder's wallet, it voids
         every sell order they signed for the ticket (its sale nonce moves on)."""

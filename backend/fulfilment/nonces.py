@@ -2,7 +2,9 @@
 
 Next nonce = max(the node's pending count, the highest nonce of our unfinished batches + 1, the
 client's own counter). The batches count because a batch is stored before it is sent: until its
-broadcast (or after a crash, its rebroadcast) the node does not know its nonce is taken.
+broadcast (or after a crash, its rebroadcast) the node does not know its nonce is taken. A card
+resale's settlement (``buyResaleFor``, backend.resale.settlement) is written ahead the same way
+and holds its nonce the same way while it is ``settling``.
 
 Every process holding the key chooses nonces under one lock: ``ChainClient._transact`` (e.g.
 the API's create_event) through ``NonceFloor``, the worker in its write-ahead transaction
@@ -18,11 +20,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, func, select
+from sqlalchemy import Connection, Engine, Select, func, select, union_all
 from sqlalchemy.orm import Session
 
 from backend.chain.client import ChainClient
 from backend.fulfilment.models import SENT, MintBatch, MintTx
+from backend.resale.models import P_SETTLING, CardPurchase
 
 
 def lowest_free(session: Session | Connection, chain_id: int, signer: str) -> int:
@@ -85,10 +88,22 @@ class NonceFloor:
             )
             .order_by(MintBatch.nonce, MintTx.id)
         )
-        if connection is not None:
-            raw_txs = [str(raw_tx) for raw_tx in connection.scalars(statement)]
-        else:
-            raw_txs = [str(row[0]) for row in self._read_sqlite(statement)]
+        settlements = (
+            select(CardPurchase.settle_raw_tx)
+            .where(
+                CardPurchase.status == P_SETTLING,
+                CardPurchase.settle_chain_id == chain_id,
+                CardPurchase.settle_signer == signer,
+                CardPurchase.settle_nonce >= pending,
+            )
+            .order_by(CardPurchase.settle_nonce)
+        )
+        raw_txs: list[str] = []
+        for query in (statement, settlements):
+            if connection is not None:
+                raw_txs += [str(raw_tx) for raw_tx in connection.scalars(query)]
+            else:
+                raw_txs += [str(row[0]) for row in self._read_sqlite(query)]
         # Every stored version, lowest nonce first: the node keeps the best-paying one.
         for raw_tx in raw_txs:
             self._chain.broadcast(raw_tx)
@@ -113,9 +128,18 @@ class NonceFloor:
 
 
 def _highest_held(chain_id: int, signer: str) -> Select[Any]:
-    return select(func.max(MintBatch.nonce)).where(
+    """The highest nonce written ahead and not yet finished: a mint batch's or a card resale's
+    settlement's (the two share the key)."""
+    batches = select(MintBatch.nonce.label("nonce")).where(
         MintBatch.status == SENT, MintBatch.chain_id == chain_id, MintBatch.signer == signer
     )
+    settlements = select(CardPurchase.settle_nonce.label("nonce")).where(
+        CardPurchase.status == P_SETTLING,
+        CardPurchase.settle_chain_id == chain_id,
+        CardPurchase.settle_signer == signer,
+    )
+    held = union_all(batches, settlements).subquery()
+    return select(func.max(held.c.nonce))
 
 
 def _lock_key(chain_id: int, signer: str) -> int:

@@ -36,6 +36,7 @@ from backend.payments.webhooks import (
     handle_payment_event,
 )
 from backend.problems import Problem, problem_responses, register_problem
+from backend.resale import cards as resale_cards
 from backend.runtime import Runtime
 from backend.sales import service as sales
 from backend.sales.errors import OrderNotPayable
@@ -156,10 +157,17 @@ def _capture(runtime: Runtime, provider: PayPalProvider, payment_id: str) -> Cap
     webhook, their retries) gets PayPal's one capture back."""
     with transaction(runtime.sessions) as session:
         order = sales.order_for_intent(session, provider.name, payment_id)
-        if order is None or order.status not in CAPTURABLE:
+        if order is None:
+            # A card buyer's resale purchase: captured under its own key, while still payable.
+            purchase = resale_cards.purchase_for_intent(session, provider.name, payment_id)
+            if purchase is None or not resale_cards.capturable(purchase):
+                return None
+            key = f"fairtix-resale-capture-{purchase.id}"
+        elif order.status not in CAPTURABLE:
             return None
-        order_id = order.id
-    return provider.capture(payment_id, idempotency_key=f"fairtix-capture-{order_id}")
+        else:
+            key = f"fairtix-capture-{order.id}"
+    return provider.capture(payment_id, idempotency_key=key)
 
 
 @router.post(

@@ -14,6 +14,7 @@ from backend.notify import service as notify
 from backend.payments.models import ProcessedWebhook
 from backend.payments.paypal import CaptureResult
 from backend.payments.provider import EventSource, PaymentEvent
+from backend.resale import cards as resale_cards
 from backend.sales import service as sales
 from backend.sales.models import Order
 from backend.tickets.service import token_ids_of
@@ -71,7 +72,10 @@ def handle_payment_event(
     if event.kind == "approved":
         if capture is None:
             return "ignored"
-        return "processed" if apply_capture(session, provider, capture) else "ignored"
+        if apply_capture(session, provider, capture) is not None:
+            return "processed"
+        # A card buyer's resale purchase approved at PayPal.
+        return "processed" if resale_cards.apply_capture(session, provider, capture) else "ignored"
     cause = f"{event.type} {event.id}"
     if event.kind == "succeeded" and event.amount is not None:
         paid = sales.pay_awaited_order(
@@ -81,6 +85,10 @@ def handle_payment_event(
             return "processed"
     found = sales.order_and_event_for_intent(session, provider, event.payment_id)
     if found is None:
+        # A card buyer's resale purchase, paid through the same provider and webhook.
+        resold = resale_cards.apply_payment_event(session, provider, event)
+        if resold is not None:
+            return "processed" if resold else "ignored"
         log.warning("webhook for an unknown payment", extra={"payment_id": event.payment_id})
         return "ignored"
     order, sale = found

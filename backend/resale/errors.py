@@ -15,6 +15,11 @@
   + OwnListing
   + ListingNotLive
   + InvalidCursor
+  + ListingReserved
+  + NotListingBuyer
+  + CardPayoutNotAllowed
+  + CardPayoutTooHigh
+  + CardRailUnavailable
 """
 
 from __future__ import annotations
@@ -158,3 +163,55 @@ class InvalidCursor(ResaleError):
     def __init__(self, cursor: str) -> None:
         super().__init__(f"{cursor!r} is not a cursor of this listing's sort order")
         self.cursor = cursor
+
+
+class ListingReserved(ResaleError):
+    """Raised when a listing is held for a card buyer who is paying for it."""
+
+    def __init__(self, listing_id: int) -> None:
+        super().__init__(
+            f"listing {listing_id} is reserved for a card buyer who is paying for it; if "
+            "their payment window lapses it is back on the market"
+        )
+        self.listing_id = listing_id
+
+
+class NotListingBuyer(ResaleError):
+    """Raised when a private listing (its order names its buyer) is asked for by another."""
+
+    def __init__(self, listing_id: int) -> None:
+        super().__init__(f"listing {listing_id} is a private sale to another wallet")
+        self.listing_id = listing_id
+
+
+class CardPayoutNotAllowed(ResaleError):
+    """Raised when a seller asks to be paid back by card for a ticket they didn't buy by card
+    (or whose card payment can't be refunded any more)."""
+
+    def __init__(self, token_id: int, reason: str) -> None:
+        super().__init__(
+            f'ticket {token_id} can\'t be paid out by card: {reason}; choose payout "ether"'
+        )
+        self.token_id = token_id
+        self.reason = reason
+
+
+class CardPayoutTooHigh(ResaleError):
+    """Raised when a card payout would refund more than the card paid for the ticket."""
+
+    def __init__(self, token_id: int, payout_cents: int, limit_cents: int, currency: str) -> None:
+        super().__init__(
+            f"a card payout of {payout_cents} {currency} minor units for ticket {token_id} "
+            f"would refund more than its card paid for it ({limit_cents}): choose payout "
+            '"ether" or lower the price'
+        )
+        self.token_id = token_id
+        self.payout_cents = payout_cents
+        self.limit_cents = limit_cents
+
+
+class CardRailUnavailable(ResaleError):
+    """Raised when the card rail can't price a listing (no FAIRTIX_WEI_PER_CENT rate)."""
+
+    def __init__(self) -> None:
+        super().__init__("card payments are not available for resale: no wei-per-cent rate")

@@ -3,7 +3,7 @@ with ether, the organizer's resale policy."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -13,14 +13,21 @@ from backend.chain.types import UnsignedTx
 from backend.db.base import utcnow
 from backend.db.engine import transaction
 from backend.deps import PrincipalDep, RuntimeDep, WalletDep
-from backend.problems import problem_responses, register_problem
+from backend.problems import Problem, problem_responses, register_problem
+from backend.resale import cards as resale_cards
+from backend.resale import payouts
 from backend.resale import service as resale
 from backend.resale.errors import (
+    CardPayoutNotAllowed,
+    CardPayoutTooHigh,
+    CardRailUnavailable,
     HolderNotConfirmed,
     InvalidCursor,
     InvalidListing,
     ListingNotFound,
     ListingNotLive,
+    ListingReserved,
+    NotListingBuyer,
     NotListingSeller,
     NotTicketHolder,
     OwnListing,
@@ -31,19 +38,25 @@ from backend.resale.errors import (
     TicketNotFound,
     TicketNotResellable,
 )
+from backend.resale.models import CardPurchase, Payout
 from backend.resale.schemas import (
     BuyOut,
     BuyRequest,
+    CardPurchaseOut,
     DelistOut,
     ListingCreate,
     ListingOut,
     ListingPage,
+    PaymentIntentOut,
+    PayoutOut,
+    PayoutPage,
     ResalePolicyIn,
     ResalePolicyOut,
     SellOrderOut,
     SellOrderRequest,
     UnsignedTransactionOut,
 )
+from backend.runtime import Runtime
 from backend.schemas import MAX_ID, IdPath
 
 router = APIRouter(tags=["resale"])
@@ -64,6 +77,15 @@ register_problem(ResaleClosed, 409, "resale-closed", "Resale is closed")
 register_problem(OwnListing, 409, "own-listing", "That listing is your own")
 register_problem(ListingNotLive, 409, "listing-not-live", "Listing is not on the market")
 register_problem(InvalidCursor, 422, "invalid-cursor", "Page cursor is not valid")
+register_problem(ListingReserved, 409, "listing-reserved", "Listing reserved for a card buyer")
+register_problem(NotListingBuyer, 403, "not-listing-buyer", "A private sale to another wallet")
+register_problem(
+    CardPayoutNotAllowed, 422, "card-payout-not-allowed", "Card payout not allowed for this ticket"
+)
+register_problem(
+    CardPayoutTooHigh, 422, "card-payout-above-payment", "Card payout above what the card paid"
+)
+register_problem(CardRailUnavailable, 409, "card-rail-unavailable", "No card payments for resale")
 
 DELIST_NOTE = (
     "The listing is off the market here. The order you signed stays fillable on chain by "
@@ -108,6 +130,11 @@ def _listing_out(view: resale.ListingView, wei_per_cent: int, now: datetime) -> 
         created_at=listing.created_at,
         buyer_address=listing.buyer_address,
         sold_tx_hash=listing.sold_tx_hash,
+        payout=listing.payout_rail,
+        payee_address=listing.payee_address,
+        payout_cents=listing.payout_cents,
+        named_buyer=listing.named_buyer,
+        reserved_until=listing.reserved_until if listing.status == "reserved" else None,
     )
 
 
@@ -127,10 +154,15 @@ def sell_order(body: SellOrderRequest, runtime: RuntimeDep, wallet: WalletDep) -
     the reason it could not be listed (not the holder, price above the cap, resale closed ...),
     so a wallet never asks for a signature that would be refused. Signing costs no gas."""
     now = utcnow()
-    terms = resale.SellOrderTerms(body.event_id, body.token_id, int(body.price_wei), body.deadline)
+    terms = resale.SellOrderTerms(
+        body.event_id, body.token_id, int(body.price_wei), body.deadline, body.payout, body.buyer
+    )
+    wei_per_cent = runtime.settings.wei_per_cent
     with transaction(runtime.sessions) as session:
-        draft = resale.draft_sell_order(session, runtime.chain, wallet, terms, now)
-        listing = _listing_out(draft.view, runtime.settings.wei_per_cent, now)
+        draft = resale.draft_sell_order(
+            session, runtime.chain, wallet, terms, now, wei_per_cent=wei_per_cent
+        )
+        listing = _listing_out(draft.view, wei_per_cent, now)
     listing.id, listing.created_at = None, None
     return SellOrderOut(typed_data=_jsonable(draft.typed_data), listing=listing)
 
@@ -144,12 +176,22 @@ def create_listing(body: ListingCreate, runtime: RuntimeDep, wallet: WalletDep) 
     resale window is open and the deadline is in the future, within it. A listing of the
     ticket already on the market is replaced (listing.cancelled, then listing.created)."""
     now = utcnow()
-    terms = resale.SellOrderTerms(body.event_id, body.token_id, int(body.price_wei), body.deadline)
+    terms = resale.SellOrderTerms(
+        body.event_id, body.token_id, int(body.price_wei), body.deadline, body.payout, body.buyer
+    )
+    wei_per_cent = runtime.settings.wei_per_cent
     with transaction(runtime.sessions) as session:
         view = resale.create_listing(
-            session, runtime.chain, wallet, terms, body.nonce, body.signature, now
+            session,
+            runtime.chain,
+            wallet,
+            terms,
+            body.nonce,
+            body.signature,
+            now,
+            wei_per_cent=wei_per_cent,
         )
-        return _listing_out(view, runtime.settings.wei_per_cent, now)
+        return _listing_out(view, wei_per_cent, now)
 
 
 @router.get(
@@ -216,12 +258,138 @@ def delist(listing_id: IdPath, runtime: RuntimeDep, wallet: WalletDep) -> Delist
 def buy(listing_id: IdPath, body: BuyRequest, runtime: RuntimeDep, wallet: WalletDep) -> BuyOut:
     """Buy a listing. ``crypto``: the unsigned buyResale transaction for your wallet, paying
     exactly the price; the ticket is yours, and the listing sold, when the indexer sees the
-    sale on chain. The seller can't buy their own listing."""
+    sale on chain. ``card``: the listing is reserved for you for the payment window (others
+    get 409 listing-reserved) and the answer carries the card payment, in the event's currency;
+    once it is paid fairtix settles the sale on chain for your wallet (GET
+    /resale/purchases/{id} follows it), and refunds the card if the ticket went to someone
+    else first. The seller can't buy their own listing."""
+    if body.method == "card":
+        return _buy_by_card(listing_id, runtime, wallet)
     now = utcnow()
     with transaction(runtime.sessions) as session:
         view, tx = resale.buy_with_ether(session, runtime.chain, wallet, listing_id, now)
         out = _listing_out(view, runtime.settings.wei_per_cent, now)
     return BuyOut(listing=out, transaction=_tx_out(tx), total_wei=str(tx["value"]))
+
+
+def _buy_by_card(listing_id: int, runtime: Runtime, wallet: str) -> BuyOut:
+    now = utcnow()
+    cards, settings = runtime.cards, runtime.settings
+    with transaction(runtime.sessions) as session:
+        held = resale_cards.reserve(
+            session,
+            wallet,
+            listing_id,
+            provider=cards.name,
+            window=timedelta(seconds=settings.resale_reservation_seconds),
+            wei_per_cent=settings.wei_per_cent,
+            now=now,
+        )
+        listing = _listing_out(held.view, settings.wei_per_cent, now)
+    # The provider is another system: called outside our transaction, with an idempotency key.
+    try:
+        intent = cards.create_payment(
+            held.amount_cents,
+            held.currency,
+            {"resale_purchase_id": str(held.purchase_id), "listing_id": str(listing_id)},
+            idempotency_key=f"fairtix-resale-{held.purchase_id}",
+        )
+    except Exception as exc:
+        with transaction(runtime.sessions) as session:
+            resale_cards.abandon(session, held.purchase_id, f"payment not started: {exc}")
+        raise
+    with transaction(runtime.sessions) as session:
+        purchase = resale_cards.record_intent(session, held.purchase_id, intent.id)
+        out = _purchase_out(purchase)
+    confirm_url = None
+    if cards.name == "sandbox":
+        confirm_url = f"{settings.public_base_url}/sandbox/payment_intents/{intent.id}/confirm"
+    return BuyOut(
+        listing=listing,
+        purchase=out,
+        payment_intent=PaymentIntentOut(
+            provider=cards.name,
+            id=intent.id,
+            client_secret=intent.client_secret,
+            amount=intent.amount,
+            currency=intent.currency,
+            status=intent.status,
+            confirm_url=confirm_url,
+            approve_url=intent.approve_url,
+        ),
+    )
+
+
+def _purchase_out(purchase: CardPurchase) -> CardPurchaseOut:
+    return CardPurchaseOut(
+        id=purchase.id,
+        listing_id=purchase.listing_id,
+        token_id=purchase.token_id,
+        buyer_address=purchase.buyer_address,
+        amount_cents=purchase.amount_cents,
+        currency=purchase.currency,
+        status=purchase.status,
+        reserved_until=purchase.reserved_until,
+        settle_tx_hash=purchase.settle_tx_hash,
+        failure_reason=purchase.failure_reason,
+        created_at=purchase.created_at,
+        paid_at=purchase.paid_at,
+        settled_at=purchase.settled_at,
+        refunded_at=purchase.refunded_at,
+    )
+
+
+@router.get(
+    "/resale/purchases/{purchase_id}",
+    response_model=CardPurchaseOut,
+    responses=problem_responses(401, 404, 422),
+)
+def card_purchase(purchase_id: IdPath, runtime: RuntimeDep, wallet: WalletDep) -> CardPurchaseOut:
+    """Your card purchase of a listing: reserved, paid, settling, settled (the ticket is in
+    your wallet), or failed / refunded / expired with the reason."""
+    with transaction(runtime.sessions) as session:
+        purchase = session.get(CardPurchase, purchase_id)
+        if purchase is None or purchase.buyer_address != wallet.lower():
+            raise Problem(
+                404, "purchase-not-found", "Purchase not found", f"no purchase {purchase_id}"
+            )
+        return _purchase_out(purchase)
+
+
+def _payout_out(payout: Payout) -> PayoutOut:
+    return PayoutOut(
+        id=payout.id,
+        listing_id=payout.listing_id,
+        event_id=payout.event_id,
+        token_id=payout.token_id,
+        rail=payout.rail,
+        amount_wei=payout.amount_wei,
+        amount_cents=payout.amount_cents,
+        currency=payout.currency,
+        status=payout.status,
+        sold_tx_hash=payout.sold_tx_hash,
+        created_at=payout.created_at,
+        paid_at=payout.paid_at,
+    )
+
+
+@router.get("/me/payouts", response_model=PayoutPage, responses=problem_responses(401, 422))
+def my_payouts(
+    runtime: RuntimeDep,
+    wallet: WalletDep,
+    cursor: Annotated[
+        str | None, Query(max_length=40, description="next_cursor of the page before")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> PayoutPage:
+    """What you were paid for your resales, newest first: by which rail (ether credited on
+    chain to withdraw, or back to your card), how much, when, and for which listing."""
+    with transaction(runtime.sessions) as session:
+        before = None if cursor is None else resale.id_cursor(cursor)
+        found = payouts.payouts_of(session, wallet, before_id=before, limit=limit)
+        out = [_payout_out(p) for p in found]
+    next_cursor = str(found[-1].id) if len(found) == limit else None
+    return PayoutPage(payouts=out, next_cursor=next_cursor)
 
 
 @router.get("/me/listings", response_model=ListingPage, responses=problem_responses(401, 422))

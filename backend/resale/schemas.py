@@ -25,6 +25,17 @@ WeiString = Annotated[
     ),
 ]
 TokenId = Annotated[int, Field(ge=0, le=MAX_TOKEN_ID)]
+PayoutRail = Literal["ether", "card"]
+AddressField = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$", examples=["0x" + "ab" * 20])]
+_PAYOUT_DESCRIPTION = (
+    "How you are paid: ether (credited on chain, withdraw it) or card (back to the card that "
+    "bought the ticket: only for a ticket you bought by card, and never more than that card "
+    "paid for it; the order then names fairtix's treasury as payee)"
+)
+_BUYER_DESCRIPTION = (
+    "A private sale: the only wallet that may buy (the signed order names it). Omit for the "
+    "open market"
+)
 ListingStatus = Literal["live", "reserved", "sold", "void", "expired", "delisted"]
 
 
@@ -41,6 +52,8 @@ class SellOrderRequest(BaseModel):
         description="Unix seconds the order stays fillable; default: 30 days, or the resale "
         "window's close if sooner. Never after the window closes.",
     )
+    payout: PayoutRail = Field(default="ether", description=_PAYOUT_DESCRIPTION)
+    buyer: AddressField | None = Field(default=None, description=_BUYER_DESCRIPTION)
 
 
 class ListingCreate(BaseModel):
@@ -56,6 +69,12 @@ class ListingCreate(BaseModel):
     deadline: int = Field(ge=1, le=MAX_DEADLINE, description="Unix seconds")
     signature: str = Field(
         pattern=r"^0x[0-9a-fA-F]{130}$", description="65-byte EIP-712 signature, 0x hex"
+    )
+    payout: PayoutRail = Field(
+        default="ether", description=_PAYOUT_DESCRIPTION + "; as in the sell order you signed"
+    )
+    buyer: AddressField | None = Field(
+        default=None, description=_BUYER_DESCRIPTION + "; as in the sell order you signed"
     )
 
 
@@ -102,6 +121,20 @@ class ListingOut(BaseModel):
     created_at: datetime | None = None
     buyer_address: str | None = Field(default=None, description="sold only")
     sold_tx_hash: str | None = Field(default=None, description="sold only")
+    payout: PayoutRail = Field(description="How its seller is paid")
+    payee_address: str | None = Field(
+        description="Card payout: fairtix's treasury, which the order pays and which refunds "
+        "the seller's card; null: the seller, credited on chain"
+    )
+    payout_cents: int | None = Field(
+        default=None, description="Card payout: what goes back to the seller's card, minor units"
+    )
+    named_buyer: str | None = Field(description="A private sale's only buyer; null: anyone")
+    reserved_until: datetime | None = Field(
+        default=None,
+        description="reserved: until when a card buyer's payment window holds it (null once "
+        "paid: held until the relayer's settlement is decided)",
+    )
 
 
 class SellOrderOut(BaseModel):
@@ -131,17 +164,91 @@ class DelistOut(BaseModel):
 class BuyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # The card rail (a reservation settled by the relayer) is another method to come.
-    method: Literal["crypto"]
+    method: Literal["crypto", "card"] = Field(
+        description="crypto: the buyResale transaction for your wallet; card: a reservation "
+        "and a card payment, and fairtix settles the sale on chain for your wallet"
+    )
+
+
+class PaymentIntentOut(BaseModel):
+    """The card payment, as the primary checkout answers it (backend.sales.schemas)."""
+
+    provider: str
+    id: str
+    client_secret: str | None = Field(
+        default=None, description="Card form secret (sandbox, Stripe); none for PayPal"
+    )
+    amount: int
+    currency: str
+    status: str
+    confirm_url: str | None = Field(
+        default=None, description="Sandbox only: where a client confirms the card payment"
+    )
+    approve_url: str | None = Field(
+        default=None, description="PayPal only: where the buyer approves the payment at PayPal"
+    )
+
+
+class CardPurchaseOut(BaseModel):
+    id: int
+    listing_id: int
+    token_id: int
+    buyer_address: str = Field(description="The wallet the ticket goes to")
+    amount_cents: int
+    currency: str
+    status: Literal["reserved", "paid", "settling", "settled", "failed", "refunded", "expired"]
+    reserved_until: datetime = Field(description="Pay before this, or the reservation lapses")
+    settle_tx_hash: str | None = None
+    failure_reason: str | None = None
+    created_at: datetime
+    paid_at: datetime | None = None
+    settled_at: datetime | None = None
+    refunded_at: datetime | None = None
 
 
 class BuyOut(BaseModel):
     listing: ListingOut
-    transaction: UnsignedTransactionOut = Field(
-        description="buyResale(order, signature) paying exactly the price; the sale is "
-        "recorded when the indexer sees it on chain"
+    transaction: UnsignedTransactionOut | None = Field(
+        default=None,
+        description="crypto: buyResale(order, signature) paying exactly the price; the sale is "
+        "recorded when the indexer sees it on chain",
     )
-    total_wei: str = Field(description="The exact ether to send, decimal")
+    total_wei: str | None = Field(
+        default=None, description="crypto: the exact ether to send, decimal"
+    )
+    purchase: CardPurchaseOut | None = Field(
+        default=None, description="card: the purchase holding the listing for you"
+    )
+    payment_intent: PaymentIntentOut | None = Field(
+        default=None,
+        description="card: what the primary checkout answers for a card payment (client secret "
+        "for the card form, or PayPal's approve_url), in the event's currency",
+    )
+
+
+class PayoutOut(BaseModel):
+    id: int
+    listing_id: int
+    event_id: int
+    token_id: int
+    rail: PayoutRail
+    amount_wei: str = Field(description="The seller's proceeds: price - royalty, decimal wei")
+    amount_cents: int | None = Field(description="card: what goes back to your card")
+    currency: str | None
+    status: Literal["credited", "pending", "paid", "failed", "reverted", "reverted_after_paid"] = (
+        Field(
+            description="ether: credited (withdraw it from the event's contract); card: pending, "
+            "paid or failed; reverted: a chain reorganisation undid the sale"
+        )
+    )
+    sold_tx_hash: str
+    created_at: datetime
+    paid_at: datetime | None
+
+
+class PayoutPage(BaseModel):
+    payouts: list[PayoutOut]
+    next_cursor: str | None
 
 
 class ResalePolicyIn(BaseModel):

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
+from web3 import Web3
 
 from backend.auth.service import Principal
 from backend.catalog.errors import EventCancelled
@@ -27,17 +28,23 @@ from backend.catalog.models import Event, Tier
 from backend.catalog.service import get_event, managed_event
 from backend.chain.client import ChainClient
 from backend.chain.errors import ContractRevert
-from backend.chain.protocol import sell_order_message
+from backend.chain.protocol import ZERO_ADDRESS, sell_order_message
 from backend.chain.types import UnsignedTx
 from backend.db.base import utcnow
 from backend.door import service as door
 from backend.notify import service as notify
+from backend.resale import payouts, purchases
 from backend.resale.errors import (
+    CardPayoutNotAllowed,
+    CardPayoutTooHigh,
+    CardRailUnavailable,
     HolderNotConfirmed,
     InvalidCursor,
     InvalidListing,
     ListingNotFound,
     ListingNotLive,
+    ListingReserved,
+    NotListingBuyer,
     NotListingSeller,
     NotTicketHolder,
     OwnListing,
@@ -49,10 +56,14 @@ from backend.resale.errors import (
     TicketNotResellable,
 )
 from backend.resale.models import (
+    CARD,
     DELISTED,
+    ETHER,
     EXPIRED,
     LIVE,
     ON_MARKET,
+    P_RESERVED,
+    RESERVED,
     SOLD,
     VOID,
     Listing,
@@ -107,10 +118,23 @@ def price_cents(price_wei: int, wei_per_cent: int) -> int | None:
 
 def shown_status(listing: Listing, now: datetime) -> str:
     """The status to show: a live listing whose deadline passed is expired, even before the
-    worker's sweep records it, so a void order is never shown as available."""
+    worker's sweep records it, so a void order is never shown as available; a card buyer's
+    reservation whose payment window lapsed unpaid is live again, before the sweep too."""
     if listing.status in ON_MARKET and listing.deadline <= _unix(now):
         return EXPIRED
+    if reservation_lapsed(listing, now):
+        return LIVE
     return listing.status
+
+
+def reservation_lapsed(listing: Listing, now: datetime) -> bool:
+    """A reserved listing whose card buyer did not pay within the window (a paid reservation
+    has no end: it holds until its settlement is decided)."""
+    return (
+        listing.status == RESERVED
+        and listing.reserved_until is not None
+        and listing.reserved_until <= now
+    )
 
 
 @dataclass(frozen=True)
@@ -173,6 +197,34 @@ class SellOrderTerms:
     token_id: int
     price_wei: int
     deadline: int | None = None
+    payout: str = ETHER
+    """How the seller is paid: ``ether`` (credited on chain) or ``card`` (back to the card that
+    bought the ticket; the order names the backend's treasury as payee)."""
+    buyer: str | None = None
+    """A private sale's only buyer; None for the open market."""
+
+
+@dataclass(frozen=True)
+class CardPayout:
+    """Where a card payout goes: the card payment that bought the seller's ticket, and the most
+    that may go back to it, and what this listing's sale would give back."""
+
+    order_id: int | None
+    purchase_id: int | None
+    limit_cents: int
+    payout_cents: int
+
+
+@dataclass(frozen=True)
+class Checked:
+    """Every check the database can answer passed: what the order will say."""
+
+    event: Event
+    ticket: Ticket
+    tier: Tier
+    deadline: int
+    money: Money
+    card: CardPayout | None
 
 
 @dataclass(frozen=True)
@@ -202,18 +254,19 @@ def draft_sell_order(
     wallet: str,
     terms: SellOrderTerms,
     now: datetime | None = None,
+    *,
+    wei_per_cent: int = 0,
 ) -> Draft:
     """The sell order the holder's wallet signs for ``terms``, with the ticket's sale nonce as
     the chain has it now; refused early, with the reason, if it could not be listed."""
     now = now or utcnow()
-    event, ticket, tier, deadline, amounts = _check_terms(session, wallet, terms, now)
+    checked = _check_terms(session, wallet, terms, now, wei_per_cent=wei_per_cent)
+    event, ticket = checked.event, checked.ticket
     nonce = _check_on_chain(chain, event, ticket, wallet, None)
-    message = sell_order_message(ticket.token_id, terms.price_wei, nonce, deadline)
-    typed = chain.sell_order_typed_data(event.contract_address, message)
-    view = ListingView(
-        _unsaved(event, ticket, wallet, terms, nonce, deadline), event, tier, ticket.seat
-    )
-    return Draft(view, typed, amounts, nonce, deadline)
+    unsaved = _unsaved(checked, wallet, terms, nonce, chain.signer_address)
+    typed = chain.sell_order_typed_data(event.contract_address, order_of(unsaved))
+    view = ListingView(unsaved, event, checked.tier, ticket.seat)
+    return Draft(view, typed, checked.money, nonce, checked.deadline)
 
 
 def create_listing(
@@ -224,22 +277,26 @@ def create_listing(
     nonce: int,
     signature: str,
     now: datetime | None = None,
+    *,
+    wei_per_cent: int = 0,
 ) -> ListingView:
     """Lists the ticket under the holder's signed order, after checking everything the
     contract will check (signer, nonce, cap, deadline, ticket state) and the event's policy.
-    A listing of the ticket already on the market is replaced. Nothing is written when any
-    check fails."""
+    A listing of the ticket already on the market is replaced (not one a card buyer has
+    reserved: 409 listing-reserved). Nothing is written when any check fails."""
     now = now or utcnow()
-    event, ticket, tier, deadline, _ = _check_terms(session, wallet, terms, now, for_update=True)
-    message = sell_order_message(ticket.token_id, terms.price_wei, nonce, deadline)
-    signer = chain.sell_order_signer(event.contract_address, message, signature)
+    checked = _check_terms(session, wallet, terms, now, for_update=True, wei_per_cent=wei_per_cent)
+    event, ticket, tier = checked.event, checked.ticket, checked.tier
+    listing = _unsaved(checked, wallet, terms, nonce, chain.signer_address)
+    signer = chain.sell_order_signer(event.contract_address, order_of(listing), signature)
     if signer is None or signer.lower() != ticket.owner_address:
         raise SignatureNotByHolder(ticket.token_id, signer)
     _check_on_chain(chain, event, ticket, wallet, nonce)
     for old in _on_market(session, ticket.id):
+        if old.status == RESERVED and not reservation_lapsed(old, now):
+            raise ListingReserved(old.id)
         _close(session, old, DELISTED, "replaced by a new listing of the ticket", now)
     session.flush()  # the old one off the market before the new one takes its place
-    listing = _unsaved(event, ticket, wallet, terms, nonce, deadline)
     listing.signature = signature.lower()
     listing.created_at = now
     session.add(listing)
@@ -257,19 +314,28 @@ def create_listing(
 
 
 def _unsaved(
-    event: Event, ticket: Ticket, wallet: str, terms: SellOrderTerms, nonce: int, deadline: int
+    checked: Checked, wallet: str, terms: SellOrderTerms, nonce: int, treasury: str
 ) -> Listing:
+    ticket, card = checked.ticket, checked.card
     return Listing(
-        event_id=event.id,
+        event_id=checked.event.id,
         tier_id=ticket.tier_id,
         ticket_id=ticket.id,
         token_id=ticket.token_id,
         seller_address=wallet.lower(),
         price_gwei=terms.price_wei // GWEI,
         sale_nonce=nonce,
-        deadline=deadline,
+        deadline=checked.deadline,
         signature="",
         status=LIVE,
+        payout_rail=CARD if card is not None else ETHER,
+        # The card rail's proceeds go to the treasury, which pays the seller back by card.
+        payee_address=treasury.lower() if card is not None else None,
+        named_buyer=terms.buyer.lower() if terms.buyer else None,
+        payout_order_id=card.order_id if card is not None else None,
+        payout_purchase_id=card.purchase_id if card is not None else None,
+        payout_limit_cents=card.limit_cents if card is not None else None,
+        payout_cents=card.payout_cents if card is not None else None,
     )
 
 
@@ -280,7 +346,8 @@ def _check_terms(
     now: datetime,
     *,
     for_update: bool = False,
-) -> tuple[Event, Ticket, Tier, int, Money]:
+    wei_per_cent: int = 0,
+) -> Checked:
     """Every check the database can answer, cheapest first; returns the deadline to sign."""
     event = get_event(session, terms.event_id)
     ticket = ticket_of(session, event.id, terms.token_id, for_update=for_update)
@@ -309,7 +376,29 @@ def _check_terms(
     amounts = money(event, tier, terms.price_wei)
     if amounts.price_wei > amounts.cap_wei:
         raise PriceAboveCap(amounts.price_wei, amounts.cap_wei)
-    return event, ticket, tier, deadline, amounts
+    if terms.buyer is not None and terms.buyer.lower() == wallet.lower():
+        raise InvalidListing("buyer must be another wallet than the seller's")
+    card = None
+    if terms.payout == CARD:
+        card = _card_payout(session, ticket, tier, wallet, amounts, wei_per_cent)
+    return Checked(event, ticket, tier, deadline, amounts, card)
+
+
+def _card_payout(
+    session: Session, ticket: Ticket, tier: Tier, wallet: str, amounts: Money, wei_per_cent: int
+) -> CardPayout:
+    """The card payment a card payout of this sale goes back to, or why there is none: the
+    seller must hold the ticket through a card payment (the primary card order, or a settled
+    card resale purchase), and the payout can't exceed what that card paid for this ticket."""
+    if wei_per_cent <= 0:
+        raise CardRailUnavailable()
+    source = payouts.card_source(session, ticket, wallet)
+    if isinstance(source, str):
+        raise CardPayoutNotAllowed(ticket.token_id, source)
+    payout_cents = amounts.seller_receives_wei // wei_per_cent
+    if payout_cents > source.limit_cents:
+        raise CardPayoutTooHigh(ticket.token_id, payout_cents, source.limit_cents, tier.currency)
+    return CardPayout(source.order_id, source.purchase_id, source.limit_cents, payout_cents)
 
 
 def _check_on_chain(
@@ -383,8 +472,13 @@ def browse(
         return [], None
     query = _select().where(
         Listing.event_id == event_id,
-        Listing.status == LIVE,
+        or_(
+            Listing.status == LIVE,
+            and_(Listing.status == RESERVED, Listing.reserved_until <= now),
+        ),
         Listing.deadline > _unix(now),
+        # A private sale is for its named buyer only: not on the public market.
+        Listing.named_buyer.is_(None),
     )
     if tier_id is not None:
         query = query.where(Listing.tier_id == tier_id)
@@ -456,6 +550,10 @@ def delist(
     listing = view.listing
     if listing.seller_address != wallet.lower():
         raise NotListingSeller(listing_id, wallet)
+    if listing.status == RESERVED and not reservation_lapsed(listing, now):
+        # A card buyer is paying (or has paid) for it under the signed order: delisting here
+        # could not stop the settlement, and would only mislead the seller.
+        raise ListingReserved(listing_id)
     if listing.status in ON_MARKET:
         _close(session, listing, DELISTED, "delisted by its seller", now)
     elif listing.status != DELISTED:
@@ -471,24 +569,43 @@ def buy_with_ether(
     price. Nothing is recorded: the sale is, when the indexer sees its Resold log."""
     now = now or utcnow()
     view = get_listing(session, listing_id)
-    listing = view.listing
-    status = shown_status(listing, now)
-    if status != LIVE:
-        raise ListingNotLive(listing_id, status)
-    if listing.seller_address == wallet.lower():
-        raise OwnListing(listing_id)
-    require_open(view.event, now)
+    require_buyable(view, wallet, now)
     tx = chain.buy_resale_transaction(
-        view.event.contract_address, order_of(listing), listing.signature
+        view.event.contract_address, order_of(view.listing), view.listing.signature
     )
     return view, tx
+
+
+def require_buyable(view: ListingView, wallet: str, now: datetime) -> None:
+    """What both rails check before handing a buyer a listing: on the market and not held for
+    a paying card buyer, not the caller's own, for the caller if it names its buyer, resale open."""
+    listing = view.listing
+    status = shown_status(listing, now)
+    if status == RESERVED:
+        raise ListingReserved(listing.id)
+    if status != LIVE:
+        raise ListingNotLive(listing.id, status)
+    if listing.seller_address == wallet.lower():
+        raise OwnListing(listing.id)
+    if listing.named_buyer is not None and listing.named_buyer != wallet.lower():
+        raise NotListingBuyer(listing.id)
+    require_open(view.event, now)
 
 
 def order_of(listing: Listing) -> dict[str, Any]:
     """The listing's signed SellOrder, as the contract takes it."""
     return sell_order_message(
-        listing.token_id, listing.price_gwei * GWEI, listing.sale_nonce, listing.deadline
+        listing.token_id,
+        listing.price_gwei * GWEI,
+        listing.sale_nonce,
+        listing.deadline,
+        buyer=_address(listing.named_buyer),
+        payee=_address(listing.payee_address),
     )
+
+
+def _address(value: str | None) -> str:
+    return ZERO_ADDRESS if value is None else Web3.to_checksum_address(value)
 
 
 # -- sweeps and cancellation -----------------------------------------------------------------
@@ -576,7 +693,10 @@ def rollback_ticket_moved(session: Session, ticket: Ticket, tx_hash: str) -> int
         )
     session.flush()
     for listing in found:
-        listing.status, listing.prior_status = LIVE, None
+        # A card buyer's paid settlement still in flight keeps it held for them.
+        held = purchases.active_purchase(session, listing.id)
+        paid = held is not None and held.status != P_RESERVED
+        listing.status, listing.prior_status = (RESERVED if paid else LIVE), None
         listing.status_reason = listing.closed_at = listing.closed_tx_hash = None
         _publish_listing(session, notify.LISTING_CREATED, listing, reopened=True)
     return len(found)
@@ -592,9 +712,11 @@ def on_resold(
     royalty_wei: int,
     tx_hash: str,
     block_number: int,
+    payee: str | None = None,
 ) -> Listing | None:
     """A Resold log: the listing it filled is sold (its own Transfer log, applied a moment
-    before, voided it). None when the order filled was none of our listings."""
+    before, voided it), the card purchase that paid for it (if one did) settled, and its
+    seller's payout made, once. None when the order filled was none of our listings."""
     seller, buyer = seller.lower(), buyer.lower()
     listing = None
     # Our listings are whole gwei; compared in gwei, so the SQL never leaves BIGINT's range.
@@ -617,6 +739,9 @@ def on_resold(
         listing.royalty_wei = str(royalty_wei)
         listing.closed_at = listing.closed_at or utcnow()
         listing.status_reason = None
+        listing.reserved_until = None
+        purchases.on_settled(session, listing.id, buyer, tx_hash)
+        payouts.on_sold(session, listing, payee=payee, price_wei=price_wei, royalty_wei=royalty_wei)
     notify.publish(
         session,
         notify.TICKET_RESOLD,
@@ -645,6 +770,8 @@ def rollback_resold(
         select(Listing).where(Listing.ticket_id == ticket.id, Listing.sold_tx_hash == tx_hash)
     )
     if listing is not None:
+        payouts.on_sale_orphaned(session, listing, tx_hash)
+        purchases.on_settlement_orphaned(session, listing.id, tx_hash)
         listing.status, listing.prior_status = listing.prior_status or VOID, None
         listing.buyer_address = listing.sold_tx_hash = listing.royalty_wei = None
     notify.publish(

@@ -41,7 +41,7 @@ from backend.db.base import utcnow
 from backend.db.engine import transaction
 from backend.fulfilment import nonces
 from backend.payments.provider import PaymentProvider
-from backend.resale.models import Listing
+from backend.resale.models import P_SETTLED, CardPurchase, Listing
 from backend.sales import service as sales
 from backend.sales.errors import RefundNotYet
 from backend.sales.models import (
@@ -223,8 +223,31 @@ def card_purchase_of(
     session: Session, ticket: Ticket, holder: str
 ) -> tuple[str, str, int, str] | None:
     """The settled card resale purchase through which ``holder`` got ``ticket`` (provider,
-    payment id, amount paid in cents, currency), if they bought it by card on fairtix."""
-    return None
+    payment id, amount paid in cents, currency), if they bought it by card on fairtix: the
+    ticket's last sale on our market was theirs, paid by card (backend.resale)."""
+    last_sale = session.scalar(
+        select(Listing)
+        .where(Listing.ticket_id == ticket.id, Listing.status == "sold")
+        .order_by(Listing.closed_at.desc(), Listing.id.desc())
+        .limit(1)
+    )
+    if last_sale is None or last_sale.buyer_address != holder.lower():
+        return None
+    purchase = session.scalar(
+        select(CardPurchase).where(
+            CardPurchase.listing_id == last_sale.id,
+            CardPurchase.status == P_SETTLED,
+            CardPurchase.buyer_address == holder.lower(),
+        )
+    )
+    if purchase is None or purchase.payment_intent_id is None:
+        return None
+    return (
+        purchase.payment_provider,
+        purchase.payment_intent_id,
+        purchase.amount_cents,
+        purchase.currency,
+    )
 
 
 # -- paying one refund ---------------------------------------------------------------------

@@ -243,6 +243,7 @@ class TicketLogApplier:
             royalty_wei=sale.royalty,
             tx_hash=sale.tx_hash,
             block_number=sale.block_number,
+            payee=sale.payee,
         )
         log.info(
             "ticket resold on chain",

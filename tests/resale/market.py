@@ -97,7 +97,9 @@ def list_ticket(
 ) -> dict[str, Any]:
     """Ask for the sell order, sign it with the holder's wallet, list it."""
     typed = sell_order(api, event_id, token_id, price_wei, **extra)["typed_data"]
-    body = listing_body(typed, sign_typed(api.wallet, typed), event_id)
+    # The payout rail and a named buyer are part of the signed order: listed as signed.
+    terms = {key: extra[key] for key in ("payout", "buyer") if key in extra}
+    body = listing_body(typed, sign_typed(api.wallet, typed), event_id, **terms)
     result: dict[str, Any] = api._call("POST", "/listings", json=body)
     return result
 
