@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from backend.chain.client import ChainClient
 from backend.fulfilment.models import SENT, MintBatch, MintTx
 from backend.resale.models import P_SETTLING, CardPurchase
+from backend.sales.models import REFUND_SENT, HolderRefund
 
 
 def lowest_free(session: Session | Connection, chain_id: int, signer: str) -> int:
@@ -128,8 +129,8 @@ class NonceFloor:
 
 
 def _highest_held(chain_id: int, signer: str) -> Select[Any]:
-    """The highest nonce written ahead and not yet finished: a mint batch's or a card resale's
-    settlement's (the two share the key)."""
+    """The highest nonce written ahead and not yet finished: a mint batch's, a card resale's
+    settlement's or a cancelled event's ether refund to a ticket's holder (they share the key)."""
     batches = select(MintBatch.nonce.label("nonce")).where(
         MintBatch.status == SENT, MintBatch.chain_id == chain_id, MintBatch.signer == signer
     )
@@ -138,7 +139,12 @@ def _highest_held(chain_id: int, signer: str) -> Select[Any]:
         CardPurchase.settle_chain_id == chain_id,
         CardPurchase.settle_signer == signer,
     )
-    held = union_all(batches, settlements).subquery()
+    holder_refunds = select(HolderRefund.tx_nonce.label("nonce")).where(
+        HolderRefund.status == REFUND_SENT,
+        HolderRefund.tx_chain_id == chain_id,
+        HolderRefund.tx_signer == signer,
+    )
+    held = union_all(batches, settlements, holder_refunds).subquery()
     return select(func.max(held.c.nonce))
 
 

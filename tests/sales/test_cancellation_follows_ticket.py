@@ -24,6 +24,8 @@ from backend.worker import Worker
 from tests.helpers import drain, make_event, signed_in
 from tests.notify.helpers import make_due
 from tests.payments.wallets import buy, fund
+from tests.resale.cardmarket import buy_by_card, purchases, refunded_cents
+from tests.resale.cardmarket import pay as pay_card
 from tests.resale.market import list_ticket
 from tests.sales.onchain import w3_of
 from tests.sales.test_cancellation import cancel, card_order, crypto_order
@@ -233,3 +235,73 @@ def test_an_ether_refund_written_ahead_is_sent_once_across_a_crash_and_a_lost_no
         row = session.get(HolderRefund, lost)
         assert row is not None and row.status == "paid" and row.tx_hash != lost_hash
     assert card["status"] == "fulfilled"
+
+
+def test_every_rail_pair_of_a_resale_before_the_cancellation_refunds_the_holder_once(
+    client: TestClient, worker: Worker, chain: ChainClient, admin: LocalAccount, runtime: Runtime
+) -> None:
+    organizer = signed_in(client, admin)
+    event = make_event(organizer, supply=6)
+    face_wei = int(event["tiers"][0]["price_wei"])
+    # Paid by card: one ticket resold to a card buyer (the seller paid back on their card),
+    # one to an ether buyer.
+    fan_a, card = card_order(client, worker, event, quantity=2)
+    to_card, to_ether = card["token_ids"]
+    listed = list_ticket(fan_a, event["id"], to_card, face_wei, payout="card")
+    card_buyer = signed_in(client)
+    bought = buy_by_card(card_buyer, listed["id"])
+    pay_card(card_buyer, bought)
+    drain(worker)
+    ether_buyer = resell(client, worker, chain, fan_a, event, to_ether, face_wei)
+    # Paid in ether: one resold to a card buyer, one to an ether buyer.
+    fan_c, crypto, _payment = crypto_order(client, chain, event)
+    drain(worker)
+    c_to_card, c_to_ether = crypto["id"] * 256, crypto["id"] * 256 + 1
+    c_listed = list_ticket(fan_c, event["id"], c_to_card, face_wei)
+    c_card_buyer = signed_in(client)
+    pay_card(c_card_buyer, buy_by_card(c_card_buyer, c_listed["id"]))
+    drain(worker)
+    c_ether_buyer = resell(client, worker, chain, fan_c, event, c_to_ether, face_wei)
+    w3 = w3_of(chain)
+    ether_before = w3.eth.get_balance(ether_buyer.wallet.address)
+    a_paid_back = refunded_cents(runtime, card["payment_intent_id"])
+    assert a_paid_back == listed["payout_cents"]  # A's resale payout, on A's card
+
+    body = cancel(organizer, event["id"]).json()
+    assert (body["card_refunds_queued"], body["card_orders_following_tickets"]) == (0, 1)
+    settle(runtime, worker)
+
+    # card -> card: the card buyer's card gets the face value back; A nothing more.
+    [purchase] = [
+        p for p in purchases(runtime) if p.buyer_address == card_buyer.wallet.address.lower()
+    ]
+    assert purchase.payment_intent_id is not None
+    assert refunded_cents(runtime, purchase.payment_intent_id) == card["unit_price_cents"]
+    assert refunded_cents(runtime, card["payment_intent_id"]) == a_paid_back
+    assert [(r["method"], r["state"]) for r in refunds_of(card_buyer, to_card)] == [
+        ("card", "refunded")
+    ]
+    # card -> ether: the ether buyer gets the face value from the treasury.
+    assert w3.eth.get_balance(ether_buyer.wallet.address) == ether_before + face_wei
+    # ether -> card and ether -> ether: each holder claims from escrow; nobody else is paid.
+    claims = fan_c.order(crypto["id"])["refund"]["claims"]
+    assert [(c["token_id"], c["holder"]) for c in claims] == [
+        (c_to_card, c_card_buyer.wallet.address.lower()),
+        (c_to_ether, c_ether_buyer.wallet.address.lower()),
+    ]
+    assert [(r["method"], r["state"]) for r in refunds_of(c_card_buyer, c_to_card)] == [
+        ("claim_on_chain", "claimable_on_chain")
+    ]
+    [c_purchase] = [
+        p for p in purchases(runtime) if p.buyer_address == c_card_buyer.wallet.address.lower()
+    ]
+    assert c_purchase.payment_intent_id is not None
+    assert refunded_cents(runtime, c_purchase.payment_intent_id) == 0
+    # A's order: nothing left to refund to A's card; both tickets went to their holders.
+    a_refund = fan_a.order(card["id"])["refund"]
+    assert (a_refund["state"], a_refund["resold_token_ids"]) == ("none", [to_card, to_ether])
+    with transaction(runtime.sessions) as session:
+        rows = session.execute(
+            select(HolderRefund.token_id, HolderRefund.rail).order_by(HolderRefund.id)
+        ).all()
+    assert sorted(rows) == sorted([(to_card, "card"), (to_ether, "ether")])
