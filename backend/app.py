@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from backend import __version__
+from backend.account.router import router as account_router
 from backend.auth.router import router as auth_router
 from backend.catalog.router import router as catalog_router
 from backend.chain.client import ChainClient, connect_rpc
@@ -206,6 +207,7 @@ def create_app(settings: Settings | None = None, *, chain: ChainClient | None = 
         door_router,
         ipfs_router,
         notify_router,
+        account_router,
     ):
         app.include_router(router)
     install_problem_handlers(app)
