@@ -302,21 +302,8 @@ class ChainClient:
     ) -> SignedTx:
         """``buyResaleFor(order, signature, recipient)`` from the relayer, signed with ``nonce``,
         ready to store and to send (again), as ``sign_mint_batch``."""
-        tx: TxParams = {
-            **self._buy_resale_for_call(event_address, order, signature, recipient, value),
-            "chainId": self.chain_id,
-            "gas": gas,
-            "nonce": Nonce(nonce),
-            **_fee_params(fees),
-        }
-        signed = self._signer.sign_transaction(cast(dict[str, Any], tx))
-        return SignedTx(
-            tx_hash=_hex(signed.hash),
-            raw=HexBytes(signed.raw_transaction).to_0x_hex(),
-            nonce=nonce,
-            gas=gas,
-            fees=fees,
-        )
+        call = self._buy_resale_for_call(event_address, order, signature, recipient, value)
+        return self._sign_stored(call, nonce=nonce, gas=gas, fees=fees)
 
     def explain_resale_failure(
         self,
@@ -503,20 +490,8 @@ class ChainClient:
     ) -> SignedTx:
         """``mintBatch(orders)`` signed with ``nonce``, ready to store and to send (again). The
         same arguments with higher ``fees`` make its replacement."""
-        tx: TxParams = {
-            **self._mint_call(event_address, orders),
-            "chainId": self.chain_id,
-            "gas": gas,
-            "nonce": Nonce(nonce),
-            **_fee_params(fees),
-        }
-        signed = self._signer.sign_transaction(cast(dict[str, Any], tx))
-        return SignedTx(
-            tx_hash=_hex(signed.hash),
-            raw=HexBytes(signed.raw_transaction).to_0x_hex(),
-            nonce=nonce,
-            gas=gas,
-            fees=fees,
+        return self._sign_stored(
+            self._mint_call(event_address, orders), nonce=nonce, gas=gas, fees=fees
         )
 
     def sign_ether_transfer(self, to: str, value: int, *, nonce: int, fees: Fees) -> SignedTx:
@@ -528,9 +503,14 @@ class ChainClient:
         call: TxParams = {"from": self._signer.address, "to": recipient, "value": Wei(value)}
         with self._rpc():
             gas = self._w3.eth.estimate_gas(call) * (100 + GAS_MARGIN_PERCENT) // 100
+        payment: TxParams = {"to": recipient, "value": Wei(value)}
+        return self._sign_stored(payment, nonce=nonce, gas=gas, fees=fees)
+
+    def _sign_stored(self, call: TxParams, *, nonce: int, gas: int, fees: Fees) -> SignedTx:
+        """``call`` signed by the signer with ``nonce``, ``gas`` and ``fees``: the transaction
+        a write-ahead record stores before it is sent (mints, settlements, holder refunds)."""
         tx: TxParams = {
-            "to": recipient,
-            "value": Wei(value),
+            **call,
             "chainId": self.chain_id,
             "gas": gas,
             "nonce": Nonce(nonce),
