@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from backend.payments.provider import PaymentSession
+
 
 class WebhookAck(BaseModel):
     received: bool = True
@@ -37,3 +39,39 @@ class CaptureOut(BaseModel):
     order_id: int
     status: str = Field(description="The order's status: paid once the capture completed")
     payment_status: str = Field(description="PayPal's capture status: COMPLETED or PENDING")
+
+
+class PaymentIntentOut(BaseModel):
+    provider: str
+    id: str
+    client_secret: str | None = Field(
+        default=None, description="Card form secret (sandbox, Stripe); none for PayPal"
+    )
+    amount: int
+    currency: str
+    status: str
+    confirm_url: str | None = Field(
+        default=None, description="Sandbox only: where a client confirms the card payment"
+    )
+    approve_url: str | None = Field(
+        default=None, description="PayPal only: where the buyer approves the payment at PayPal"
+    )
+
+
+def payment_intent_out(
+    provider: str, intent: PaymentSession, public_base_url: str
+) -> PaymentIntentOut:
+    """The card payment a checkout answers (a primary order's, or a card resale purchase's)."""
+    confirm_url = None
+    if provider == "sandbox":
+        confirm_url = f"{public_base_url}/sandbox/payment_intents/{intent.id}/confirm"
+    return PaymentIntentOut(
+        provider=provider,
+        id=intent.id,
+        client_secret=intent.client_secret,
+        amount=intent.amount,
+        currency=intent.currency,
+        status=intent.status,
+        confirm_url=confirm_url,
+        approve_url=intent.approve_url,
+    )

@@ -13,6 +13,7 @@ from backend.chain.types import UnsignedTx
 from backend.db.base import utcnow
 from backend.db.engine import transaction
 from backend.deps import PrincipalDep, RuntimeDep, WalletDep
+from backend.payments.schemas import payment_intent_out
 from backend.problems import Problem, problem_responses, register_problem
 from backend.resale import cards as resale_cards
 from backend.resale import payouts
@@ -47,7 +48,6 @@ from backend.resale.schemas import (
     ListingCreate,
     ListingOut,
     ListingPage,
-    PaymentIntentOut,
     PayoutOut,
     PayoutPage,
     ResalePolicyIn,
@@ -301,22 +301,10 @@ def _buy_by_card(listing_id: int, runtime: Runtime, wallet: str) -> BuyOut:
     with transaction(runtime.sessions) as session:
         purchase = resale_cards.record_intent(session, held.purchase_id, intent.id)
         out = _purchase_out(purchase)
-    confirm_url = None
-    if cards.name == "sandbox":
-        confirm_url = f"{settings.public_base_url}/sandbox/payment_intents/{intent.id}/confirm"
     return BuyOut(
         listing=listing,
         purchase=out,
-        payment_intent=PaymentIntentOut(
-            provider=cards.name,
-            id=intent.id,
-            client_secret=intent.client_secret,
-            amount=intent.amount,
-            currency=intent.currency,
-            status=intent.status,
-            confirm_url=confirm_url,
-            approve_url=intent.approve_url,
-        ),
+        payment_intent=payment_intent_out(cards.name, intent, settings.public_base_url),
     )
 
 

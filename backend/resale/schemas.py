@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from backend.payments.schemas import PaymentIntentOut
 from backend.schemas import MAX_ID, IdField
 
 MAX_TOKEN_ID = MAX_ID * 256 + 255
@@ -167,25 +168,6 @@ class BuyRequest(BaseModel):
     method: Literal["crypto", "card"] = Field(
         description="crypto: the buyResale transaction for your wallet; card: a reservation "
         "and a card payment, and fairtix settles the sale on chain for your wallet"
-    )
-
-
-class PaymentIntentOut(BaseModel):
-    """The card payment, as the primary checkout answers it (backend.sales.schemas)."""
-
-    provider: str
-    id: str
-    client_secret: str | None = Field(
-        default=None, description="Card form secret (sandbox, Stripe); none for PayPal"
-    )
-    amount: int
-    currency: str
-    status: str
-    confirm_url: str | None = Field(
-        default=None, description="Sandbox only: where a client confirms the card payment"
-    )
-    approve_url: str | None = Field(
-        default=None, description="PayPal only: where the buyer approves the payment at PayPal"
     )
 
 

@@ -17,6 +17,7 @@ from backend.chain.errors import ChainUnavailable
 from backend.db.engine import transaction
 from backend.deps import PrincipalDep, RuntimeDep, WalletDep
 from backend.payments import crypto
+from backend.payments.schemas import payment_intent_out
 from backend.problems import ProblemDetails, problem_details, problem_responses, register_problem
 from backend.resale import service as resale
 from backend.resale.schemas import ResaleTotalsOut
@@ -45,7 +46,6 @@ from backend.sales.schemas import (
     OrderCreate,
     OrderOut,
     OrderPage,
-    PaymentIntentOut,
     RefundClaimOut,
     RefundOut,
     SalesReportOut,
@@ -332,24 +332,10 @@ def _start_card_payment(
             started = sales.start_payment(session, order, cards.name, intent.id)
             step = _recorded(session, started)
             status = order.status
-    confirm_url = None
-    if cards.name == "sandbox":
-        confirm_url = (
-            f"{runtime.settings.public_base_url}/sandbox/payment_intents/{intent.id}/confirm"
-        )
     paying = CheckoutOut(
         order_id=order_id,
         status=status,
-        payment_intent=PaymentIntentOut(
-            provider=cards.name,
-            id=intent.id,
-            client_secret=intent.client_secret,
-            amount=intent.amount,
-            currency=intent.currency,
-            status=intent.status,
-            confirm_url=confirm_url,
-            approve_url=intent.approve_url,
-        ),
+        payment_intent=payment_intent_out(cards.name, intent, runtime.settings.public_base_url),
     )
     return paying, order, step
 

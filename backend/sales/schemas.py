@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.catalog.schemas import EventOut
+from backend.payments.schemas import PaymentIntentOut
 from backend.problems import ProblemDetails
 from backend.resale.schemas import ResaleTotalsOut
 from backend.schemas import IdField
@@ -30,23 +31,6 @@ class OrderCreate(BaseModel):
         description="Start paying in the same request: the answer's ``checkout`` is what "
         "POST /orders/{id}/checkout returns. One round trip less for a buyer at the busiest "
         "moment of an on-sale.",
-    )
-
-
-class PaymentIntentOut(BaseModel):
-    provider: str
-    id: str
-    client_secret: str | None = Field(
-        default=None, description="Card form secret (sandbox, Stripe); none for PayPal"
-    )
-    amount: int
-    currency: str
-    status: str
-    confirm_url: str | None = Field(
-        default=None, description="Sandbox only: where a client confirms the card payment"
-    )
-    approve_url: str | None = Field(
-        default=None, description="PayPal only: where the buyer approves the payment at PayPal"
     )
 
 
