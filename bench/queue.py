@@ -318,6 +318,9 @@ def serve(port: int, workers: int = 2) -> None:
         workers=workers,
         log_level="warning",
         access_log=False,
+        # A worker still starting (or a busy one) on a loaded machine misses uvicorn's default
+        # 5 s health check, is killed and started again, and the benchmark never begins.
+        timeout_worker_healthcheck=120,
     )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

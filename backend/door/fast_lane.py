@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.db.base import utcnow
 from backend.door import service as door
-from backend.door.quick import quick_scan
+from backend.door.quick import DoorCache, quick_scan
 from backend.door.router import _answer_out, _policy
 from backend.door.schemas import ScanIn
 from backend.observability.middleware import ROUTE_KEY
@@ -33,6 +33,7 @@ _HEADERS = [(b"content-type", b"application/json")]
 class DoorFastLane:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.cache = DoorCache()  # this process's devices and tickets (hints, see DoorCache)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
@@ -53,8 +54,7 @@ class DoorFastLane:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
-    @staticmethod
-    async def _answer(runtime: Runtime, credential: str, body: bytes) -> bytes | None:
+    async def _answer(self, runtime: Runtime, credential: str, body: bytes) -> bytes | None:
         try:
             scan = ScanIn.model_validate_json(body)
         except ValidationError:
@@ -65,7 +65,7 @@ class DoorFastLane:
         if not door.in_window(policy, request.scanned_at, now):
             return None
         answer = await to_thread.run_sync(
-            quick_scan, runtime.engine, policy, credential, request, now
+            quick_scan, runtime.engine, policy, credential, request, now, self.cache
         )
         if answer is None:
             return None

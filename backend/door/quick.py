@@ -26,8 +26,11 @@ SQLite has no data-modifying CTEs: there every scan takes the general path.
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,7 +52,7 @@ from backend.door.service import (
 from backend.resale.models import ON_MARKET
 
 _READ = """
-SELECT d.id, d.event_id, d.revoked_at IS NULL, d.last_seen_at,  -- held: event not cancelled
+SELECT d.id, d.event_id, d.revoked_at IS NULL, d.last_seen_at,
        t.owner_address, t.holder_epoch, t.previous_owner_address,
        t.refund_tx_hash IS NULL, t.seat, e.cancelled_at IS NULL
 FROM scanner_devices d
@@ -130,8 +133,110 @@ _REFUSALS = {
 }
 
 
+_TICKETS = """
+SELECT token_id, owner_address, holder_epoch, previous_owner_address, seat,
+       refund_tx_hash IS NULL
+FROM tickets WHERE event_id = %(event)s
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What step 1 reads: a device and, if found, the code's ticket."""
+
+    device: int
+    event_id: int
+    holder: str | None
+    epoch: int
+    previous: str | None
+    seat: str | None
+    usable: bool  # device unrevoked, event not cancelled, ticket not burned (as far as known)
+
+
+class DoorCache:
+    """This process's copy of what step 1 reads, so that most scans need only step 2.
+
+    Only hints: step 2 admits or refuses only if the device, ticket and event are still as
+    the hint says, and writes nothing otherwise; a hint step 2 finds stale is dropped and the
+    scan answered by the general path. Devices are remembered by their credential's hash (a
+    device's id and event never change; its revocation is checked by step 2 every time), an
+    event's tickets all at once on its first scan here (a doors-open night scans most of them;
+    a ticket minted since is read by step 1 and reloaded with the rest after RELOAD_SECONDS)."""
+
+    RELOAD_SECONDS = 60.0
+
+    def __init__(self) -> None:
+        self._devices: dict[str, tuple[int, int]] = {}
+        self._events: dict[
+            int, tuple[float, dict[int, tuple[str, int, str | None, str, bool]]]
+        ] = {}
+        self._touched: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def facts(self, conn: psycopg.Connection[Any], token_hash: str, token_id: int) -> _Facts | None:
+        device = self._devices.get(token_hash)
+        if device is None:
+            return None
+        device_id, event_id = device
+        tickets = self._tickets(conn, event_id)
+        ticket = None if tickets is None else tickets.get(token_id)
+        if ticket is None:
+            return None
+        holder, epoch, previous, seat, unburned = ticket
+        return _Facts(device_id, event_id, holder, epoch, previous, seat, unburned)
+
+    def _tickets(
+        self, conn: psycopg.Connection[Any], event_id: int
+    ) -> dict[int, tuple[str, int, str | None, str, bool]] | None:
+        loaded = self._events.get(event_id)
+        if loaded is not None and time.monotonic() - loaded[0] < self.RELOAD_SECONDS:
+            return loaded[1]
+        if not self._lock.acquire(blocking=False):
+            return None if loaded is None else loaded[1]  # another scan is loading them
+        try:
+            rows = conn.execute(_TICKETS, {"event": event_id}).fetchall()
+            tickets = {int(row[0]): (row[1], row[2], row[3], row[4], row[5]) for row in rows}
+            self._events[event_id] = (time.monotonic(), tickets)
+            return tickets
+        finally:
+            self._lock.release()
+
+    def facts_known(self, credential: str, token_id: int) -> bool:
+        """Whether a hint is held for this device's ticket (for tests and diagnostics)."""
+        device = self._devices.get(hashlib.sha256(credential.encode()).hexdigest())
+        loaded = None if device is None else self._events.get(device[1])
+        return loaded is not None and token_id in loaded[1]
+
+    def remember_device(self, token_hash: str, device_id: int, event_id: int) -> None:
+        if len(self._devices) >= _DEVICES_LIMIT:
+            self._devices.clear()
+        self._devices[token_hash] = (device_id, event_id)
+
+    def forget_ticket(self, event_id: int, token_id: int) -> None:
+        loaded = self._events.get(event_id)
+        if loaded is not None:
+            loaded[1].pop(token_id, None)
+
+    def touch_due(self, device_id: int) -> bool:
+        """Whether this process should write the device's last contact now (every
+        LAST_SEEN_RESOLUTION at most), and noted as written if so."""
+        now = time.monotonic()
+        if now - self._touched.get(device_id, -1e9) < LAST_SEEN_RESOLUTION.total_seconds():
+            return False
+        self._touched[device_id] = now
+        return True
+
+
+_DEVICES_LIMIT = 10_000
+
+
 def quick_scan(
-    engine: Engine, policy: DoorPolicy, credential: str, request: ScanRequest, now: datetime
+    engine: Engine,
+    policy: DoorPolicy,
+    credential: str,
+    request: ScanRequest,
+    now: datetime,
+    cache: DoorCache | None = None,
 ) -> ScanAnswer | None:
     """The answer to a live scan, decided and recorded here; None: take the general path (this
     wrote nothing). ``request.scanned_at`` must already be within the accepted window."""
@@ -142,49 +247,74 @@ def quick_scan(
     code = codes.parse(request.code)
     if code is None:
         return None
+    cache = cache or DoorCache()
     token_hash = hashlib.sha256(credential.encode()).hexdigest()
     with _autocommit(engine) as conn:
-        row = conn.execute(
-            _READ, {"hash": token_hash, "token": code.token_id}, prepare=True
-        ).fetchone()
-        if row is None:
-            return None
-        device, event_id, live, last_seen, holder, epoch, previous, unburned, seat, held = row
-        if not (live and held and unburned) or holder is None or code.event_id != event_id:
-            return None
-        params: dict[str, Any] = {
-            "device": device,
-            "event": event_id,
-            "token": code.token_id,
-            "scan_id": request.scan_id,
-            "gate": request.gate,
-            "scanned_at": request.scanned_at,
-            "now": now,
-            "holder": holder,
-            "epoch": epoch,
-        }
-        at = now.timestamp()
-        if code.epoch == epoch:
-            verdict = codes.check(code, policy.secret(event_id, code.token_id, holder, epoch), at)
-            if verdict == codes.CodeCheck.VALID:
-                answer = _admit(conn, params, request, event_id, code.token_id, seat)
-            elif verdict in _REFUSALS:
-                answer = _refuse(conn, params, request, event_id, code.token_id, _REFUSALS[verdict])
-            else:
+        facts = cache.facts(conn, token_hash, code.token_id)
+        hinted = facts is not None
+        if facts is None:
+            facts = _read(conn, token_hash, code.token_id)
+            if facts is None:
                 return None
-        elif code.epoch == epoch - 1 and previous is not None:
-            secret = policy.secret(event_id, code.token_id, previous, code.epoch)
-            if codes.check(code, secret, at) == codes.CodeCheck.FORGED:
-                return None
-            answer = _refuse(
-                conn, params, request, event_id, code.token_id, Refusal.NOT_CURRENT_HOLDER
-            )
-        else:
+            if facts.usable:
+                cache.remember_device(token_hash, facts.device, facts.event_id)
+        if not facts.usable or facts.holder is None or code.event_id != facts.event_id:
             return None
-        if answer is not None and (last_seen is None or now - last_seen >= LAST_SEEN_RESOLUTION):
+        answer = _decide(conn, policy, facts, code, request, now)
+        if answer is None:
+            if hinted:
+                cache.forget_ticket(facts.event_id, code.token_id)
+            return None
+        if cache.touch_due(facts.device):
             # Its own statement, after the decision: never a lock held while admitting.
-            conn.execute(_TOUCH, {"now": now, "device": device, "stale": now - _RESOLUTION})
+            conn.execute(_TOUCH, {"now": now, "device": facts.device, "stale": now - _RESOLUTION})
         return answer
+
+
+def _read(conn: psycopg.Connection[Any], token_hash: str, token_id: int) -> _Facts | None:
+    row = conn.execute(_READ, {"hash": token_hash, "token": token_id}, prepare=True).fetchone()
+    if row is None:
+        return None
+    device, event_id, live, _last_seen, holder, epoch, previous, unburned, seat, held = row
+    return _Facts(device, event_id, holder, epoch, previous, seat, bool(live and held and unburned))
+
+
+def _decide(
+    conn: psycopg.Connection[Any],
+    policy: DoorPolicy,
+    facts: _Facts,
+    code: codes.EntryCode,
+    request: ScanRequest,
+    now: datetime,
+) -> ScanAnswer | None:
+    assert facts.holder is not None
+    event_id, epoch = facts.event_id, facts.epoch
+    params: dict[str, Any] = {
+        "device": facts.device,
+        "event": event_id,
+        "token": code.token_id,
+        "scan_id": request.scan_id,
+        "gate": request.gate,
+        "scanned_at": request.scanned_at,
+        "now": now,
+        "holder": facts.holder,
+        "epoch": epoch,
+    }
+    at = now.timestamp()
+    if code.epoch == epoch:
+        secret = policy.secret(event_id, code.token_id, facts.holder, epoch)
+        verdict = codes.check(code, secret, at)
+        if verdict == codes.CodeCheck.VALID:
+            return _admit(conn, params, request, event_id, code.token_id, facts.seat)
+        if verdict in _REFUSALS:
+            return _refuse(conn, params, request, event_id, code.token_id, _REFUSALS[verdict])
+        return None
+    if code.epoch == epoch - 1 and facts.previous is not None:
+        secret = policy.secret(event_id, code.token_id, facts.previous, code.epoch)
+        if codes.check(code, secret, at) == codes.CodeCheck.FORGED:
+            return None
+        return _refuse(conn, params, request, event_id, code.token_id, Refusal.NOT_CURRENT_HOLDER)
+    return None
 
 
 _RESOLUTION = LAST_SEEN_RESOLUTION - timedelta(microseconds=1)

@@ -20,7 +20,7 @@ from backend.db.engine import make_engine, make_session_factory, transaction
 from backend.door import fast_lane
 from backend.door import service as door
 from backend.door.models import DoorAdmission, DoorScan, ScannerDevice
-from backend.door.quick import quick_scan
+from backend.door.quick import DoorCache, quick_scan
 from backend.runtime import Runtime
 from tests.door.helpers import NOW, POLICY, Door, code_for, door_event, token, transfer
 from tests.helpers import wallet
@@ -226,3 +226,39 @@ def test_the_fast_lane_answers_a_live_scan_and_leaves_the_rest_to_the_route(
     assert malformed.json()["reason"] == "malformed-code"
     assert invalid.status_code == 422
     assert [answer is not None for answer in decided] == [True, False, False]
+
+
+def test_hints_cached_in_the_process_admit_nothing_once_stale(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    setup = _setup(sessions, tickets=4)
+    cache = DoorCache()
+
+    def quick(code: str, scan_id: str) -> door.ScanAnswer | None:
+        request = door.ScanRequest(code, "North", scan_id, NOW)
+        return quick_scan(engine, POLICY, setup.credential, request, NOW, cache)
+
+    first = quick(_code(sessions, setup, 1), "s1")  # read by step 1; the device remembered
+    assert first is not None and first.result == door.ADMITTED
+    assert not cache.facts_known(setup.credential, token(2))
+    second = quick(_code(sessions, setup, 4), "s0")  # the event's tickets loaded: from them
+    assert second is not None and second.result == door.ADMITTED
+    assert cache.facts_known(setup.credential, token(2))
+    # Resold after the hint was taken: the previous holder's code no longer admits, and the
+    # new holder's is left to the general path, which admits it.
+    with transaction(sessions) as session:
+        old = code_for(session, setup.event.id, token(2), NOW)
+        transfer(session, setup.event.id, token(2), wallet(200))
+        new = code_for(session, setup.event.id, token(2), NOW)
+    assert quick(old, "s2") is None
+    assert not cache.facts_known(setup.credential, token(2))
+    assert _general(sessions, setup, old, "s2").reason == door.Refusal.NOT_CURRENT_HOLDER
+    assert quick(new, "s3") is not None  # read afresh: admitted
+    # Revoked: the hint still names the device, the statement refuses to use it.
+    with transaction(sessions) as session:
+        door.revoke_device(session, setup.event.id, setup.device.id, NOW)
+    assert quick(_code(sessions, setup, 3), "s4") is None
+    with transaction(sessions) as session:
+        admitted = set(session.scalars(select(DoorAdmission.token_id)))
+    assert admitted == {token(1), token(2), token(4)}
+    assert _count(sessions, DoorScan) == 4  # s0, s1, s3 and the general path's s2
