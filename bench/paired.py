@@ -321,7 +321,11 @@ def main() -> int:
         help="comma-separated request kinds to measure (default: all), with the kinds they "
         "need first (status needs join, join needs sign-in, ...)",
     )
+    parser.add_argument(
+        "--no-record", action="store_true", help="print only: leave the recorded results alone"
+    )
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     revision = _git("rev-parse", "--short", args.base)
     # B is what this tree runs: its commit, and whether files other than results differ from it.
     changed = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *NOT_CODE)
@@ -342,6 +346,7 @@ def main() -> int:
         figures = asyncio.run(_compare(sides, args.buyers, args.chunk, kinds))
     result = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_average_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "machine": f"{os.cpu_count()} cores, {platform.machine()}, {platform.system()}",
         "python": platform.python_version(),
         "A": revision,
@@ -350,8 +355,9 @@ def main() -> int:
         "chunk": args.chunk,
         "server_cpu_ms_per_request": figures,
     }
-    RESULTS_JSON.write_text(json.dumps(result, indent=2) + "\n")
-    _write_section(result)
+    if not args.no_record:
+        RESULTS_JSON.write_text(json.dumps(result, indent=2) + "\n")
+        _write_section(result)
     return 0
 
 
@@ -369,7 +375,9 @@ def _write_section(result: dict[str, Any]) -> None:
             f"A = {result['A']}, B = {result['B']}; "
             f"{result['requests_per_kind_and_side']} requests of each kind per side, sent to "
             f"the two servers (one uvicorn worker each) in alternating chunks of "
-            f"{result['chunk']}; server CPU from /proc.",
+            f"{result['chunk']}; server CPU from /proc; load average "
+            f"{result['load_average_before_after'][0]} before, "
+            f"{result['load_average_before_after'][1]} after.",
             "",
             "| request | A ms CPU | B ms CPU | B/A |",
             "|---|---:|---:|---:|",
