@@ -14,7 +14,9 @@ It sits inside the request guard, so the door's rate limit and the body checks h
 
 from __future__ import annotations
 
-from anyio import to_thread
+import asyncio
+
+from anyio import CapacityLimiter, to_thread
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,6 +29,7 @@ from backend.observability.middleware import ROUTE_KEY
 from backend.runtime import Runtime
 
 PATH = "/door/scans"
+SCAN_THREADS = 4
 _HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -34,6 +37,20 @@ class DoorFastLane:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.cache = DoorCache()  # this process's devices and tickets (hints, see DoorCache)
+        self._limiters: dict[int, CapacityLimiter] = {}
+
+    def _limiter(self) -> CapacityLimiter:
+        """A few threads for the scans, per event loop: each holds the GIL for well under a
+        millisecond between round trips, and dozens of them taking turns at the GIL (the
+        request pool's size) stretch the slowest answers rather than speed any up; the rest
+        wait their turn in order."""
+        loop = id(asyncio.get_running_loop())
+        limiter = self._limiters.get(loop)
+        if limiter is None:
+            if len(self._limiters) >= 16:  # loops of apps started and stopped (tests)
+                self._limiters.clear()
+            limiter = self._limiters[loop] = CapacityLimiter(SCAN_THREADS)
+        return limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
@@ -65,8 +82,9 @@ class DoorFastLane:
         if not door.in_window(policy, request.scanned_at, now):
             return None
         answer = await to_thread.run_sync(
-            quick_scan, runtime.engine, policy, credential, request, now, self.cache
-        )
+            quick_scan, runtime.engine, policy, credential, request, now, self.cache,
+            limiter=self._limiter(),
+        )  # fmt: skip
         if answer is None:
             return None
         return _answer_out(answer).model_dump_json().encode()
