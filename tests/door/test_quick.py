@@ -262,3 +262,12 @@ def test_hints_cached_in_the_process_admit_nothing_once_stale(
         admitted = set(session.scalars(select(DoorAdmission.token_id)))
     assert admitted == {token(1), token(2), token(4)}
     assert _count(sessions, DoorScan) == 4  # s0, s1, s3 and the general path's s2
+
+
+def test_ids_beyond_the_columns_ranges_are_malformed_codes_not_a_database_error(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    setup = _setup(sessions)
+    huge = f"FTX1:{setup.event.id}:{2**64}:0:1:12345678"
+    assert _quick(engine, setup, huge, "s1") is None
+    assert _general(sessions, setup, huge, "s1").reason == door.Refusal.MALFORMED_CODE
