@@ -25,6 +25,7 @@ from backend.chain.devnet import DEVNET_CHAIN_ID, devnet_account
 from backend.config import ConfigError, Settings
 from backend.db.engine import make_engine, make_session_factory
 from backend.db.migrate import upgrade_to_head
+from backend.door.fast_lane import DoorFastLane
 from backend.door.router import router as door_router
 from backend.fulfilment.nonces import NonceFloor
 from backend.gc_tuning import tune_for_service, untune
@@ -213,6 +214,7 @@ def create_app(settings: Settings | None = None, *, chain: ChainClient | None = 
     install_problem_handlers(app)
     # Inside the guard (limits and input checks hold for it too), before the routing it spares.
     app.add_middleware(QueueFastLane)
+    app.add_middleware(DoorFastLane)
     # Inside CORS, so a browser can read a 429 or 413 too.
     install_guard(app, settings)
     if settings.cors_origins:

@@ -3,7 +3,12 @@
 20,000 fans (BENCH_FANS) through 10 gates at once, against real components: anvil (npm
 ``@foundry-rs/anvil``), PostgreSQL, Redis, the API on uvicorn with 2 workers. Each gate is a
 scanner device with its own credential and BENCH_LANES lanes (concurrent scanners sharing it),
-all in one asyncio process over keep-alive HTTP/1.1. Besides every fan's own code:
+all in one asyncio process over keep-alive HTTP/1.1. Each lane scans its next fan as soon as
+the last answer is in (a closed loop), so the scans in flight are gates x lanes and, by Little's
+law, the mean latency is that number over the rate: 10 x 8 lanes at 1,000 scans/s would be 80 ms
+of queueing whatever the server, so the p99 < 50 ms target is measured with 2 lanes a gate (20
+scanners at once, each a person scanning as fast as the answers come). Besides every fan's own
+code:
 
 - 5% replayed screenshots: a ticket's code as it was 1-10 minutes earlier, shown by someone else;
 - 2% codes of a ticket's previous holder (the ticket was resold: re-keyed before the doors);
@@ -24,7 +29,7 @@ refused), offline conflicts found, on-chain check-in gas per ticket.
 
 Writes bench/results/door.json and the door section of bench/RESULTS.md.
 Environment: FAIRTIX_BENCH_DATABASE_URL (default: a fresh ``fairtix_bench_door`` database on the
-local PostgreSQL), FAIRTIX_REDIS_URL, BENCH_FANS (20000), BENCH_LANES (8 per gate), BENCH_SEED,
+local PostgreSQL), FAIRTIX_REDIS_URL, BENCH_FANS (20000), BENCH_LANES (2 per gate), BENCH_SEED,
 BENCH_OFFLINE_SECONDS (60).
 """
 
@@ -43,6 +48,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -66,11 +72,11 @@ from backend.db.migrate import upgrade_to_head
 from backend.demo import FairtixClient
 from backend.door import codes
 from backend.door.client import OfflineDoor
-from backend.door.models import CHECKED_IN, DoorAdmission
+from backend.door.models import CHECKED_IN, SKIPPED, DoorAdmission
 from backend.door.service import SYNC_ADMISSIONS_MAX
 from backend.sales.models import Order
 from backend.tickets.models import Ticket
-from bench.onsale import RawHttp, _env, _fresh_database, _say
+from bench.onsale import RawHttp, _cpu_by_role, _env, _fresh_database, _say
 from bench.queue import _free_port, _wait_live
 from bench.results_md import replace_section
 
@@ -118,10 +124,11 @@ def _plan(fans: int, rekeyed: list[int], rng: random.Random) -> list[Presentatio
     return plan
 
 
-def _seed(database_url: str, chain: ChainClient, event_id: int, fans: int,
+def _seed(database_url: str, chain: ChainClient | None, event_id: int, fans: int,
           rng: random.Random) -> Seeded:  # fmt: skip
     """``fans`` tickets minted on anvil in batches and recorded as card fulfilment does; 2% of
-    them then re-keyed to a new holder (a resale the indexer applied)."""
+    them then re-keyed to a new holder (a resale the indexer applied). Without a chain (the
+    paired CPU comparison, which never checks in) the rows are recorded unminted."""
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
     orders_count = -(-fans // TICKETS_PER_ORDER)
@@ -152,7 +159,8 @@ def _seed(database_url: str, chain: ChainClient, event_id: int, fans: int,
         contract = event.contract_address
         chain_tier = tier.chain_tier
         tier_id = tier.id
-    _say(f"minting {orders_count * TICKETS_PER_ORDER:,} tickets on anvil ...")
+    if chain is not None:
+        _say(f"minting {orders_count * TICKETS_PER_ORDER:,} tickets on anvil ...")
     rows: list[dict[str, Any]] = []
     for start in range(0, orders_count, ORDERS_PER_MINT):
         batch = [
@@ -163,7 +171,7 @@ def _seed(database_url: str, chain: ChainClient, event_id: int, fans: int,
                 strict=True,
             )
         ]
-        minted = chain.mint_batch(contract, batch)
+        tx_hash = "0x" + "00" * 32 if chain is None else chain.mint_batch(contract, batch).tx_hash
         for mint in batch:
             for i in range(TICKETS_PER_ORDER):
                 rows.append(
@@ -175,7 +183,7 @@ def _seed(database_url: str, chain: ChainClient, event_id: int, fans: int,
                         "owner_address": mint.recipients[0].lower(),
                         "seat": f"GA {len(rows) + 1}",
                         "metadata_cid": "bench",
-                        "tx_hash": minted.tx_hash,
+                        "tx_hash": tx_hash,
                         "holder_epoch": 0,
                     }
                 )
@@ -237,7 +245,8 @@ class Outcome:
 
 async def _doors(port: int, credentials: list[str], plan: list[Presentation], phones: Phones,
                  manifest: dict[str, Any], lanes: int, offline_seconds: float,
-                 rng: random.Random) -> tuple[list[Outcome], dict[str, Any]]:  # fmt: skip
+                 rng: random.Random, cpu: Callable[[], dict[str, float]]
+                 ) -> tuple[list[Outcome], dict[str, Any]]:  # fmt: skip
     queue: asyncio.Queue[Presentation] = asyncio.Queue()
     for presentation in plan:
         queue.put_nowait(presentation)
@@ -310,8 +319,10 @@ async def _doors(port: int, credentials: list[str], plan: list[Presentation], ph
             )  # fmt: skip
 
     started = time.monotonic()
+    cpu_before = cpu()
     await asyncio.gather(*(lane(g) for g in range(GATES) for _ in range(lanes)))
     online_seconds = time.monotonic() - started
+    cpu_after = cpu()
     if state["offline"]:
         # The queue ran dry before the minute was up: the gate stays cut off until it is.
         rest = offline_seconds - (time.monotonic() - float(state["went_offline"]))
@@ -331,6 +342,8 @@ async def _doors(port: int, credentials: list[str], plan: list[Presentation], ph
         "online_seconds": online_seconds,
         "offline_scans": len(offline_queue),
         "conflicts": sum(1 for a in sync_answers if a["conflict"]),
+        # CPU while the online scans ran (not the offline gate's wait or its upload after).
+        "cpu_seconds": {role: cpu_after[role] - cpu_before[role] for role in cpu_after},
     }
 
 
@@ -377,7 +390,11 @@ def _check_in(database_url: str, env: dict[str, str], w3: Web3, admitted: int,
                     select(DoorAdmission.chain_state, DoorAdmission.chain_tx_hash)
                 ).all()
             done = [tx for state, tx in rows if state == CHECKED_IN]
-            if len(done) >= admitted or time.monotonic() - started > 900:
+            # A re-keyed ticket changed holder in the database only (no transfer on chain):
+            # the contract skips it, as it should, since the chain's holder is not the one the
+            # door admitted.
+            skipped = sum(1 for state, _tx in rows if state == SKIPPED)
+            if len(done) + skipped >= admitted or time.monotonic() - started > 900:
                 break
             time.sleep(1)
     finally:
@@ -391,6 +408,7 @@ def _check_in(database_url: str, env: dict[str, str], w3: Web3, admitted: int,
         gas += int(w3.eth.get_transaction_receipt(HexStr(tx))["gasUsed"])
     return {
         "checked_in": len(done),
+        "checkin_skipped": skipped,
         "checkin_transactions": len(txs),
         "checkin_seconds": round(time.monotonic() - started, 1),
         "checkin_gas_per_ticket": round(gas / max(len(done), 1)),
@@ -454,13 +472,18 @@ def run(fans: int, lanes: int, seed: int, offline_seconds: float, database_url: 
             _say(f"{len(plan):,} presentations at {GATES} gates x {lanes} lanes ...")
             outcomes, doors = asyncio.run(
                 _doors(port, credentials, plan, Phones(service_secret, seeded), manifest, lanes,
-                       offline_seconds, rng)
+                       offline_seconds, rng, lambda: _cpu_by_role({"api": api.pid}))
             )  # fmt: skip
             judged = _judge(outcomes, fans)
             latencies = sorted(o.latency_ms for o in outcomes if o.latency_ms is not None)
             online = len(latencies)
             admitted_total = len({o.presentation.ticket for o in outcomes if o.admitted})
-            _say("doors closed; the worker checks the admitted tickets in on chain ...")
+            _say(
+                f"doors closed: {online:,} online scans at "
+                f"{online / doors['online_seconds']:.1f}/s, p50 {statistics.median(latencies):.1f}"
+                f" ms, p99 {latencies[int(online * 0.99) - 1]:.1f} ms; the worker checks the "
+                "admitted tickets in on chain ..."
+            )
             chain_figures = _check_in(database_url, env, w3, admitted_total, workdir)
             return {
                 "fans": fans,
@@ -479,6 +502,13 @@ def run(fans: int, lanes: int, seed: int, offline_seconds: float, database_url: 
                 "conflicts_found": doors["conflicts"],
                 "conflicts_expected": judged["expected_conflicts"],
                 "refusals": dict(Counter(o.reason for o in outcomes if not o.admitted)),
+                # CPU while the online scans ran, per online scan: the API's processes, this
+                # load generator, and PostgreSQL's and Redis's processes by name (machine-wide:
+                # other users of the same servers count too).
+                "cpu_ms_per_online_scan": {
+                    role: round(1000 * doors["cpu_seconds"][role] / max(online, 1), 3)
+                    for role in ("api", "load generator", "postgres", "redis-server")
+                },
                 **chain_figures,
             }
         finally:
@@ -506,6 +536,7 @@ def _write(result: dict[str, Any]) -> None:
     refusals = ", ".join(f"{k} {n:,}" for k, n in sorted(r["refusals"].items()))
     checkins = (
         f"{r['checkin_transactions']} for {r['checked_in']:,} tickets in {r['checkin_seconds']} s"
+        f" ({r.get('checkin_skipped', 0):,} re-keyed in the database only, skipped by the chain)"
     )
     rows = [
         ("fans / presentations", f"{r['fans']:,} / {r['presentations']:,} ({kinds})"),
@@ -519,6 +550,8 @@ def _write(result: dict[str, Any]) -> None:
         ("offline conflicts found / expected",
          f"{r['conflicts_found']} / {r['conflicts_expected']}"),
         ("refusals", refusals),
+        ("CPU ms per online scan",
+         ", ".join(f"{k} {v}" for k, v in r["cpu_ms_per_online_scan"].items())),
         ("check-in transactions", checkins),
         ("**check-in gas per ticket**", f"**{r['checkin_gas_per_ticket']:,}**"),
     ]  # fmt: skip
@@ -552,12 +585,18 @@ def main() -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--fans", type=int, default=int(os.environ.get("BENCH_FANS", "20000")))
-    parser.add_argument("--lanes", type=int, default=int(os.environ.get("BENCH_LANES", "8")))
+    parser.add_argument("--lanes", type=int, default=int(os.environ.get("BENCH_LANES", "2")))
     parser.add_argument("--seed", type=int, default=int(os.environ.get("BENCH_SEED", "7")))
     parser.add_argument(
         "--offline-seconds",
         type=float,
         default=float(os.environ.get("BENCH_OFFLINE_SECONDS", "60")),
+    )
+    parser.add_argument(
+        "--no-record",
+        action="store_true",
+        help="print the figures only: leave bench/results/door.json and bench/RESULTS.md alone "
+        "(a trial run, or a machine too busy for figures worth keeping)",
     )
     args = parser.parse_args()
     database_url = os.environ.get("FAIRTIX_BENCH_DATABASE_URL") or _fresh_database(
@@ -578,8 +617,19 @@ def main() -> int:
         **result,
         "versions": {"fairtix": __version__, "python": platform.python_version()},
     }
-    _write(result)
+    result["targets"] = {
+        f"scans_per_s >= {TARGET_SCANS_PER_S}": result["scans_per_s"] >= TARGET_SCANS_PER_S,
+        f"p99_ms < {TARGET_P99_MS}": result["p99_ms"] < TARGET_P99_MS,
+        "wrong_admits == 0": result["wrong_admits"] == 0,
+        "wrong_refusals == 0": result["wrong_refusals"] == 0,
+    }
+    if not args.no_record:
+        _write(result)
     print(json.dumps(result, indent=2))
+    for target, met in result["targets"].items():
+        print(f"target {target}: {'met' if met else 'MISSED'}")
+    before, after = result["load_average_before_after"]
+    print(f"(load average {before} before, {after} after, on {os.cpu_count()} cores)")
     return 0 if result["wrong_admits"] == 0 and result["wrong_refusals"] == 0 else 1
 
 

@@ -78,7 +78,12 @@ def _say(message: str) -> None:
 
 
 def _fresh_database(name: str = "fairtix_bench") -> str:
-    """A benchmark's own database, dropped and created again so every run starts empty."""
+    """A benchmark's own database, dropped and created again so every run starts empty.
+    BENCH_DB_SUFFIX, if set, is appended to the name: runs from two checkouts at once then
+    don't drop each other's database."""
+    name += os.environ.get("BENCH_DB_SUFFIX", "")
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"not a database name: {name!r}")
     with psycopg.connect(f"{LOCAL_POSTGRES}/postgres", autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {name}")

@@ -11,7 +11,8 @@ from /proc, so whatever the machine does in between weighs on both sides alike.
 Requests, one buyer at a time, per side: sign-in (nonce and verify), join the waiting room, one
 status poll, ``GET /livez`` (the framework's own cost), ``POST /orders`` with the card checkout,
 the sandbox confirmation, and the payment webhook the sandbox queued, signed and POSTed by this
-script (the worker that would deliver it is not started, so no mint runs).
+script (the worker that would deliver it is not started, so no mint runs); then the door: a
+gate's scan of each of as many tickets (admitted) and the same again (refused, already used).
 
 Prints, per request kind, A's and B's server CPU in ms per request and B/A; writes the figures
 to bench/results/paired.json. Needs PostgreSQL and Redis (as bench-onsale) and drops and
@@ -25,6 +26,7 @@ import asyncio
 import json
 import os
 import platform
+import random
 import secrets
 import shutil
 import subprocess
@@ -47,6 +49,7 @@ from backend.chain.deploy import deploy_factory_if_needed
 from backend.chain.devnet import Devnet, devnet_account
 from backend.demo import FairtixClient
 from backend.payments.sandbox import DELIVER_WEBHOOK, sign_stripe_payload
+from bench.door import Phones, Presentation, _seed
 from bench.onsale import (
     ROOT,
     SUCCESS_CARD,
@@ -80,8 +83,11 @@ class Side:
     event_id: int
     tier_id: int
     http: RawHttp
+    secret: bytes
+    scanner: str  # a scanner device's credential for the event's door
     buyers: list[Buyer] = field(default_factory=list)
     intents: dict[int, dict[str, Any]] = field(default_factory=dict)
+    phones: Phones | None = None
 
 
 def _worktree(revision: str, stack: ExitStack) -> Path:
@@ -117,6 +123,7 @@ def _start_side(name: str, tree: Path, rpc_url: str, factory: str, workdir: Path
     # All requests come from 127.0.0.1: budgets no run reaches (older revisions ignore these).
     env["FAIRTIX_RATE_LIMIT_PER_CLIENT"] = "100000000/minute"
     env["FAIRTIX_RATE_LIMIT_SIGN_IN"] = "100000000/minute"
+    env["FAIRTIX_RATE_LIMIT_DOOR"] = "100000000/minute"
     log = workdir / f"api-{name}.log"
     server = subprocess.Popen(
         [sys.executable, "-c", f"from bench.queue import serve; serve({port}, workers=1)"],
@@ -138,8 +145,15 @@ def _start_side(name: str, tree: Path, rpc_url: str, factory: str, workdir: Path
             admissions_per_minute=1_000_000,
             max_tickets_per_order=4,
         )
+        scanner = http.post(
+            f"/admin/events/{event['id']}/scanners",
+            json={"gate": "Gate 1"},
+            headers={"Authorization": f"Bearer {client.token}"},
+        )
+        scanner.raise_for_status()
     return Side(name, server.pid, port, database_url, int(event["id"]),
-                int(event["tiers"][0]["id"]), RawHttp(port, 2))  # fmt: skip
+                int(event["tiers"][0]["id"]), RawHttp(port, 2),
+                env["FAIRTIX_SECRET_KEY"].encode(), scanner.json()["credential"])  # fmt: skip
 
 
 async def _phase(sides: list[Side], chunk: int, requests: Callable[[Side], list[Request]]
@@ -221,9 +235,42 @@ def _webhooks(side: Side) -> list[Request]:
     return [deliver(event) for event in events]
 
 
-async def _compare(sides: list[Side], buyers: int, chunk: int) -> dict[str, dict[str, float]]:
+def _scan(side: Side, ticket: int) -> Request:
+    """A gate's scan of the ticket's current code, with a new scan_id."""
+
+    async def request() -> None:
+        assert side.phones is not None
+        now = time.time()
+        body = {
+            "code": side.phones.code(Presentation("fan", ticket), now, random.Random(ticket)),
+            "gate": "Gate 1",
+            "scan_id": secrets.token_hex(8),
+            "scanned_at": datetime.fromtimestamp(now, UTC).isoformat(),
+        }
+        headers = {"Authorization": f"Bearer {side.scanner}"}
+        await side.http.ok("POST", "/door/scans", headers, body)
+
+    return request
+
+
+# A request kind and the kind it needs done first, for the same buyer or ticket.
+_NEEDS = {
+    "join": "sign-in",
+    "status": "join",
+    "hold+checkout": "join",
+    "confirm": "hold+checkout",
+    "webhook": "confirm",
+    "door refuse": "door admit",
+}
+
+
+async def _compare(sides: list[Side], buyers: int, chunk: int, kinds: list[str] | None
+                   ) -> dict[str, dict[str, float]]:  # fmt: skip
     for side in sides:
         side.buyers = [Buyer(side.http, Account.create(), 2) for _ in range(buyers)]
+        # The door's tickets, recorded as fulfilment does (not minted: nothing checks them in).
+        seeded = _seed(side.database_url, None, side.event_id, buyers, random.Random(7))
+        side.phones = Phones(side.secret, seeded)
     phases: dict[str, Callable[[Side], list[Request]]] = {
         "sign-in": lambda s: [b.sign_in for b in s.buyers],
         "join": lambda s: [_join(s, b) for b in s.buyers],
@@ -232,9 +279,19 @@ async def _compare(sides: list[Side], buyers: int, chunk: int) -> dict[str, dict
         "hold+checkout": lambda s: [_hold_and_checkout(s, i, b) for i, b in enumerate(s.buyers)],
         "confirm": lambda s: [_confirm(s, i) for i in range(len(s.buyers))],
         "webhook": _webhooks,
+        # A fan's first scan (admitted), then the same ticket again (refused: already used).
+        "door admit": lambda s: [_scan(s, i) for i in range(len(s.buyers))],
+        "door refuse": lambda s: [_scan(s, i) for i in range(len(s.buyers))],
     }
     figures: dict[str, dict[str, float]] = {}
+    wanted = set(phases if kinds is None else kinds)
+    for kind in sorted(wanted):
+        while kind in _NEEDS:  # what a kind of request needs done first is measured too
+            kind = _NEEDS[kind]
+            wanted.add(kind)
     for name, requests in phases.items():
+        if name not in wanted:
+            continue
         per_request = await _phase(sides, chunk, requests)
         a, b = per_request["A"], per_request["B"]
         figures[name] = {"A_ms": round(a, 3), "B_ms": round(b, 3), "B_over_A": round(b / a, 3)}
@@ -259,7 +316,16 @@ def main() -> int:
     parser.add_argument("--base", default="HEAD", help="git revision of version A (default HEAD)")
     parser.add_argument("--buyers", type=int, default=200, help="requests per kind and side")
     parser.add_argument("--chunk", type=int, default=25, help="requests per side in a row")
+    parser.add_argument(
+        "--kinds",
+        help="comma-separated request kinds to measure (default: all), with the kinds they "
+        "need first (status needs join, join needs sign-in, ...)",
+    )
+    parser.add_argument(
+        "--no-record", action="store_true", help="print only: leave the recorded results alone"
+    )
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     revision = _git("rev-parse", "--short", args.base)
     # B is what this tree runs: its commit, and whether files other than results differ from it.
     changed = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *NOT_CODE)
@@ -276,9 +342,11 @@ def main() -> int:
         ]
         time.sleep(2.5)  # the sale opens
         print(f"A = {revision}, B = {tree}; server CPU per request:", flush=True)
-        figures = asyncio.run(_compare(sides, args.buyers, args.chunk))
+        kinds = None if args.kinds is None else args.kinds.split(",")
+        figures = asyncio.run(_compare(sides, args.buyers, args.chunk, kinds))
     result = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_average_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "machine": f"{os.cpu_count()} cores, {platform.machine()}, {platform.system()}",
         "python": platform.python_version(),
         "A": revision,
@@ -287,8 +355,9 @@ def main() -> int:
         "chunk": args.chunk,
         "server_cpu_ms_per_request": figures,
     }
-    RESULTS_JSON.write_text(json.dumps(result, indent=2) + "\n")
-    _write_section(result)
+    if not args.no_record:
+        RESULTS_JSON.write_text(json.dumps(result, indent=2) + "\n")
+        _write_section(result)
     return 0
 
 
@@ -306,7 +375,9 @@ def _write_section(result: dict[str, Any]) -> None:
             f"A = {result['A']}, B = {result['B']}; "
             f"{result['requests_per_kind_and_side']} requests of each kind per side, sent to "
             f"the two servers (one uvicorn worker each) in alternating chunks of "
-            f"{result['chunk']}; server CPU from /proc.",
+            f"{result['chunk']}; server CPU from /proc; load average "
+            f"{result['load_average_before_after'][0]} before, "
+            f"{result['load_average_before_after'][1]} after.",
             "",
             "| request | A ms CPU | B ms CPU | B/A |",
             "|---|---:|---:|---:|",

@@ -104,7 +104,15 @@ def parse(text: str) -> EntryCode | None:
     if match is None:
         return None
     event_id, token_id, epoch, step, otp = match.groups()
-    return EntryCode(int(event_id), int(token_id), int(epoch), int(step), otp)
+    code = EntryCode(int(event_id), int(token_id), int(epoch), int(step), otp)
+    # Ids no row can have (the columns are INTEGER and BIGINT): not a code of ours, and not a
+    # value to hand the database, which refuses it (a 500 on PostgreSQL before this check).
+    if code.event_id > _INT_MAX or code.token_id > _BIGINT_MAX or code.epoch > _INT_MAX:
+        return None
+    return code
+
+
+_INT_MAX, _BIGINT_MAX = 2**31 - 1, 2**63 - 1
 
 
 def check(code: EntryCode, secret: bytes, at: float) -> CodeCheck:

@@ -251,7 +251,9 @@ def _scan_once(runtime: Runtime, credential: str, request: door.ScanRequest) -> 
 def post_scan(body: ScanIn, scanner: ScannerDep) -> ScanOut:
     """A gate's scan, decided now: admitted, or refused with the reason (already used, when
     and where; wrong event; code expired; not the current holder's code; ticket refunded or
-    burned; event cancelled; malformed or forged code). The same scan_id is answered once."""
+    burned; event cancelled; malformed or forged code). The same scan_id is answered once.
+    On PostgreSQL the everyday scans are answered before this route (backend.door.fast_lane),
+    in the same form."""
     runtime, credential = scanner
     answer = _scan_once(
         runtime,

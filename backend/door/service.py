@@ -267,9 +267,13 @@ def entry_code(
 
 
 def check_time(policy: DoorPolicy, scanned_at: datetime, now: datetime) -> None:
-    earliest, latest = now - policy.offline_window, now + policy.future_tolerance
-    if not earliest <= scanned_at <= latest:
+    if not in_window(policy, scanned_at, now):
+        earliest, latest = now - policy.offline_window, now + policy.future_tolerance
         raise ScanTimeOutOfWindow(scanned_at, earliest, latest)
+
+
+def in_window(policy: DoorPolicy, scanned_at: datetime, now: datetime) -> bool:
+    return now - policy.offline_window <= scanned_at <= now + policy.future_tolerance
 
 
 def scan(

@@ -60,6 +60,7 @@ class RedisQueueStore:
         self._redis = client
         self._breaker = breaker or RedisBreaker()
         self._prefix = prefix
+        self._keys: dict[int, list[str]] = {}  # every call names the event's keys: built once
         self._join = client.register_script(redis_scripts.JOIN)
         self._place = client.register_script(redis_scripts.PLACE)
         self._admit = client.register_script(redis_scripts.ADMIT)
@@ -69,8 +70,14 @@ class RedisQueueStore:
         self._finish = client.register_script(redis_scripts.FINISH)
 
     def keys(self, event_id: int) -> list[str]:
-        base = f"{self._prefix}:q:{{{event_id}}}"
-        return [f"{base}:{name}" for name in redis_scripts.KEY_NAMES]
+        keys = self._keys.get(event_id)
+        if keys is None:
+            base = f"{self._prefix}:q:{{{event_id}}}"
+            keys = [f"{base}:{name}" for name in redis_scripts.KEY_NAMES]
+            if len(self._keys) >= 10_000:
+                self._keys.clear()
+            self._keys[event_id] = keys
+        return list(keys)  # a copy: callers may unpack or pass it on, never change ours
 
     def _run(self, script: Script, event_id: int, args: Sequence[Any]) -> Any:
         return self._guard(lambda: script(keys=self.keys(event_id), args=list(args)))
