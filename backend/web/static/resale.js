@@ -214,6 +214,14 @@ async function sellForm(container, ticket) {
     return;
   }
   const price = h("input", { name: "price", inputmode: "decimal", required: true, placeholder: "0.01" });
+  // How the seller is paid, chosen when signing (the order names fairtix's treasury as payee
+  // for a card payout): ether credited on chain, or back to the card that bought the ticket.
+  const payoutChoice = (value, label, checked) => h("label", { class: "check" },
+    h("input", { type: "radio", name: "payout", value, checked }), label);
+  const payout = h("fieldset", {},
+    h("legend", {}, "Pay me"),
+    payoutChoice("ether", "In ether, credited to my wallet on chain (withdraw it from My payouts)", true),
+    payoutChoice("card", "Back to the card I paid with (only for a ticket bought by card)", false));
   const problem = h("div");
   const preview = h("div", { "aria-live": "polite" });
   const check = h("button", { type: "submit" }, "See what I'd receive");
@@ -224,18 +232,19 @@ async function sellForm(container, ticket) {
     try { wei = parseEther(price.value.trim().replace(",", ".")); } catch { showProblem(problem, new Error("Enter the price in ETH, e.g. 0.01.")); return; }
     const release = busy(check, "Checking…");
     try {
-      const order = await post("/listings/sell-order", { event_id: ticket.event_id, token_id: ticket.token_id, price_wei: wei.toString() });
+      const chosen = form.querySelector("input[name=payout]:checked").value;
+      const order = await post("/listings/sell-order", { event_id: ticket.event_id, token_id: ticket.token_id, price_wei: wei.toString(), payout: chosen });
       release();
-      showTerms(preview, order, ticket, container);
+      showTerms(preview, order, ticket, container, chosen);
     } catch (error) { release(); showProblem(problem, error); }
   } },
   field("Price (ETH)", price, `At most ${policy.resale_cap_bps / 100}% of what the ticket cost; the organizer takes ${policy.royalty_bps / 100}%.`),
-  check, problem);
+  payout, check, problem);
   mount(container, h("h2", { id: "sell-title" }, "Sell this ticket"), form, preview);
 }
 
 // What the ticket would list as, before anything is signed: price, cap, royalty, what I get.
-function showTerms(container, order, ticket, section) {
+function showTerms(container, order, ticket, section, payout) {
   const l = order.listing;
   const problem = h("div");
   const sign = h("button", { type: "button" }, "Sign and list");
@@ -247,7 +256,7 @@ function showTerms(container, order, ticket, section) {
       const m = order.typed_data.message;
       const listing = await post("/listings", {
         event_id: ticket.event_id, token_id: ticket.token_id, price_wei: String(m.price),
-        nonce: Number(m.nonce), deadline: Number(m.deadline), signature,
+        nonce: Number(m.nonce), deadline: Number(m.deadline), signature, payout,
       });
       announce("Your ticket is listed");
       showLive(section, listing);
@@ -259,6 +268,9 @@ function showTerms(container, order, ticket, section) {
       h("dt", {}, "Highest allowed"), h("dd", {}, ethAmount(l.cap_wei)),
       h("dt", {}, "Organizer's royalty"), h("dd", {}, `${ethAmount(l.royalty_wei)} (${l.royalty_bps / 100}%)`),
       h("dt", {}, "You receive"), h("dd", { "data-testid": "seller-receives" }, ethAmount(l.seller_receives_wei)),
+      h("dt", {}, "Paid"), h("dd", {}, l.payout === "card"
+        ? `back to your card: ${formatMoney(l.payout_cents, l.currency)}`
+        : "in ether, credited on chain"),
       h("dt", {}, "Listed until"), h("dd", {}, formatDate(l.expires_at))),
     h("p", { class: "hint" }, "Listing costs no gas: your wallet signs a sell order that a buyer settles on chain. You can take it down at any time."),
     sign, problem));
