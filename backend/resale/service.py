@@ -404,11 +404,10 @@ def _card_payout(
 def _check_on_chain(
     chain: ChainClient, event: Event, ticket: Ticket, wallet: str, nonce: int | None
 ) -> int:
-    """The holder and the ticket as the chain has them now (one read each); returns the sale
+    """The holder and the ticket as the chain has them now (one batched read); returns the sale
     nonce. The indexer may lag the chain: a ticket that moved is refused until it catches up."""
     try:
-        owner = chain.owner_of(event.contract_address, ticket.token_id)
-        state = chain.ticket_state(event.contract_address, ticket.token_id)
+        owner, state = chain.holder_and_state(event.contract_address, ticket.token_id)
     except ContractRevert as exc:  # burned by a refund claim the indexer has not seen yet
         raise TicketNotResellable(ticket.token_id, f"it is gone on chain ({exc})") from exc
     if owner.lower() != wallet.lower():
