@@ -20,6 +20,7 @@ card-payout seller's order: the contract nets the proceeds that would come back 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,11 +77,22 @@ class Settling:
 
 class Settler:
     def __init__(
-        self, sessions: sessionmaker[Session], chain: ChainClient, settings: Settings
+        self,
+        sessions: sessionmaker[Session],
+        chain: ChainClient,
+        settings: Settings,
+        *,
+        on_sent: Callable[[], None] | None = None,
     ) -> None:
         self._sessions = sessions
         self._chain = chain
         self._fee_ceiling = Wei(settings.mint_fee_ceiling_wei)
+        # Called once a settlement is stored and broadcast: the worker wakes its chain loop, so
+        # the indexer looks for the Resold log now instead of after an idle loop's backoff.
+        self._on_sent = on_sent
+        self.in_flight = 0
+        """Settlements the last ``advance`` found under way (the chain loop polls at its
+        interval, not its idle backoff, while there are some)."""
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -105,6 +117,8 @@ class Settler:
             refusal = self._chain.broadcast(signed.raw)
         except ChainUnavailable as exc:
             refusal = str(exc)  # stored: advance sends it again
+        if self._on_sent is not None:
+            self._on_sent()
         log.info(
             "card resale settlement sent",
             extra={
@@ -185,6 +199,7 @@ class Settler:
     def advance(self) -> int:
         """One step for every settlement under way; returns how many reached an end here."""
         settling = self._settling()
+        self.in_flight = len(settling)
         done = 0
         for item in settling:
             try:
