@@ -200,10 +200,17 @@ class Settler:
         """One step for every settlement under way; returns how many reached an end here."""
         settling = self._settling()
         self.in_flight = len(settling)
+        # Each signer's mined nonce count, read once per pass before any receipt (not once per
+        # settlement: with a burst in flight those reads were most of a chain-loop pass, which
+        # the indexer, and so every card buyer, waits on). Read before the receipts, it keeps
+        # _follow's rule: a transaction mined since shows its receipt.
+        counts: dict[str, int] = {}
         done = 0
         for item in settling:
             try:
-                done += self._follow(item)
+                if item.signer not in counts:
+                    counts[item.signer] = self._chain.mined_nonce_count(account=item.signer)
+                done += self._follow(item, counts[item.signer])
             except ChainUnavailable:
                 log.warning("chain unavailable; settlements followed next pass")
                 break
@@ -248,10 +255,10 @@ class Settler:
                 )
             return found
 
-    def _follow(self, item: Settling) -> int:
+    def _follow(self, item: Settling, mined_nonces: int) -> int:
         # The nonce count first, the receipt second: a transaction of ours mined between the two
         # reads shows its receipt, so "nonce spent and no receipt" means another one took it.
-        spent = self._chain.mined_nonce_count(account=item.signer) > item.nonce
+        spent = mined_nonces > item.nonce
         mined = self._chain.transaction_receipt(item.tx_hash)
         if mined is None:
             if spent:
