@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account import Account
+from web3 import Web3
+from web3.types import RPCEndpoint, RPCResponse
 
-from backend.chain.client import ChainClient, connect_rpc
+from backend.chain.client import ChainClient, CountingHTTPProvider, connect_rpc
 from backend.chain.devnet import Devnet, devnet_account
 from backend.chain.errors import ContractRevert
 from backend.chain.protocol import CardMint
@@ -64,3 +67,29 @@ def test_holder_and_state_of_a_token_never_minted_raises_the_decoded_revert(
 
     assert raised.value.name == "ERC721NonexistentToken"
     assert raised.value.error_args == (999,)
+
+
+class NoBatches(CountingHTTPProvider):
+    """A node that takes no JSON-RPC batches, as some hosted RPCs: one error for the request."""
+
+    def make_batch_request(
+        self, batch_requests: list[tuple[RPCEndpoint, Any]]
+    ) -> list[RPCResponse] | RPCResponse:
+        return {"jsonrpc": "2.0", "error": {"code": -32600, "message": "batches not allowed"}}
+
+
+@pytest.mark.anvil
+def test_holder_and_state_reads_call_by_call_from_a_node_without_batches(tmp_path: Path) -> None:
+    with Devnet(port=free_port(), log_file=tmp_path / "anvil.log") as net:
+        chain = ChainClient(Web3(NoBatches(net.rpc_url)), devnet_account(1))
+        chain.deploy_factory()
+        event = create_event(chain, 1, chain.signer_address).address
+        holder = Account.create()
+        chain.mint_batch(event, [CardMint(5, 0, (holder.address,))])
+
+        owner, state = chain.holder_and_state(event, 5 * 256)
+
+        assert (owner, state) == (holder.address, chain.ticket_state(event, 5 * 256))
+        with pytest.raises(ContractRevert) as raised:
+            chain.holder_and_state(event, 999)
+        assert raised.value.name == "ERC721NonexistentToken"
