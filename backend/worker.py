@@ -91,7 +91,12 @@ class Worker:
         )
         self._batches = BatchTracker(runtime.sessions, runtime.chain, runtime.settings)
         self._check_ins = CheckInSender(runtime.sessions, runtime.chain, runtime.settings)
-        self._settler = Settler(runtime.sessions, runtime.chain, runtime.settings)
+        # Set when work for the chain loop arrives from elsewhere (a delivery thread broadcast a
+        # card resale's settlement): the loop runs its next pass now, not after its idle wait.
+        self._wake = threading.Event()
+        self._settler = Settler(
+            runtime.sessions, runtime.chain, runtime.settings, on_sent=self._wake.set
+        )
         self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {
             sales.REFUND_ORDER: self._refund,
             cancellation.CANCEL_ON_CHAIN: self._cancel_on_chain,
@@ -324,6 +329,8 @@ class Worker:
         ]
         wait = interval
         while not self._stop.is_set():
+            # Cleared before the pass: a wake-up during it makes the next pass start at once.
+            self._wake.clear()
             try:
                 did = self.run_once(deliveries=False)
             except Exception:
@@ -332,9 +339,11 @@ class Worker:
             if did:
                 wait = interval
                 continue
-            if self._batches.in_flight:
+            if self._batches.in_flight or self._settler.in_flight:
                 wait = interval  # receipts to wait for: look again at the poll interval
-            self._stop.wait(wait)
+            if self._wake.wait(wait):
+                wait = interval  # a settlement just sent: its receipt and log come next
+                continue
             wait = min(wait * 2, max(interval, IDLE_BACKOFF_MAX_SECONDS))
 
     def start_thread(self) -> None:
@@ -345,6 +354,7 @@ class Worker:
         """Asks the loops to end after what they are doing; returns at once (signal handlers)."""
         self._stop.set()
         self._backlog.set()
+        self._wake.set()
 
     def stop(self, timeout: float = 10) -> None:
         """Ends the chain loop and the delivery threads, waiting up to ``timeout`` seconds for

@@ -12,7 +12,10 @@ Requests, one buyer at a time, per side: sign-in (nonce and verify), join the wa
 status poll, ``GET /livez`` (the framework's own cost), ``POST /orders`` with the card checkout,
 the sandbox confirmation, and the payment webhook the sandbox queued, signed and POSTed by this
 script (the worker that would deliver it is not started, so no mint runs); then the door: a
-gate's scan of each of as many tickets (admitted) and the same again (refused, already used).
+gate's scan of each of as many tickets (admitted) and the same again (refused, already used);
+then a listing's two requests: ``POST /listings/sell-order`` (the typed data to sign) and
+``POST /listings`` (the signed order), by holders of tickets minted beforehand on the shared
+anvil, as bench-resale seeds them (half asking for a card payout).
 
 Prints, per request kind, A's and B's server CPU in ms per request and B/A; writes the figures
 to bench/results/paired.json. Needs PostgreSQL and Redis (as bench-onsale) and drops and
@@ -44,7 +47,7 @@ import httpx
 import psycopg
 from eth_account import Account
 
-from backend.chain.client import connect_rpc
+from backend.chain.client import ChainClient, connect_rpc
 from backend.chain.deploy import deploy_factory_if_needed
 from backend.chain.devnet import Devnet, devnet_account
 from backend.demo import FairtixClient
@@ -60,6 +63,8 @@ from bench.onsale import (
     _process_cpu,
 )
 from bench.queue import _free_port, _wait_live
+from bench.resale import Holder, _sign_typed
+from bench.resale import _seed as seed_holders
 from bench.results_md import RESULTS_MD, replace_section
 
 RESULTS_JSON = ROOT / "bench" / "results" / "paired.json"
@@ -88,6 +93,9 @@ class Side:
     buyers: list[Buyer] = field(default_factory=list)
     intents: dict[int, dict[str, Any]] = field(default_factory=dict)
     phones: Phones | None = None
+    face_wei: int = 0
+    holders: list[tuple[Holder, Buyer]] = field(default_factory=list)
+    typed: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 def _worktree(revision: str, stack: ExitStack) -> Path:
@@ -153,7 +161,8 @@ def _start_side(name: str, tree: Path, rpc_url: str, factory: str, workdir: Path
         scanner.raise_for_status()
     return Side(name, server.pid, port, database_url, int(event["id"]),
                 int(event["tiers"][0]["id"]), RawHttp(port, 2),
-                env["FAIRTIX_SECRET_KEY"].encode(), scanner.json()["credential"])  # fmt: skip
+                env["FAIRTIX_SECRET_KEY"].encode(), scanner.json()["credential"],
+                face_wei=int(event["tiers"][0]["price_wei"]))  # fmt: skip
 
 
 async def _phase(sides: list[Side], chunk: int, requests: Callable[[Side], list[Request]]
@@ -253,6 +262,47 @@ def _scan(side: Side, ticket: int) -> Request:
     return request
 
 
+def _listing_body(side: Side, holder: Holder) -> dict[str, Any]:
+    return {
+        "event_id": side.event_id,
+        "token_id": holder.token_id,
+        "price_wei": str(side.face_wei),
+        "payout": holder.payout,
+    }
+
+
+def _sell_order(side: Side, index: int) -> Request:
+    async def request() -> None:
+        holder, client = side.holders[index]
+        body = _listing_body(side, holder)
+        answer = await side.http.ok("POST", "/listings/sell-order", client._auth(), body)
+        side.typed[index] = answer["typed_data"]
+
+    return request
+
+
+def _listing(side: Side, index: int) -> Request:
+    holder, client = side.holders[index]
+    typed = side.typed[index]
+    # Signed before the chunk starts: the wallet's work is not the server's.
+    body = {
+        **_listing_body(side, holder),
+        "nonce": int(typed["message"]["nonce"]),
+        "deadline": int(typed["message"]["deadline"]),
+        "signature": _sign_typed(holder.wallet, typed),
+    }
+    return lambda: side.http.ok("POST", "/listings", client._auth(), body)
+
+
+async def _seed_holders(sides: list[Side], chain: ChainClient, holders: int) -> None:
+    """Each side's ticket holders, minted on the shared anvil and signed in (not measured)."""
+    for side in sides:
+        seeded = seed_holders(side.database_url, chain, side.event_id, holders)
+        side.holders = [(holder, Buyer(side.http, holder.wallet, 1)) for holder in seeded]
+        for _, client in side.holders:
+            await client.sign_in()
+
+
 # A request kind and the kind it needs done first, for the same buyer or ticket.
 _NEEDS = {
     "join": "sign-in",
@@ -261,11 +311,12 @@ _NEEDS = {
     "confirm": "hold+checkout",
     "webhook": "confirm",
     "door refuse": "door admit",
+    "listing": "sell-order",
 }
 
 
-async def _compare(sides: list[Side], buyers: int, chunk: int, kinds: list[str] | None
-                   ) -> dict[str, dict[str, float]]:  # fmt: skip
+async def _compare(sides: list[Side], buyers: int, chunk: int, kinds: list[str] | None,
+                   chain: ChainClient) -> dict[str, dict[str, float]]:  # fmt: skip
     for side in sides:
         side.buyers = [Buyer(side.http, Account.create(), 2) for _ in range(buyers)]
         # The door's tickets, recorded as fulfilment does (not minted: nothing checks them in).
@@ -282,6 +333,9 @@ async def _compare(sides: list[Side], buyers: int, chunk: int, kinds: list[str] 
         # A fan's first scan (admitted), then the same ticket again (refused: already used).
         "door admit": lambda s: [_scan(s, i) for i in range(len(s.buyers))],
         "door refuse": lambda s: [_scan(s, i) for i in range(len(s.buyers))],
+        # A holder asks for the sell order to sign, then lists the ticket with its signature.
+        "sell-order": lambda s: [_sell_order(s, i) for i in range(len(s.holders))],
+        "listing": lambda s: [_listing(s, i) for i in range(len(s.holders))],
     }
     figures: dict[str, dict[str, float]] = {}
     wanted = set(phases if kinds is None else kinds)
@@ -289,6 +343,8 @@ async def _compare(sides: list[Side], buyers: int, chunk: int, kinds: list[str] 
         while kind in _NEEDS:  # what a kind of request needs done first is measured too
             kind = _NEEDS[kind]
             wanted.add(kind)
+    if "sell-order" in wanted:
+        await _seed_holders(sides, chain, buyers)
     for name, requests in phases.items():
         if name not in wanted:
             continue
@@ -343,7 +399,8 @@ def main() -> int:
         time.sleep(2.5)  # the sale opens
         print(f"A = {revision}, B = {tree}; server CPU per request:", flush=True)
         kinds = None if args.kinds is None else args.kinds.split(",")
-        figures = asyncio.run(_compare(sides, args.buyers, args.chunk, kinds))
+        chain = ChainClient(w3, devnet_account(0), factory_address=factory["address"])
+        figures = asyncio.run(_compare(sides, args.buyers, args.chunk, kinds, chain))
     result = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "load_average_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],

@@ -11,6 +11,7 @@ fulfilled card orders paid in the sandbox, so each may choose a card payout. Car
 the sandbox; ether buyers sign and send the buyResale transaction the API hands out (a loser's is
 mined and reverts).
 
+The buyers race once the worker's indexer has caught up with the chain (the worker is up).
 Measured: listings accepted per second (sell order, signature, POST /listings), buy to ticket in
 wallet p50/p99 per rail (card: the buy request to the purchase settled, as the indexer saw it;
 ether: the buy request to the receipt), and, each of which must be 0: tickets sold twice, resales
@@ -56,6 +57,7 @@ from backend.catalog.models import Event, Tier
 from backend.chain.client import ChainClient, connect_rpc
 from backend.chain.deploy import deploy_factory_if_needed
 from backend.chain.devnet import Devnet, devnet_account
+from backend.chain.models import ChainCursor
 from backend.chain.protocol import CardMint
 from backend.chain.types import RESALE, ResaleLog
 from backend.db.base import utcnow
@@ -317,6 +319,23 @@ def _wait_settled(database_url: str, timeout: float) -> None:
         engine.dispose()
 
 
+def _wait_worker_caught_up(database_url: str, head: int, timeout: float) -> None:
+    """Until the worker's indexer has read up to block ``head``: it is up and its passes run."""
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            with transaction(sessions) as session:
+                reached = session.scalar(select(func.max(ChainCursor.block_number)))
+            if reached is not None and reached >= head:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"the worker's indexer did not reach block {head} in {timeout:g} s")
+    finally:
+        engine.dispose()
+
+
 def _judge(database_url: str, chain: ChainClient, contract: str, cap_wei: int,
            to_block: int) -> dict[str, int]:  # fmt: skip
     resold = [
@@ -434,6 +453,9 @@ def run(holders_count: int, buyers_count: int, concurrency: int, seed: int, data
                 if last is not None:
                     w3.eth.wait_for_transaction_receipt(last)
                 buyer_tokens = list(pool.map(lambda w: _signed_in(http, w), buyers))
+                # The race measures a running worker, not its boot: once listing took seconds
+                # less, the first card buyers' webhooks waited ~4 s for a worker still starting.
+                _wait_worker_caught_up(database_url, w3.eth.block_number, SETTLE_TIMEOUT_S)
                 targets = [rng.choice(listing_ids) for _ in buyers]
                 _say(f"{buyers_count:,} buyers race for {len(listing_ids):,} listings ...")
 

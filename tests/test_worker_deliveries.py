@@ -182,3 +182,34 @@ def test_stop_waits_for_a_delivery_in_progress_and_marks_it_done(
     with transaction(runtime.sessions) as session:
         [message] = session.scalars(select(outbox.OutboxMessage)).all()
     assert message.done_at is not None
+
+
+def test_a_settlement_sent_wakes_an_idle_chain_loop_at_once(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime.settings.worker_poll_seconds = 0.05
+    runtime.settings.worker_delivery_threads = 1
+    worker = Worker(runtime)
+    passes: list[float] = []
+
+    def empty_pass(*, deliveries: bool = True) -> int:
+        passes.append(time.monotonic())
+        return 0
+
+    monkeypatch.setattr(worker, "run_once", empty_pass)
+    loop = threading.Thread(target=worker.run_forever)
+    loop.start()
+    time.sleep(1.6)  # backed off: its waits are now a second long
+    before = len(passes)
+    sent = time.monotonic()
+    # What Settler.send calls once a settlement is stored and broadcast (on a delivery thread).
+    assert worker._settler._on_sent is not None
+    worker._settler._on_sent()
+    time.sleep(0.3)
+    worker.stop()
+    loop.join(5)
+    worker._deliveries.shutdown(wait=True)
+    assert not loop.is_alive()
+    woken = [moment for moment in passes[before:] if moment >= sent]
+    # Without the wake-up the next pass would come up to a second later.
+    assert woken and woken[0] - sent < 0.25

@@ -20,6 +20,7 @@ card-payout seller's order: the contract nets the proceeds that would come back 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,11 +77,22 @@ class Settling:
 
 class Settler:
     def __init__(
-        self, sessions: sessionmaker[Session], chain: ChainClient, settings: Settings
+        self,
+        sessions: sessionmaker[Session],
+        chain: ChainClient,
+        settings: Settings,
+        *,
+        on_sent: Callable[[], None] | None = None,
     ) -> None:
         self._sessions = sessions
         self._chain = chain
         self._fee_ceiling = Wei(settings.mint_fee_ceiling_wei)
+        # Called once a settlement is stored and broadcast: the worker wakes its chain loop, so
+        # the indexer looks for the Resold log now instead of after an idle loop's backoff.
+        self._on_sent = on_sent
+        self.in_flight = 0
+        """Settlements the last ``advance`` found under way (the chain loop polls at its
+        interval, not its idle backoff, while there are some)."""
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -105,6 +117,8 @@ class Settler:
             refusal = self._chain.broadcast(signed.raw)
         except ChainUnavailable as exc:
             refusal = str(exc)  # stored: advance sends it again
+        if self._on_sent is not None:
+            self._on_sent()
         log.info(
             "card resale settlement sent",
             extra={
@@ -185,10 +199,18 @@ class Settler:
     def advance(self) -> int:
         """One step for every settlement under way; returns how many reached an end here."""
         settling = self._settling()
+        self.in_flight = len(settling)
+        # Each signer's mined nonce count, read once per pass before any receipt (not once per
+        # settlement: with a burst in flight those reads were most of a chain-loop pass, which
+        # the indexer, and so every card buyer, waits on). Read before the receipts, it keeps
+        # _follow's rule: a transaction mined since shows its receipt.
+        counts: dict[str, int] = {}
         done = 0
         for item in settling:
             try:
-                done += self._follow(item)
+                if item.signer not in counts:
+                    counts[item.signer] = self._chain.mined_nonce_count(account=item.signer)
+                done += self._follow(item, counts[item.signer])
             except ChainUnavailable:
                 log.warning("chain unavailable; settlements followed next pass")
                 break
@@ -233,10 +255,10 @@ class Settler:
                 )
             return found
 
-    def _follow(self, item: Settling) -> int:
+    def _follow(self, item: Settling, mined_nonces: int) -> int:
         # The nonce count first, the receipt second: a transaction of ours mined between the two
         # reads shows its receipt, so "nonce spent and no receipt" means another one took it.
-        spent = self._chain.mined_nonce_count(account=item.signer) > item.nonce
+        spent = mined_nonces > item.nonce
         mined = self._chain.transaction_receipt(item.tx_hash)
         if mined is None:
             if spent:
