@@ -106,7 +106,7 @@ def settle_orders(session: Session, event: Event) -> Settled:
     ).all()
     cancelled = refunds = claimable = following = 0
     cause = "event cancelled"
-    now = utcnow()
+    following_ids = holder_refunds.orders_following_tickets(session, event.id, utcnow())
     for order in orders:
         if order.status in sales.OPEN_STATUSES:
             sales.cancel_order(session, order, cause)
@@ -115,7 +115,7 @@ def settle_orders(session: Session, event: Event) -> Settled:
             if order.status == sales.FULFILLED:
                 claimable += 1
         elif order.status in CARD_PAID and order.refund_due_at is None:
-            if holder_refunds.follows_tickets(session, order, now):
+            if order.id in following_ids:
                 # A ticket changed hands (or still can): its face value goes to whoever holds
                 # it when the cancellation is mined, decided then (REFUND_HOLDERS).
                 following += 1

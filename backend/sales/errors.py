@@ -116,3 +116,14 @@ class RefundNotYet(SalesError):
         super().__init__(f"order {order_id} can't be refunded yet: {reason}")
         self.order_id = order_id
         self.reason = reason
+
+
+class HolderRefundNotYet(RefundNotYet):
+    """A cancelled event's holder refunds must wait (the worker retries later): the indexer has
+    not passed the cancellation's block yet, or a refund's ether transfer is not mined or not
+    confirmed yet. It names what waits, not an order."""
+
+    def __init__(self, reason: str) -> None:
+        SalesError.__init__(self, f"holder refunds can't go on yet: {reason}")
+        self.order_id = 0
+        self.reason = reason

@@ -12,7 +12,7 @@ For each ticket of the event, by how it was first paid:
   ``claimRefund``, which pays the current owner and burns the ticket. Nothing to do here.
 - **Card-paid, held by its primary buyer**: that card is refunded the ticket's price. An order
   whose tickets all stayed with its buyer, unlisted, was refunded in full at the cancellation
-  already (:func:`follows_tickets` is False for it); the others get one refund per ticket.
+  already (:func:`orders_following_tickets` leaves it out); the others get one refund per ticket.
 - **Card-paid, held by someone else**: the primary buyer is not refunded (they sold it, and were
   paid). The holder gets the face value: back to the card they bought it with on fairtix's
   resale market, up to what that card paid (the rest, if they paid less than face, in ether),
@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend import outbox
@@ -43,7 +43,7 @@ from backend.fulfilment import nonces
 from backend.payments.provider import PaymentProvider
 from backend.resale.models import P_SETTLED, CardPurchase, Listing
 from backend.sales import service as sales
-from backend.sales.errors import RefundNotYet
+from backend.sales.errors import HolderRefundNotYet
 from backend.sales.models import (
     CARD_RAIL,
     ETHER_RAIL,
@@ -68,30 +68,27 @@ GWEI = 10**9
 # -- at the cancellation -------------------------------------------------------------------
 
 
-def follows_tickets(session: Session, order: Order, now: datetime) -> bool:
-    """Whether a paid card order's refund must wait for the chain to say who holds its
+def orders_following_tickets(session: Session, event_id: int, now: datetime) -> set[int]:
+    """The event's orders whose card refund must wait for the chain to say who holds their
     tickets: one of them changed hands, or was listed under a sell order that can still be
-    filled on chain (until its deadline, whatever fairtix's market shows). Otherwise its buyer
-    holds them all and can't lose them any more, and the whole order is refunded at once."""
-    if order.status != sales.FULFILLED:
-        return False  # no ticket exists yet: nobody else can hold one
-    moved = session.scalar(
-        select(func.count())
-        .select_from(Ticket)
+    filled on chain (until its deadline, whatever fairtix's market shows). Any other paid order's
+    buyer holds every ticket (or none exists yet) and can't lose them any more: it is refunded
+    whole at once. Two set-based reads for the whole event, not two per order: a cancellation
+    of a sold-out venue settles tens of thousands of orders in one request."""
+    moved = (
+        select(Ticket.order_id)
+        .join(Order, Order.id == Ticket.order_id)
         .where(
-            Ticket.order_id == order.id,
-            (Ticket.owner_address != order.buyer_address) | (Ticket.holder_epoch != 0),
+            Ticket.event_id == event_id,
+            (Ticket.owner_address != Order.buyer_address) | (Ticket.holder_epoch != 0),
         )
     )
-    if moved:
-        return True
-    fillable = session.scalar(
-        select(func.count())
-        .select_from(Listing)
-        .join(Ticket, Ticket.id == Listing.ticket_id)
-        .where(Ticket.order_id == order.id, Listing.deadline > int(now.timestamp()))
+    listed = (
+        select(Ticket.order_id)
+        .join(Listing, Listing.ticket_id == Ticket.id)
+        .where(Listing.event_id == event_id, Listing.deadline > int(now.timestamp()))
     )
-    return bool(fillable)
+    return set(session.scalars(moved.distinct())) | set(session.scalars(listed.distinct()))
 
 
 # -- the worker's decision -----------------------------------------------------------------
@@ -106,22 +103,26 @@ class Decided:
 def decide(sessions: sessionmaker[Session], chain: ChainClient, event_id: int) -> Decided:
     """Outbox ``REFUND_HOLDERS``: once the indexer has passed the block that cancelled the
     event, one refund per card-paid ticket to its holder (see the module's text). Raises
-    RefundNotYet (the outbox retries) while the indexer is behind. Safe to run again."""
+    HolderRefundNotYet (the outbox retries) while the indexer is behind. Safe to run again."""
     with transaction(sessions) as session:
         event = session.get(Event, event_id)
         if event is None or event.chain_cancelled_at is None:
             return Decided()
         cancel_tx = event.chain_cancel_tx_hash
+    # No transaction recorded: the contract was found cancelled and the node no longer serves
+    # the EventCancelled log, so the cancellation is older than the node's log history, long
+    # behind the indexer's cursor; there is no block to wait for.
     if cancel_tx is not None:
         mined = chain.transaction_receipt(cancel_tx)
         if mined is None:
-            raise RefundNotYet(0, f"event {event_id}'s cancellation {cancel_tx} is not mined yet")
+            raise HolderRefundNotYet(
+                f"event {event_id}'s cancellation {cancel_tx} is not mined yet"
+            )
         with transaction(sessions) as session:
             cursor = session.get(ChainCursor, chain.chain_id)
             indexed = -1 if cursor is None else cursor.block_number
         if indexed < mined.block_number:
-            raise RefundNotYet(
-                0,
+            raise HolderRefundNotYet(
                 f"the indexer is at block {indexed}, before event {event_id}'s cancellation "
                 f"in block {mined.block_number}: its tickets' holders are not final here yet",
             )
@@ -259,7 +260,7 @@ def pay(
     cards: PaymentProvider,
     refund_id: int,
 ) -> None:
-    """Outbox ``PAY_HOLDER_REFUND``: pays the refund exactly once. Raises RefundNotYet while
+    """Outbox ``PAY_HOLDER_REFUND``: pays the refund exactly once. Raises HolderRefundNotYet while
     an ether transfer waits for its receipt (the outbox retries)."""
     with transaction(sessions) as session:
         refund = session.get(HolderRefund, refund_id)
@@ -302,7 +303,7 @@ def _pay_ether(sessions: sessionmaker[Session], chain: ChainClient, refund_id: i
             # Not mined, and its nonce still free: this very transaction is the one to send
             # (again); a node that has it already just refuses the copy.
             chain.broadcast(raw)
-            raise RefundNotYet(0, f"holder refund {refund_id}'s transfer {tx_hash} is not mined")
+            raise HolderRefundNotYet(f"holder refund {refund_id}'s transfer {tx_hash} is not mined")
         # Its nonce went to another of the signer's transactions while it was never mined: it
         # can't be mined any more, so signing a new one can't pay twice.
         log.warning("holder refund transfer superseded", extra={"refund_id": refund_id})
@@ -310,7 +311,7 @@ def _pay_ether(sessions: sessionmaker[Session], chain: ChainClient, refund_id: i
     chain.broadcast(signed_raw)
     mined = chain.transaction_receipt(signed_hash)
     if mined is None:
-        raise RefundNotYet(0, f"holder refund {refund_id}'s transfer {signed_hash} is not mined")
+        raise HolderRefundNotYet(f"holder refund {refund_id}'s transfer {signed_hash} is not mined")
     _settle_ether(sessions, chain, refund_id, mined.succeeded, mined.block_number)
 
 
@@ -346,7 +347,7 @@ def _settle_ether(
     block_number: int,
 ) -> None:
     if chain.block_number() - block_number < chain.confirmations:
-        raise RefundNotYet(0, f"holder refund {refund_id}'s transfer awaits its confirmations")
+        raise HolderRefundNotYet(f"holder refund {refund_id}'s transfer awaits its confirmations")
     with transaction(sessions) as session:
         refund = session.get(HolderRefund, refund_id, with_for_update=True)
         assert refund is not None
@@ -427,7 +428,7 @@ def _shown(refund: HolderRefund) -> TicketRefund:
 
 @dataclass(frozen=True)
 class OrderFollowing:
-    """A card order whose tickets' refunds follow the tickets (see follows_tickets)."""
+    """A card order whose tickets' refunds follow the tickets (see orders_following_tickets)."""
 
     refunded_tickets: int
     """Its tickets refunded to this order's card (those its buyer held)."""
