@@ -35,7 +35,6 @@ BENCH_OFFLINE_SECONDS (60).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -78,7 +77,7 @@ from backend.sales.models import Order
 from backend.tickets.models import Ticket
 from bench.onsale import RawHttp, _cpu_by_role, _env, _fresh_database, _say
 from bench.queue import _free_port, _wait_live
-from bench.results_md import replace_section
+from bench.results_md import bench_parser, figure_table, replace_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_JSON = ROOT / "bench" / "results" / "door.json"
@@ -569,9 +568,7 @@ def _write(result: dict[str, Any]) -> None:
             "Scans per second and latency count the online scans (the service deciding); the "
             "offline gate's scans are decided on the device and uploaded when it is back.",
             "",
-            "| figure | value |",
-            "|---|---|",
-            *[f"| {name} | {value} |" for name, value in rows],
+            *figure_table(rows),
             SECTION_END,
         ]
     )
@@ -579,11 +576,7 @@ def _write(result: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        prog="make bench-door",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = bench_parser("make bench-door", __doc__)
     parser.add_argument("--fans", type=int, default=int(os.environ.get("BENCH_FANS", "20000")))
     parser.add_argument("--lanes", type=int, default=int(os.environ.get("BENCH_LANES", "2")))
     parser.add_argument("--seed", type=int, default=int(os.environ.get("BENCH_SEED", "7")))

@@ -22,7 +22,6 @@ BENCH_SEED.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -59,7 +58,7 @@ from backend.db.migrate import upgrade_to_head
 from backend.demo import FairtixClient
 from backend.sales.models import Order, OrderTransition
 from bench.queue import _free_port, _read_response, _wait_live
-from bench.results_md import replace_section
+from bench.results_md import bench_parser, figure_table, replace_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_JSON = ROOT / "bench" / "results" / "onsale.json"
@@ -613,9 +612,7 @@ def _write(result: dict[str, Any]) -> None:
             "confirmation answering to the order's token ids being recorded. Oversold and "
             "duplicates are counted from the chain's Transfer logs.",
             "",
-            "| figure | value |",
-            "|---|---|",
-            *[f"| {name} | {value} |" for name, value in rows],
+            *figure_table(rows),
             SECTION_END,
         ]
     )
@@ -623,11 +620,7 @@ def _write(result: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        prog="make bench-onsale",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = bench_parser("make bench-onsale", __doc__)
     parser.add_argument("--buyers", type=int, default=int(os.environ.get("BENCH_BUYERS", "2000")))
     parser.add_argument(
         "--concurrency",

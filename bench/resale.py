@@ -26,7 +26,6 @@ BENCH_SEED.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -71,7 +70,7 @@ from backend.sales.models import Order
 from backend.tickets.models import Ticket
 from bench.onsale import _env, _fresh_database, _say
 from bench.queue import _cpu_seconds, _free_port, _wait_live
-from bench.results_md import replace_section
+from bench.results_md import bench_parser, figure_table, replace_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_JSON = ROOT / "bench" / "results" / "resale.json"
@@ -564,9 +563,7 @@ def _write(result: dict[str, Any]) -> None:
             "refused is a 409 (reserved or already sold), reverted an ether buyer's transaction "
             "mined after another sale, refunded a card buyer who paid and lost on chain.",
             "",
-            "| figure | value |",
-            "|---|---|",
-            *[f"| {name} | {value} |" for name, value in rows],
+            *figure_table(rows),
             SECTION_END,
         ]
     )
@@ -574,11 +571,7 @@ def _write(result: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        prog="make bench-resale",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = bench_parser("make bench-resale", __doc__)
     env = os.environ.get
     parser.add_argument("--holders", type=int, default=int(env("BENCH_HOLDERS", "1000")))
     parser.add_argument("--buyers", type=int, default=int(env("BENCH_BUYERS", "1000")))

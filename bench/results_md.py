@@ -3,6 +3,8 @@ rewrites only its own section."""
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 RESULTS_MD = Path(__file__).resolve().parent / "RESULTS.md"
@@ -19,3 +21,17 @@ def replace_section(start: str, end: str, section: str, path: Path = RESULTS_MD)
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     path.write_text(text)
+
+
+def figure_table(rows: Sequence[tuple[str, object]]) -> list[str]:
+    """A section's two-column table of figures, as Markdown lines."""
+    return ["| figure | value |", "|---|---|", *[f"| {name} | {value} |" for name, value in rows]]
+
+
+def bench_parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's command line: ``--help`` prints the module's text after its first line."""
+    return argparse.ArgumentParser(
+        prog=prog,
+        description=doc.split("\n\n", 1)[1] if doc else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
