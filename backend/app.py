@@ -166,6 +166,7 @@ def create_app(settings: Settings | None = None, *, chain: ChainClient | None = 
         # The loop's default limiter: what sync routes and run_in_threadpool draw from.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         app.state.runtime = runtime
+        runtime.queue.start_lane()
         app.state.blockstore = runtime.blockstore
         worker = Worker(runtime)
         app.state.worker = worker
@@ -185,6 +186,7 @@ def create_app(settings: Settings | None = None, *, chain: ChainClient | None = 
             yield
         finally:
             worker.stop()
+            await runtime.queue.stop_lane()
             runtime.queue.close()
             # A client handed in (tests share one) must not read a database that is gone.
             runtime.chain.use_nonce_floor(None)

@@ -22,6 +22,7 @@ import redis
 
 from backend.auth.errors import NotAuthenticated
 from backend.queue.breaker import RedisBreaker
+from backend.queue.redis_lane import LaneUnavailable, RedisLane
 
 log = logging.getLogger("fairtix.auth")
 
@@ -51,6 +52,10 @@ class SessionCache(Protocol):
     def lookup(self, token: str) -> CachedSession | None:
         """The session (``revoked`` if signed out), or None when only the database knows."""
 
+    async def lookup_on_lane(self, token: str) -> CachedSession | None:
+        """``lookup`` without blocking the event loop (backend/queue/redis_lane.py); raises
+        LaneUnavailable when it can't, and the caller takes the blocking path."""
+
 
 class NoSessionCache:
     """The embedded profile: the SQL waiting room asks the database anyway."""
@@ -64,14 +69,22 @@ class NoSessionCache:
     def lookup(self, token: str) -> CachedSession | None:
         return None
 
+    async def lookup_on_lane(self, token: str) -> CachedSession | None:
+        return None
+
 
 class RedisSessionCache:
     def __init__(
-        self, client: redis.Redis, prefix: str, breaker: RedisBreaker | None = None
+        self,
+        client: redis.Redis,
+        prefix: str,
+        breaker: RedisBreaker | None = None,
+        lane: RedisLane | None = None,
     ) -> None:
         self._client = client
         self._prefix = prefix
         self._breaker = breaker or RedisBreaker()
+        self._lane = lane
 
     def _key(self, token: str) -> str:
         # Only the token's hash is stored, as in the database: a Redis dump leaks no session.
@@ -101,18 +114,31 @@ class RedisSessionCache:
         except redis.RedisError as exc:
             log.warning("session cache read failed", extra={"error": str(exc)})
             return None
-        if value is None:
-            return None
-        if value == _REVOKED:
-            return _TOMBSTONE
-        address, _, expires = str(value).partition("|")
-        return CachedSession(address=address, expires_at=float(expires))
+        return _parsed(value)
+
+    async def lookup_on_lane(self, token: str) -> CachedSession | None:
+        if self._lane is None:
+            raise LaneUnavailable("no lane for this Redis URL")
+        return _parsed(await self._lane.call("GET", self._key(token)))
+
+
+def _parsed(value: object) -> CachedSession | None:
+    if value is None:
+        return None
+    if value == _REVOKED:
+        return _TOMBSTONE
+    address, _, expires = str(value).partition("|")
+    return CachedSession(address=address, expires_at=float(expires))
 
 
 def wallet_from_copy(cache: SessionCache, token: str) -> str | None:
     """The wallet of a bearer session the copy knows (None: ask the database). A session the
     copy holds as signed out or expired is refused here, as the database would refuse it."""
-    shared = cache.lookup(token)
+    return wallet_of(cache.lookup(token))
+
+
+def wallet_of(shared: CachedSession | None) -> str | None:
+    """The wallet of a session the copy returned; raises for one signed out or expired."""
     if shared is None:
         return None
     if shared.revoked:

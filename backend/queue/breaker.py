@@ -36,15 +36,24 @@ class RedisBreaker:
         self._open_until = 0.0
 
     def call(self, command: Callable[[], T]) -> T:
-        if self._clock() < self._open_until:
+        if self.is_open():
             raise RedisNotAnswering("Redis did not answer a moment ago; not asked again yet")
         try:
             return command()
         except (redis.ConnectionError, redis.TimeoutError) as exc:
-            # A float store is atomic: threads tripping it together only agree on the time.
-            self._open_until = self._clock() + self._cool_down
-            log.warning(
-                "redis not answering; failing fast",
-                extra={"error": f"{type(exc).__name__}: {exc}", "seconds": self._cool_down},
-            )
+            self.trip(exc)
             raise
+
+    def is_open(self) -> bool:
+        """True while calls are answered here, without asking Redis."""
+        return self._clock() < self._open_until
+
+    def trip(self, error: BaseException) -> None:
+        """Redis failed to answer: fail fast for the next ``cool_down`` seconds. Also called by
+        the non-blocking lane (backend/queue/redis_lane.py), so both paths share one view."""
+        # A float store is atomic: threads tripping it together only agree on the time.
+        self._open_until = self._clock() + self._cool_down
+        log.warning(
+            "redis not answering; failing fast",
+            extra={"error": f"{type(error).__name__}: {error}", "seconds": self._cool_down},
+        )

@@ -20,7 +20,10 @@ def build_waiting_room(settings: Settings, sessions: sessionmaker[Session]) -> W
     if settings.queue_store == "redis":
         redis_stores = RedisQueueStores(settings.redis_url, settings.queue_redis_prefix)
         session_cache = RedisSessionCache(
-            redis_stores.client, settings.queue_redis_prefix, redis_stores.breaker
+            redis_stores.client,
+            settings.queue_redis_prefix,
+            redis_stores.breaker,
+            redis_stores.lane,
         )
         stores = redis_stores
     else:

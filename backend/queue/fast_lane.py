@@ -2,12 +2,13 @@
 
 Every waiting fan polls ``GET /events/{id}/queue/me`` every few seconds, and an on-sale opens
 with a wave of ``POST /events/{id}/queue``. When the answer is one or two Redis round trips
-and no database (``WaitingRoom.can_answer_inline`` / ``join_inline``), this pure ASGI layer
+and no database (``WaitingRoom.status_on_lane`` / ``join_on_lane``), this pure ASGI layer
 answers it directly: no route matching over every route of the API, no dependency solving, no
-second validation of the body it built. Everything else (another path, the SQL store, a bearer
-to look up in the database, an admission step due, any error) falls through to the ordinary
-routes in backend/queue/router.py, which document these same requests in the OpenAPI and give
-the same answers, problem+json included.
+second validation of the body it built, and its Redis round trips awaited on the non-blocking
+lane (backend/queue/redis_lane.py), so the process serves other requests while Redis answers.
+Everything else (another path, the SQL store, a bearer to look up in the database, an admission
+step due, any error) falls through to the ordinary routes in backend/queue/router.py, which
+document these same requests in the OpenAPI and give the same answers, problem+json included.
 
 It sits inside the request guard, so the rate limits and input checks hold here too.
 """
@@ -25,6 +26,7 @@ from backend.auth.errors import AuthError
 from backend.catalog.errors import CatalogError
 from backend.observability.middleware import ROUTE_KEY
 from backend.queue.errors import QueueError
+from backend.queue.redis_lane import LaneUnavailable
 from backend.queue.schemas import QueueStatusOut
 from backend.queue.service import Credentials, QueueStatus, WaitingRoom
 from backend.schemas import MAX_ID
@@ -46,7 +48,7 @@ class QueueFastLane:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            status = self._inline(scope)
+            status = await self._inline(scope)
             if status is not None:
                 payload = _STATUS_JSON.dump_json(status)
                 scope[ROUTE_KEY] = _TEMPLATES[scope["method"]]
@@ -61,7 +63,7 @@ class QueueFastLane:
                 return
         await self.app(scope, receive, send)
 
-    def _inline(self, scope: Scope) -> QueueStatus | None:
+    async def _inline(self, scope: Scope) -> QueueStatus | None:
         """The answer, when it can be given here and now; None to take the ordinary route."""
         method = scope["method"]
         if method == "GET":
@@ -84,13 +86,14 @@ class QueueFastLane:
         room: WaitingRoom = runtime.queue
         try:
             if method == "POST":
-                return room.join_inline(event_id, credentials)
-            if credentials.bearer is not None or not room.can_answer_inline(event_id, credentials):
+                return await room.join_on_lane(event_id, credentials)
+            if credentials.bearer is not None:
                 return None
-            wallet = room.identify(event_id, credentials)
-            return room.status(event_id, wallet, advance_first=False)
-        except (QueueError, AuthError, CatalogError):
-            return None  # the ordinary route raises it again and answers it as problem+json
+            return await room.status_on_lane(event_id, credentials)
+        except (QueueError, AuthError, CatalogError, LaneUnavailable):
+            # The ordinary route asks again (on the blocking client, which also reloads a
+            # script Redis lost) and answers errors as problem+json.
+            return None
 
 
 def _credentials(scope: Scope) -> Credentials | None:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from backend.queue import redis_scripts
 from backend.queue.breaker import RedisBreaker
 from backend.queue.errors import QueueClosed, QueueError, QueueUnavailable
+from backend.queue.redis_lane import LaneUnavailable, RedisLane
 from backend.queue.store import (
     BUCKET_SECONDS,
     MAX_PARKED_PER_STEP,
@@ -55,10 +56,15 @@ class RedisQueueStore:
     """A QueueStore on one Redis database; ``prefix`` namespaces every key it touches."""
 
     def __init__(
-        self, client: redis.Redis, prefix: str = "fairtix", breaker: RedisBreaker | None = None
+        self,
+        client: redis.Redis,
+        prefix: str = "fairtix",
+        breaker: RedisBreaker | None = None,
+        lane: RedisLane | None = None,
     ) -> None:
         self._redis = client
         self._breaker = breaker or RedisBreaker()
+        self._lane = lane
         self._prefix = prefix
         self._keys: dict[int, list[str]] = {}  # every call names the event's keys: built once
         self._join = client.register_script(redis_scripts.JOIN)
@@ -94,40 +100,44 @@ class RedisQueueStore:
     def join(
         self, config: QueueConfig, wallet: str, now: datetime, refusal: QueueError | None
     ) -> Place:
-        outcome, body = self._run(
-            self._join,
-            config.event_id,
-            [
-                wallet,
-                _ms(now),
-                _ms(config.sale_opens_at),
-                "1" if refusal is not None else "0",
-                int(TOUCH_EVERY.total_seconds() * 1000),
-                int(OUTFLOW_WINDOW.total_seconds() * 1000),
-                POST_START_RANK_BASE,
-            ],
-        )
-        if outcome == "refused" and refusal is not None:
-            raise refusal
-        if outcome == "closed":
-            raise QueueClosed(config.event_id, "the organizer has closed this queue")
-        return _place(wallet, body, config.max_admitted)
+        args = _join_args(config, wallet, now, refusal)
+        outcome, body = self._run(self._join, config.event_id, args)
+        return _joined(config, wallet, outcome, body, refusal)
 
     def place(
         self, config: QueueConfig, wallet: str, now: datetime, *, touch: bool
     ) -> Place | None:
-        body = self._run(
-            self._place,
-            config.event_id,
-            [
-                wallet,
-                _ms(now),
-                "1" if touch else "0",
-                int(TOUCH_EVERY.total_seconds() * 1000),
-                int(OUTFLOW_WINDOW.total_seconds() * 1000),
-            ],
-        )
+        body = self._run(self._place, config.event_id, _place_args(wallet, now, touch))
         return None if body is None else _place(wallet, body, config.max_admitted)
+
+    # -- the same two steps on the non-blocking lane (backend/queue/redis_lane.py) ---------------
+
+    @property
+    def lane(self) -> RedisLane | None:
+        return self._lane
+
+    async def join_on_lane(
+        self, config: QueueConfig, wallet: str, now: datetime, refusal: QueueError | None
+    ) -> Place:
+        """``join`` without blocking the loop; raises LaneUnavailable when the lane can't."""
+        lane = self._require_lane()
+        args = _join_args(config, wallet, now, refusal)
+        outcome, body = await lane.evalsha(self._join.sha, self.keys(config.event_id), args)
+        return _joined(config, wallet, outcome, body, refusal)
+
+    async def place_on_lane(
+        self, config: QueueConfig, wallet: str, now: datetime, *, touch: bool
+    ) -> Place | None:
+        """``place`` without blocking the loop; raises LaneUnavailable when the lane can't."""
+        lane = self._require_lane()
+        args = _place_args(wallet, now, touch)
+        body = await lane.evalsha(self._place.sha, self.keys(config.event_id), args)
+        return None if body is None else _place(wallet, body, config.max_admitted)
+
+    def _require_lane(self) -> RedisLane:
+        if self._lane is None:
+            raise LaneUnavailable("no lane for this Redis URL")
+        return self._lane
 
     # -- outflow --------------------------------------------------------------------------------
 
@@ -247,6 +257,40 @@ class RedisQueueStore:
         self._guard(lambda: self._redis.delete(*self.keys(event_id)))
 
 
+def _join_args(
+    config: QueueConfig, wallet: str, now: datetime, refusal: QueueError | None
+) -> list[Any]:
+    return [
+        wallet,
+        _ms(now),
+        _ms(config.sale_opens_at),
+        "1" if refusal is not None else "0",
+        int(TOUCH_EVERY.total_seconds() * 1000),
+        int(OUTFLOW_WINDOW.total_seconds() * 1000),
+        POST_START_RANK_BASE,
+    ]
+
+
+def _joined(
+    config: QueueConfig, wallet: str, outcome: str, body: str, refusal: QueueError | None
+) -> Place:
+    if outcome == "refused" and refusal is not None:
+        raise refusal
+    if outcome == "closed":
+        raise QueueClosed(config.event_id, "the organizer has closed this queue")
+    return _place(wallet, body, config.max_admitted)
+
+
+def _place_args(wallet: str, now: datetime, touch: bool) -> list[Any]:
+    return [
+        wallet,
+        _ms(now),
+        "1" if touch else "0",
+        int(TOUCH_EVERY.total_seconds() * 1000),
+        int(OUTFLOW_WINDOW.total_seconds() * 1000),
+    ]
+
+
 def _place(wallet: str, body: str, default_cap: int) -> Place:
     e = json.loads(body)
     rank = int(e["r"])
@@ -282,9 +326,11 @@ class RedisQueueStores:
             socket_timeout=socket_timeout,
             socket_connect_timeout=socket_timeout,
         )
-        # One for everything this process asks Redis, the session copy included.
+        # One for everything this process asks Redis, the session copy and the lane included.
         self.breaker = RedisBreaker()
-        self.store = RedisQueueStore(self._client, prefix, self.breaker)
+        # The fast lane's non-blocking connection (None: the URL asks for TLS or a socket).
+        self.lane = RedisLane.from_url(url, self.breaker, socket_timeout)
+        self.store = RedisQueueStore(self._client, prefix, self.breaker, self.lane)
 
     @property
     def client(self) -> redis.Redis:

@@ -9,6 +9,7 @@ through the session (``session.info``) and fall back to the SQL store on that se
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.auth import service as auth
 from backend.auth.errors import NotAuthenticated
-from backend.auth.session_cache import NoSessionCache, SessionCache, wallet_from_copy
+from backend.auth.session_cache import NoSessionCache, SessionCache, wallet_from_copy, wallet_of
 from backend.catalog.models import Event, Tier
 from backend.catalog.service import get_event
 from backend.db.base import utcnow
@@ -37,6 +38,7 @@ from backend.queue.errors import (
     QueueNotOpen,
     QueueTokenExpired,
 )
+from backend.queue.redis_store import RedisQueueStore
 from backend.queue.sql_store import SqlQueueStore
 from backend.queue.store import (
     ADMITTED,
@@ -387,6 +389,73 @@ class WaitingRoom:
         if self.stores.name != "redis":
             return None
         now = now or utcnow()
+        config = self._fresh_config_for_join(event_id, now)
+        if config is None:
+            return None
+        wallet = self._cached_identity(event_id, credentials)
+        if wallet is None:
+            return None
+        with self.stores.unit() as store:
+            place = store.join(config, wallet.lower(), now, refusal_for(config, False, now))
+        return to_status(place, config, self.secret, now, event_id)
+
+    # -- the fast lane's two requests, without blocking the event loop ---------------------------
+    # backend/queue/fast_lane.py awaits these: the same answers as status() and join_inline(),
+    # each Redis round trip on the non-blocking lane (backend/queue/redis_lane.py), so the loop
+    # serves other requests meanwhile. None, or LaneUnavailable raised: take the ordinary route.
+
+    async def status_on_lane(
+        self, event_id: int, credentials: Credentials, now: datetime | None = None
+    ) -> QueueStatus | None:
+        """A queue-token poll's answer, or None (the route answers, e.g. 404 not in queue)."""
+        store = self._lane_store()
+        if store is None or not self.can_answer_inline(event_id, credentials):
+            return None
+        now = now or utcnow()
+        config = self._configs[event_id].config  # fresh: can_answer_inline just said so
+        wallet = self.identify(event_id, credentials).lower()  # the token: no I/O
+        place = await store.place_on_lane(config, wallet, now, touch=True)
+        if place is None:
+            return None
+        return to_status(place, config, self.secret, now, event_id)
+
+    async def join_on_lane(
+        self, event_id: int, credentials: Credentials, now: datetime | None = None
+    ) -> QueueStatus | None:
+        """``join_inline`` with its round trips awaited: the session copy's, then the join's."""
+        store = self._lane_store()
+        if store is None:
+            return None
+        now = now or utcnow()
+        config = self._fresh_config_for_join(event_id, now)
+        if config is None or credentials.bearer is None:
+            return None
+        cached = self._bearers.get(credentials.bearer)
+        if cached is not None and cached[1] > time.monotonic():
+            wallet = cached[0]
+        else:
+            shared = wallet_of(await self.session_cache.lookup_on_lane(credentials.bearer))
+            if shared is None:
+                return None  # only the database knows this session
+            wallet = shared
+            self._remember(self._bearers, credentials.bearer, BEARER_CACHE_SECONDS, wallet)
+        if credentials.queue_token is not None:
+            wallet = self.wallet_for_token(credentials.queue_token, event_id, wallet)
+        # The awaits above may have let the config's moment pass; what was fresh then still
+        # holds for this join, as it would for a join that started a moment earlier.
+        place = await store.join_on_lane(
+            config, wallet.lower(), now, refusal_for(config, False, now)
+        )
+        return to_status(place, config, self.secret, now, event_id)
+
+    def _lane_store(self) -> RedisQueueStore | None:
+        store = getattr(self.stores, "store", None)
+        if isinstance(store, RedisQueueStore) and store.lane is not None:
+            return store
+        return None
+
+    def _fresh_config_for_join(self, event_id: int, now: datetime) -> QueueConfig | None:
+        """The event's config when a join needs no database and no outflow step right now."""
         cached = self._configs.get(event_id)
         if cached is None or cached.until <= time.monotonic():
             return None
@@ -396,12 +465,7 @@ class WaitingRoom:
         )
         if step_due or not self._seats_left_recently(event_id):
             return None
-        wallet = self._cached_identity(event_id, credentials)
-        if wallet is None:
-            return None
-        with self.stores.unit() as store:
-            place = store.join(config, wallet.lower(), now, refusal_for(config, False, now))
-        return to_status(place, config, self.secret, now, event_id)
+        return config
 
     def join(
         self, event_id: int, who: str | Credentials, now: datetime | None = None
@@ -521,6 +585,17 @@ class WaitingRoom:
         return sum(
             self.advance_if_due(self.config(event_id), now).admitted for event_id in event_ids
         )
+
+    def start_lane(self) -> None:
+        """Let the fast lane use the non-blocking Redis lane on the running (the app's) loop."""
+        store = self._lane_store()
+        if store is not None and store.lane is not None:
+            store.lane.bind(asyncio.get_running_loop())
+
+    async def stop_lane(self) -> None:
+        store = self._lane_store()
+        if store is not None and store.lane is not None:
+            await store.lane.aclose()
 
     def close(self) -> None:
         self.stores.close()

@@ -45,8 +45,8 @@ def test_fast_lane_polls_count_under_the_status_route(
     answered: list[QueueStatus | None] = []
     original = QueueFastLane._inline
 
-    def recording(self: QueueFastLane, scope: Any) -> QueueStatus | None:
-        decision = original(self, scope)
+    async def recording(self: QueueFastLane, scope: Any) -> QueueStatus | None:
+        decision = await original(self, scope)
         answered.append(decision)
         return decision
 

@@ -30,8 +30,8 @@ def answered(monkeypatch: pytest.MonkeyPatch) -> list[QueueStatus | None]:
     decisions: list[QueueStatus | None] = []
     original = QueueFastLane._inline
 
-    def recording(self: QueueFastLane, scope: Any) -> QueueStatus | None:
-        decision = original(self, scope)
+    async def recording(self: QueueFastLane, scope: Any) -> QueueStatus | None:
+        decision = await original(self, scope)
         decisions.append(decision)
         return decision
 
@@ -141,3 +141,24 @@ def test_the_client_limits_hold_in_the_fast_lane(
     finally:
         drop_prefix(redis_client, settings.queue_redis_prefix)
         redis_client.close()
+
+
+def test_after_redis_loses_its_scripts_the_route_answers_and_the_lane_resumes(
+    redis_client_app: TestClient, admin: Account, answered: list[QueueStatus | None]
+) -> None:
+    """What a Redis restart looks like to the lane: EVALSHA answers NOSCRIPT. The poll is then
+    answered by the route (whose blocking client loads the script again), never an error."""
+    client = redis_client_app
+    event = make_event(signed_in(client, admin))
+    fan = signed_in(client)
+    token = fan.join_queue(event["id"])["token"]
+    path = f"/events/{event['id']}/queue/me"
+    assert client.get(path, headers={"X-Queue-Token": token}).status_code == 200
+    redis_or_skip().script_flush()
+    answered.clear()
+    polls = [client.get(path, headers={"X-Queue-Token": token}) for _ in range(3)]
+    assert [poll.status_code for poll in polls] == [200, 200, 200]
+    assert {poll.json()["wallet"] for poll in polls} == {fan.wallet.address.lower()}
+    # The first fell through to the route; once it reloaded the script, the lane answers again.
+    assert answered[0] is None
+    assert answered[-1] is not None
