@@ -158,6 +158,7 @@ class RedisLane:
         self._connecting: asyncio.Future[_Connection] | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._refused: str | None = None  # the handshake was refused: the lane stays off
 
     @classmethod
     def from_url(cls, url: str, breaker: RedisBreaker, timeout: float = 5.0) -> RedisLane | None:
@@ -186,52 +187,59 @@ class RedisLane:
         return await self.call("EVALSHA", sha, len(keys), *keys, *args)
 
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Connection:
+        if self._refused is not None:
+            raise LaneUnavailable(self._refused)
         # Requests arriving while the connection is being made wait for the same one.
         pending = self._connecting
         if pending is not None and not pending.done():
             return await asyncio.shield(pending)
-        self._connecting = loop.create_future()
+        connecting = self._connecting = loop.create_future()
         try:
             connection = await self._open(loop)
-        except BaseException as exc:
-            failure = exc if isinstance(exc, LaneUnavailable) else LaneUnavailable(str(exc))
-            self._connecting.set_exception(failure)
-            self._connecting.exception()  # retrieved: nobody else may be waiting for it
-            raise failure from exc
+        except asyncio.CancelledError:
+            connecting.set_exception(LaneUnavailable("connecting was cancelled"))
+            connecting.exception()  # retrieved: nobody else may be waiting for it
+            raise
+        except LaneUnavailable as failure:
+            connecting.set_exception(failure)
+            connecting.exception()
+            raise
         self._connection = connection
-        self._connecting.set_result(connection)
+        connecting.set_result(connection)
         self._schedule_watchdog(loop)
         return connection
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> _Connection:
         address = self._address
-        try:
-            _, connection = await asyncio.wait_for(
-                loop.create_connection(lambda: _Connection(loop), address.host, address.port),
-                self._timeout,
-            )
-        except (OSError, TimeoutError) as exc:
-            self._breaker.trip(exc)
-            raise LaneUnavailable(f"Redis refused the lane's connection: {exc}") from exc
-        handshake = []
+        handshake: list[tuple[CommandArg | None, ...]] = []
         if address.password is not None:
-            auth = (
-                ("AUTH", address.username, address.password)
-                if address.username
-                else (
-                    "AUTH",
-                    address.password,
-                )
-            )
-            handshake.append(connection.send(_pack(auth)))
+            if address.username:
+                handshake.append(("AUTH", address.username, address.password))
+            else:
+                handshake.append(("AUTH", address.password))
         if address.db:
-            handshake.append(connection.send(_pack(("SELECT", address.db))))
+            handshake.append(("SELECT", address.db))
+        connection: _Connection | None = None
         try:
-            for reply in handshake:
-                await reply
-        except LaneUnavailable:
-            connection.fail(LaneUnavailable("the lane's handshake was refused"))
-            raise
+            async with asyncio.timeout(self._timeout):
+                _, connection = await loop.create_connection(
+                    lambda: _Connection(loop), address.host, address.port
+                )
+                for command in handshake:
+                    await connection.send(_pack(command))
+        except LaneReplyError as exc:
+            # A wrong password or database: a setting, not an outage. The lane stays off (the
+            # blocking client reports the same error on the ordinary route).
+            self._refused = f"Redis refused the lane's handshake: {exc}"
+            log.error("redis lane disabled", extra={"error": self._refused})
+            if connection is not None:
+                connection.fail(LaneUnavailable(self._refused))
+            raise LaneUnavailable(self._refused) from exc
+        except (OSError, TimeoutError, LaneUnavailable) as exc:
+            if connection is not None:
+                connection.fail(LaneUnavailable(str(exc)))
+            self._breaker.trip(exc)
+            raise LaneUnavailable(f"Redis did not take the lane's connection: {exc}") from exc
         return connection
 
     def _schedule_watchdog(self, loop: asyncio.AbstractEventLoop) -> None:

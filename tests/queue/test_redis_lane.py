@@ -216,3 +216,39 @@ def test_the_lane_refuses_a_loop_it_was_not_bound_to() -> None:
             await lane.call("PING")
 
     asyncio.run(unbound())
+
+
+def test_a_refused_handshake_turns_the_lane_off() -> None:
+    """A password Redis doesn't take is a setting to fix, not an outage: the lane stays off
+    (no reconnecting on every request) and the blocking client reports it on the route."""
+    redis_or_skip()
+    breaker = RedisBreaker()
+    lane = RedisLane.from_url(REDIS_URL.replace("redis://", "redis://:wrong-password@"), breaker)
+    assert lane is not None
+
+    async def scenario(lane: RedisLane) -> object:
+        for _ in range(2):
+            with pytest.raises(LaneUnavailable, match="handshake"):
+                await lane.call("PING")
+        return None
+
+    _run_on_lane(lane, scenario)
+    assert not breaker.is_open()
+
+
+def test_a_silent_redis_during_the_handshake_is_given_up_on() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts (backlog) and never answers
+    breaker = RedisBreaker()
+    lane = RedisLane.from_url(f"redis://127.0.0.1:{listener.getsockname()[1]}/3", breaker, 0.3)
+    assert lane is not None
+
+    async def scenario(lane: RedisLane) -> object:
+        with pytest.raises(LaneUnavailable):
+            await lane.call("PING")
+        return None
+
+    try:
+        _run_on_lane(lane, scenario)
+    finally:
+        listener.close()
+    assert breaker.is_open()
