@@ -321,8 +321,20 @@ def test_account_email_export_and_erase(story: Story) -> None:
     assert sections["orders"]  # A's card order, kept
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Erase my data").click()
+    # DELETE /me/data: the e-mail erased, this session ended (here and in the API), and what is
+    # kept said plainly.
+    expect(page.get_by_role("heading", name="Your data was erased")).to_be_visible()
     expect(page.locator("#main").get_by_text("Your e-mail address was erased.")).to_be_visible()
+    expect(page.get_by_role("heading", name="What fairtix keeps, and why")).to_be_visible()
+    expect(page.locator("#main li").first).to_contain_text("orders, tickets")
+    expect(page.locator("#wallet").get_by_role("link", name="Sign in")).to_be_visible()
+    assert page.evaluate("() => localStorage.getItem('fairtix.session')") is None
+    a.axe("erased")
     a.shoot("x-account-erased")
+    # Signed in again, the e-mail is gone for good.
+    a.go("/account")
+    page.get_by_role("button", name="Sign in with Test wallet").click()
+    expect(page.get_by_label("E-mail for receipts")).to_have_value("")
 
 
 def test_the_organizer_cancels_the_event(story: Story) -> None:

@@ -1,5 +1,5 @@
 // Fans' pages: the events, an event, the waiting room with checkout, my tickets, my account.
-import { get, post, put, del, session, ApiError } from "/web/api.js";
+import { get, post, put, del, session, saveSession, ApiError } from "/web/api.js";
 import {
   h, mount, field, busy, showProblem, announce, every, onLeave, formatMoney, formatDate,
   formatDuration, progress, alertBox, sleep,
@@ -312,11 +312,21 @@ export async function accountPage(main) {
     release();
   } }, "Export my data");
   const eraseButton = h("button", { type: "button", class: "danger", onclick: async (e) => {
-    if (!confirm("Erase your e-mail address from fairtix? Your tickets stay yours: they live on chain.")) return;
+    if (!confirm("Erase your personal data from fairtix and sign out here? Your tickets stay yours: they live on chain.")) return;
     const release = busy(e.currentTarget, "Erasing…");
-    try { await del("/me/contact"); email.value = ""; mount(problem, h("p", { class: "notice ok", role: "status" }, "Your e-mail address was erased.")); }
-    catch (error) { showProblem(problem, error.status === 404 ? { sentence: "There was nothing to erase: no e-mail on file." } : error); }
-    release();
+    let erased;
+    try { erased = await del("/me/data"); }
+    catch (error) { release(); showProblem(problem, error); return; }
+    // The API ended this session with the erasure: forget it here too, then say what happened.
+    saveSession(null);
+    announce("Your data was erased and you are signed out");
+    mount(main, h("h1", {}, "Your data was erased"),
+      h("p", { class: "notice ok", role: "status" },
+        erased.contact_email_erased ? "Your e-mail address was erased." : "There was no e-mail address on file.",
+        " You are signed out on this device; other devices stay signed in until they sign out or their session ends."),
+      h("section", { class: "card" }, h("h2", {}, "What fairtix keeps, and why"),
+        h("ul", {}, ...erased.kept.map((reason) => h("li", {}, reason)))),
+      h("p", {}, h("a", { href: "#/" }, "See the events")));
   } }, "Erase my data");
   mount(main, h("h1", {}, "Account"),
     h("dl", { class: "facts" }, h("dt", {}, "Wallet"), h("dd", { class: "code" }, me.address),
@@ -326,6 +336,6 @@ export async function accountPage(main) {
       h("h2", {}, "Your data"),
       h("p", {}, "fairtix keeps your wallet address, your orders and tickets (also public on chain) and, if you gave one, your e-mail address."),
       h("p", { class: "row" }, exportButton, eraseButton),
-      h("p", { class: "hint" }, "Erasing removes your e-mail address. Orders stay as the law requires for receipts; tickets are on chain and stay in your wallet.")),
+      h("p", { class: "hint" }, "Erasing removes your e-mail address and signs you out here. Orders stay as the law requires for receipts; tickets are on chain and stay in your wallet.")),
     problem);
 }
