@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import func, not_, select
 
 from backend.catalog.models import Event
 from backend.db.base import utcnow
@@ -162,9 +162,13 @@ class StateCollector(Collector):
             by_status = dict(
                 session.execute(select(Order.status, func.count()).group_by(Order.status)).all()
             )
+            # A refund held while the card's bank decides a chargeback is not with the provider
+            # (it waits weeks, by design): the sales report counts those apart.
             refunds_pending = session.scalar(
                 select(func.count()).where(
-                    Order.refund_due_at.is_not(None), Order.refunded_at.is_(None)
+                    Order.refund_due_at.is_not(None),
+                    Order.refunded_at.is_(None),
+                    not_(sales.dispute_holds_refund_sql()),
                 )
             )
             unpaid: Counter[tuple[str, str]] = Counter()

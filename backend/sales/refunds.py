@@ -68,6 +68,18 @@ def refund_card_payment(
         ):
             return
         intent_id, status = order.payment_intent_id, order.status
+        if order.dispute_status == "lost":
+            sales.mark_refunded_by_chargeback(session, order)
+            return
+        if sales.dispute_holds_refund(order.dispute_status):
+            # Not retried on a timer (a chargeback takes weeks): the dispute's decision queues
+            # the refund again or settles it (sales.record_dispute).
+            order.failure_reason = sales.REFUND_HELD_FOR_DISPUTE
+            log.warning(
+                "refund held for a chargeback",
+                extra={"order_id": order_id, "dispute_status": order.dispute_status},
+            )
+            return
         event = session.get(Event, order.event_id)
         assert event is not None
         contract, chain_cancelled = event.contract_address, event.chain_cancelled_at is not None
@@ -217,5 +229,7 @@ def _crypto_view(session: Session, order: Order, event: Event) -> RefundView:
 
 def _reason(order: Order, event: Event) -> str | None:
     if event.cancelled_at is not None:
+        if order.failure_reason in (sales.REFUND_HELD_FOR_DISPUTE, sales.REFUNDED_BY_CHARGEBACK):
+            return f"event cancelled: {event.cancel_reason}; {order.failure_reason}"
         return f"event cancelled: {event.cancel_reason}"
     return order.failure_reason

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, not_, select
 from sqlalchemy.orm import Session
 
 from backend.catalog.models import Event
@@ -38,6 +38,7 @@ class SalesReport:
     refunds_pending: int
     refunds_done: int
     disputes_by_status: dict[str, int] = field(default_factory=dict)
+    refunds_held_for_disputes: int = 0
 
 
 def sales_report(session: Session, event: Event) -> SalesReport:
@@ -59,9 +60,12 @@ def sales_report(session: Session, event: Event) -> SalesReport:
         if status in SOLD:
             before = sold.get(tier_id, (0, 0))
             sold[tier_id] = (before[0] + int(tickets or 0), before[1] + int(gross or 0))
-    refunds_pending, refunds_done = session.execute(
+    owed = and_(Order.refund_due_at.is_not(None), Order.refunded_at.is_(None))
+    held = sales.dispute_holds_refund_sql()
+    refunds_pending, refunds_held, refunds_done = session.execute(
         select(
-            func.count().filter(Order.refund_due_at.is_not(None), Order.refunded_at.is_(None)),
+            func.count().filter(owed, not_(held)),
+            func.count().filter(owed, held),
             func.count().filter(Order.refunded_at.is_not(None)),
         ).where(Order.event_id == event.id)
     ).one()
@@ -87,6 +91,7 @@ def sales_report(session: Session, event: Event) -> SalesReport:
         orders_by_status=dict(sorted(by_status.items())),
         refunds_pending=int(refunds_pending),
         refunds_done=int(refunds_done),
+        refunds_held_for_disputes=int(refunds_held),
         disputes_by_status={str(status): int(n) for status, n in disputes},
     )
 

@@ -400,6 +400,7 @@ def sales_report(event_id: IdPath, runtime: RuntimeDep, principal: PrincipalDep)
         orders_by_status=sold.orders_by_status,
         refunds_pending=sold.refunds_pending,
         refunds_done=sold.refunds_done,
+        refunds_held_for_disputes=sold.refunds_held_for_disputes,
         disputes_by_status=sold.disputes_by_status,
         resale=ResaleTotalsOut(
             resales=resold.resales,

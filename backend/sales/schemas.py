@@ -164,7 +164,14 @@ class SalesReportOut(BaseModel):
     tickets_sold: int
     orders_by_status: dict[str, int] = Field(description="Every order of the event, by status")
     refunds_pending: int = Field(description="Card refunds queued, not yet confirmed")
-    refunds_done: int = Field(description="Card refunds the provider confirmed")
+    refunds_done: int = Field(
+        description="Card refunds done: confirmed by the provider, or paid by the card's bank "
+        "through a chargeback it decided for the buyer"
+    )
+    refunds_held_for_disputes: int = Field(
+        description="Card refunds owed (a cancellation) on payments under a chargeback the bank "
+        "has not decided: won, the refund goes out; lost, the bank has refunded the buyer"
+    )
     disputes_by_status: dict[str, int] = Field(
         description="Chargebacks by their status at the card provider (needs_response, won, "
         "lost, ...)"

@@ -9,7 +9,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import CursorResult, Table, Update, bindparam, case, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    not_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -730,13 +743,37 @@ def mark_refunded(session: Session, order_id: int, cause: str = "payment refunde
 DISPUTE_DECIDED = frozenset({"won", "lost"})
 
 
+# Said on an order whose refund waits for its chargeback's decision (backend.sales.refunds).
+REFUND_HELD_FOR_DISPUTE = "refund held: the card's bank is deciding a chargeback of this payment"
+REFUNDED_BY_CHARGEBACK = "refunded by the card's bank: the buyer's chargeback was decided"
+
+
+def dispute_holds_refund(status: str | None) -> bool:
+    """A chargeback the bank has not decided: the money is with the bank, and the provider
+    refuses a refund of the charge meanwhile (Stripe's ``charge_disputed``). An inquiry (Stripe's
+    ``warning_*`` statuses) withdraws nothing, and a refund closes it, so it holds nothing."""
+    return status is not None and status not in DISPUTE_DECIDED and not status.startswith("warning")
+
+
+def dispute_holds_refund_sql() -> ColumnElement[bool]:
+    """``dispute_holds_refund`` of an order, as SQL (reports and metrics count with it)."""
+    status = Order.dispute_status
+    return and_(
+        status.is_not(None), status.not_in(DISPUTE_DECIDED), not_(status.startswith("warning"))
+    )
+
+
 def record_dispute(
     session: Session, order: Order, status: str, reason: str, now: datetime | None = None
 ) -> bool:
     """A cardholder disputed the order's payment with their bank, or the dispute moved on.
     Returns whether the order's record changed (the caller tells the organizer). The order's
     status and tickets stay as they are: the money's fate is the bank's call, and the tickets
-    may have been resold on chain to someone who paid for them."""
+    may have been resold on chain to someone who paid for them.
+
+    A refund held for the dispute (an event cancelled meanwhile) moves on with its decision:
+    won, the money is ours again and the refund is queued; lost, the bank already gave it back,
+    and the order is refunded without a second refund of ours."""
     if order.dispute_status in DISPUTE_DECIDED and status not in DISPUTE_DECIDED:
         return False
     if (order.dispute_status, order.dispute_reason) == (status, reason):
@@ -748,7 +785,21 @@ def record_dispute(
         "payment disputed",
         extra={"order_id": order.id, "dispute_status": status, "reason": reason},
     )
+    if order.refund_due_at is not None and order.status != REFUNDED:
+        if status == "won":
+            outbox.enqueue(session, REFUND_ORDER, {"order_id": order.id})
+        elif status == "lost":
+            mark_refunded_by_chargeback(session, order)
     return True
+
+
+def mark_refunded_by_chargeback(session: Session, order: Order) -> None:
+    """A refund we owed that the card's bank paid instead, by a chargeback it decided for the
+    cardholder: refunding too would pay the buyer twice."""
+    transition(session, order, REFUNDED, "the card's bank returned the payment (chargeback)")
+    order.refunded_at = utcnow()
+    order.failure_reason = REFUNDED_BY_CHARGEBACK
+    log.warning("refund paid by a chargeback", extra={"order_id": order.id})
 
 
 def require_not_cancelled(event: Event) -> None:

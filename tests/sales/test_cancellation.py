@@ -36,20 +36,6 @@ pytestmark = pytest.mark.db
 REASON = "The venue flooded"
 
 
-@pytest.fixture
-def provider_refunds(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every refund the payment provider is asked for, by payment id."""
-    asked: list[str] = []
-    refund = runtime.cards.refund
-
-    def spy(payment_id: str, idempotency_key: str, amount_cents: int | None = None) -> None:
-        asked.append(payment_id)
-        refund(payment_id, idempotency_key=idempotency_key, amount_cents=amount_cents)
-
-    monkeypatch.setattr(runtime.cards, "refund", spy)
-    return asked
-
-
 def cancel(api: FairtixClient, event_id: int, reason: str = REASON) -> httpx.Response:
     return call(api, "POST", f"/events/{event_id}/cancel", json={"reason": reason})
 

@@ -1,0 +1,99 @@
+"""A cancelled event's card refund of a payment under chargeback: the bank has the money while it
+decides, so no refund is asked of the provider (Stripe refuses one, ``charge_disputed``, and the
+outbox would retry it for the weeks a chargeback takes). The bank's decision settles it: won,
+the money is ours again and the refund goes out once; lost, the bank already gave it back, and
+refunding too would pay the buyer twice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from eth_account.signers.local import LocalAccount
+from fastapi.testclient import TestClient
+
+from backend.runtime import Runtime
+from backend.worker import Worker
+from tests.conftest import WEBHOOK_SECRET
+from tests.helpers import drain, make_event, post_webhook, signed_in, stripe_event
+from tests.sales.test_cancellation import cancel, card_order
+
+pytestmark = pytest.mark.db
+
+
+def dispute(client: TestClient, order: dict[str, Any], event_id: str, status: str) -> str:
+    body = {
+        "id": f"dp_{order['id']}",
+        "payment_intent": order["payment_intent_id"],
+        "reason": "fraudulent",
+        "status": status,
+    }
+    kind = "charge.dispute.closed" if status in ("won", "lost") else "charge.dispute.updated"
+    outcome: str = post_webhook(client, stripe_event(event_id, kind, body), WEBHOOK_SECRET).json()[
+        "outcome"
+    ]
+    return outcome
+
+
+@pytest.mark.parametrize("decision", ["won", "lost"])
+def test_a_refund_under_chargeback_waits_for_the_banks_decision(
+    client: TestClient,
+    worker: Worker,
+    admin: LocalAccount,
+    runtime: Runtime,
+    provider_refunds: list[str],
+    decision: str,
+) -> None:
+    organizer = signed_in(client, admin)
+    event = make_event(organizer, supply=4)
+    buyer, order = card_order(client, worker, event, quantity=1)
+    undisputed_buyer, undisputed = card_order(client, worker, event, quantity=1)
+    assert dispute(client, order, f"evt_open_{decision}", "needs_response") == "processed"
+
+    assert cancel(organizer, event["id"]).status_code == 200
+    drain(worker)
+
+    # The undisputed order is refunded as always; the disputed one is held, and says why.
+    assert provider_refunds == [undisputed["payment_intent_id"]]
+    assert undisputed_buyer.order(undisputed["id"])["status"] == "refunded"
+    held = buyer.order(order["id"])
+    assert held["status"] == "fulfilled"
+    assert held["refund"]["state"] == "pending"
+    assert "chargeback" in held["refund"]["reason"]
+    # Nothing is left retrying in the outbox for weeks: the message is done.
+    drain(worker)
+    assert provider_refunds == [undisputed["payment_intent_id"]]
+
+    assert dispute(client, order, f"evt_closed_{decision}", decision) == "processed"
+    drain(worker)
+    final = buyer.order(order["id"])
+    assert final["status"] == "refunded"
+    assert final["refund"]["state"] == "refunded"
+    if decision == "won":
+        # The money came back to us with the decision: now it goes to the buyer, once.
+        assert provider_refunds == [undisputed["payment_intent_id"], order["payment_intent_id"]]
+    else:
+        # The bank gave it back already: no second refund of ours.
+        assert provider_refunds == [undisputed["payment_intent_id"]]
+        assert "chargeback" in final["refund"]["reason"]
+    # A late update of the decided dispute changes nothing.
+    assert dispute(client, order, f"evt_late_{decision}", "under_review") == "ignored"
+    drain(worker)
+    assert len(provider_refunds) == (2 if decision == "won" else 1)
+
+
+def test_an_inquiry_does_not_hold_the_refund(
+    client: TestClient,
+    worker: Worker,
+    admin: LocalAccount,
+    provider_refunds: list[str],
+) -> None:
+    """An inquiry (Stripe's warning_* statuses) withdraws no money; a refund closes it."""
+    organizer = signed_in(client, admin)
+    event = make_event(organizer, supply=2)
+    buyer, order = card_order(client, worker, event, quantity=1)
+    assert dispute(client, order, "evt_inquiry", "warning_needs_response") == "processed"
+    assert cancel(organizer, event["id"]).status_code == 200
+    drain(worker)
+    assert provider_refunds == [order["payment_intent_id"]]
+    assert buyer.order(order["id"])["status"] == "refunded"
