@@ -60,6 +60,7 @@ from backend.chain.types import (
     REFUND,
     RESALE,
     TRANSFER,
+    TRANSFER_POLICY,
     Address,
     ChainLog,
     CheckIn,
@@ -78,6 +79,7 @@ from backend.chain.types import (
     TicketState,
     TierTerms,
     TransferLog,
+    TransferPolicyLog,
     TxHash,
     UnsignedTx,
     Wei,
@@ -751,9 +753,9 @@ class ChainClient:
     ) -> list[ChainLog]:
         """The TicketEvent logs the indexer follows, of the given ``kinds``, in blocks
         ``from_block`` to ``to_block`` (inclusive), in chain order: purchases, refund claims,
-        transfers between two wallets, resales, sell-order cancellations and check-ins (mints
-        and burns are left out; the purchase, mint or refund that caused them is what
-        counts)."""
+        transfers between two wallets, resales, sell-order cancellations, check-ins and changes
+        of the transfer policy (mints and burns are left out; the purchase, mint or refund that
+        caused them is what counts)."""
         addresses = [event_address] if isinstance(event_address, str) else list(event_address)
         if not addresses or to_block < from_block or not kinds:
             return []
@@ -767,6 +769,7 @@ class ChainClient:
                 (RESALE, events.Resold()),
                 (ORDERS_CANCELLED, events.SellOrdersCancelled()),
                 (CHECK_IN, events.CheckedIn()),
+                (TRANSFER_POLICY, events.TransferPolicyChanged()),
             )
             if kind in kinds
         }
@@ -1147,6 +1150,8 @@ def _chain_log(kind: str, event: EventData) -> ChainLog:
             token_id=int(args["tokenId"]),
             owner=Address(Web3.to_checksum_address(args["owner"])),
         )
+    if kind == TRANSFER_POLICY:
+        return TransferPolicyLog(**base, locked=bool(args["locked"]))
     return TransferLog(
         **base,
         token_id=int(args["tokenId"]),

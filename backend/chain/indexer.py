@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.chain.client import ChainClient
 from backend.chain.models import AppliedLog, ChainCheckpoint, ChainCursor
 from backend.chain.protocol import order_of
-from backend.chain.types import ChainLog, PurchaseLog, ResaleLog, TransferLog
+from backend.chain.types import ChainLog, PurchaseLog, ResaleLog, TransferLog, TransferPolicyLog
 from backend.db.engine import transaction
 from backend.observability import instruments
 
@@ -184,6 +184,8 @@ class Indexer:
         )
         if isinstance(entry, PurchaseLog):
             record.nonce = entry.nonce
+        elif isinstance(entry, TransferPolicyLog):
+            record.nonce = 0  # the event's, no order's or ticket's
         else:
             record.nonce, record.token_id = order_of(entry.token_id), entry.token_id
         if isinstance(entry, TransferLog):

@@ -26,6 +26,7 @@ __all__ = [
     "REFUND",
     "RESALE",
     "TRANSFER",
+    "TRANSFER_POLICY",
     "Address",
     "ChainLog",
     "CheckInLog",
@@ -42,6 +43,7 @@ __all__ = [
     "TicketState",
     "TierTerms",
     "TransferLog",
+    "TransferPolicyLog",
     "TxHash",
     "UnsignedTx",
     "Wei",
@@ -229,7 +231,10 @@ class TicketState:
 # The kinds of TicketEvent log the indexer follows (``ChainLog.kind``, ``AppliedLog.kind``).
 PURCHASE, REFUND, TRANSFER = "purchase", "refund", "transfer"
 RESALE, ORDERS_CANCELLED, CHECK_IN = "resale", "orders_cancelled", "check_in"
-LOG_KINDS = frozenset({PURCHASE, REFUND, TRANSFER, RESALE, ORDERS_CANCELLED, CHECK_IN})
+TRANSFER_POLICY = "transfer_policy"
+LOG_KINDS = frozenset(
+    {PURCHASE, REFUND, TRANSFER, RESALE, ORDERS_CANCELLED, CHECK_IN, TRANSFER_POLICY}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,7 +345,27 @@ class CheckInLog:
     owner: Address
 
 
+@dataclass(frozen=True, slots=True)
+class TransferPolicyLog:
+    """One ``TransferPolicyChanged`` log: the organizer locked or unlocked direct transfers of
+    the event's tickets (``setTransfersLocked``, sent from their own wallet)."""
+
+    kind: ClassVar[str] = TRANSFER_POLICY
+    address: Address
+    block_number: int
+    block_hash: str
+    tx_hash: TxHash
+    log_index: int
+    locked: bool
+
+
 ChainLog: TypeAlias = (
-    PurchaseLog | RefundLog | TransferLog | ResaleLog | SellOrdersCancelledLog | CheckInLog
+    PurchaseLog
+    | RefundLog
+    | TransferLog
+    | ResaleLog
+    | SellOrdersCancelledLog
+    | CheckInLog
+    | TransferPolicyLog
 )
 """A TicketEvent log the indexer applies."""

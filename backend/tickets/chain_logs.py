@@ -1,6 +1,7 @@
 """What the indexer's logs do to tickets and orders (backend.chain.indexer's applier): purchases
 pay and fulfil crypto orders (backend.payments.crypto), refund claims burn tickets and refund
-their orders, transfers between wallets change a ticket's holder, check-ins mark tickets used.
+their orders, transfers between wallets change a ticket's holder, check-ins mark tickets used,
+and a change of the transfer policy sent straight to the contract updates the event's.
 Each of those also voids the ticket's resale listing (its signed order can't fill any more), as
 does a SellOrdersCancelled log; a Resold log marks the listing it filled sold (backend.resale).
 Each is applied at the configured confirmation depth, once, and taken back if a reorg orphans
@@ -26,6 +27,7 @@ from backend.chain.types import (
     REFUND,
     RESALE,
     TRANSFER,
+    TRANSFER_POLICY,
     ChainLog,
     CheckInLog,
     PurchaseLog,
@@ -33,6 +35,7 @@ from backend.chain.types import (
     ResaleLog,
     SellOrdersCancelledLog,
     TransferLog,
+    TransferPolicyLog,
 )
 from backend.db.base import utcnow
 from backend.notify import service as notify
@@ -57,6 +60,14 @@ UNLISTED = "unlisted"  # a Resold log of an order we never listed (the ticket's 
 # by the transfer log of the same transaction)
 ORDERS_VOIDED = "orders_voided"  # SellOrdersCancelled: the ticket's listing is void
 CHECKED_IN = "checked_in"  # CheckedIn: the ticket is used, its listing void
+# A TransferPolicyChanged log: the policy it set, and the one it replaced (which a reorg that
+# orphans the log puts back).
+POLICY_OUTCOMES = {
+    (True, False): "locked_was_open",
+    (False, True): "open_was_locked",
+    (True, True): "locked_unchanged",
+    (False, False): "open_unchanged",
+}
 # A card order whose tickets may be on chain before the fulfilment records them.
 MINT_PENDING = (sales.PAID, sales.MINTING)
 
@@ -83,6 +94,8 @@ class TicketLogApplier:
             return self._apply_orders_cancelled(session, entry)
         if isinstance(entry, CheckInLog):
             return self._apply_check_in(session, entry)
+        if isinstance(entry, TransferPolicyLog):
+            return self._apply_transfer_policy(session, entry)
         assert isinstance(entry, PurchaseLog)
         return self._purchases.apply(session, entry)
 
@@ -97,6 +110,37 @@ class TicketLogApplier:
             self._rollback_resale(session, applied)
         elif applied.kind in (ORDERS_CANCELLED, CHECK_IN):
             self._rollback_ticket_log(session, applied)
+        elif applied.kind == TRANSFER_POLICY:
+            self._rollback_transfer_policy(session, applied)
+
+    # -- the transfer policy ----------------------------------------------------------------
+
+    def _apply_transfer_policy(self, session: Session, change: TransferPolicyLog) -> str:
+        """The organizer's ``setTransfersLocked``, sent straight to the contract: the API's
+        ``transfers_locked`` follows the chain, which enforces it."""
+        event = session.scalar(
+            select(Event).where(Event.contract_address == change.address).with_for_update()
+        )
+        if event is None:
+            return UNTRACKED
+        was = event.transfers_locked
+        event.transfers_locked = change.locked
+        log.info(
+            "transfer policy changed on chain",
+            extra={"event_id": event.id, "locked": change.locked, "tx": change.tx_hash},
+        )
+        return POLICY_OUTCOMES[change.locked, was]
+
+    def _rollback_transfer_policy(self, session: Session, applied: AppliedLog) -> None:
+        previous = {outcome: was for (_, was), outcome in POLICY_OUTCOMES.items()}
+        if applied.outcome not in previous:
+            return
+        event = session.scalar(
+            select(Event).where(Event.contract_address == applied.address).with_for_update()
+        )
+        if event is not None:
+            # Logs are taken back newest first: this restores what the orphaned one replaced.
+            event.transfers_locked = previous[applied.outcome]
 
     # -- refund claims --------------------------------------------------------------------
 
