@@ -19,6 +19,7 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
 from hexbytes import HexBytes
 from web3 import HTTPProvider, JSONBaseProvider, Web3
+from web3._utils.batching import sort_batch_response_by_response_ids
 from web3._utils.error_formatters_utils import raise_contract_logic_error_on_revert
 from web3._utils.method_formatters import log_entry_formatter
 from web3.contract import Contract
@@ -41,6 +42,7 @@ from backend.chain.errors import (
     SalesClosed,
     TransactionFailed,
 )
+from backend.chain.keepalive import poster_for
 from backend.chain.protocol import (
     PERMIT_TYPES,
     SELL_ORDER_TYPES,
@@ -109,6 +111,10 @@ class CountingHTTPProvider(HTTPProvider):
     when the node did not answer, ``error`` when it answered with a JSON-RPC error (a revert
     found by eth_estimateGas or eth_call is one too, and expected now and then)."""
 
+    def __init__(self, endpoint_uri: str, **kwargs: Any) -> None:
+        super().__init__(endpoint_uri, **kwargs)
+        self._poster = poster_for(endpoint_uri, dict(kwargs.get("request_kwargs") or {}))
+
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
         try:
             response = super().make_request(method, params)
@@ -118,6 +124,23 @@ class CountingHTTPProvider(HTTPProvider):
         if "error" in response:
             instruments.CHAIN_RPC_ERRORS.labels(str(method), "error").inc()
         return response
+
+    def make_batch_request(
+        self, batch_requests: list[tuple[RPCEndpoint, Any]]
+    ) -> list[RPCResponse] | RPCResponse:
+        """As HTTPProvider's, over a kept-alive connection of this thread where that does what
+        requests would (backend.chain.keepalive): every listing request sends one."""
+        if self._poster is None:
+            return super().make_batch_request(batch_requests)
+        try:
+            raw = self._poster.post(self.encode_batch_rpc_request(batch_requests))
+        except Exception:
+            instruments.CHAIN_RPC_ERRORS.labels("batch", "transport").inc()
+            raise
+        response = self.decode_rpc_response(raw)
+        if not isinstance(response, list):
+            return response  # one error for the whole batch (a node that takes none)
+        return cast(list[RPCResponse], sort_batch_response_by_response_ids(response))
 
 
 def connect_rpc(rpc_url: str, timeout: float = 10) -> Web3:
