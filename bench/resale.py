@@ -68,7 +68,7 @@ from backend.payments.models import SandboxPaymentIntent
 from backend.resale.models import CardPurchase, Listing, Payout
 from backend.sales.models import Order
 from backend.tickets.models import Ticket
-from bench.onsale import _env, _fresh_database, _say
+from bench.onsale import _cpu_by_role, _env, _fresh_database, _say
 from bench.queue import _cpu_seconds, _free_port, _wait_live
 from bench.results_md import bench_parser, figure_table, replace_section
 
@@ -427,7 +427,9 @@ def run(holders_count: int, buyers_count: int, concurrency: int, seed: int, data
                 _say(f"{holders_count:,} holders sign in ...")
                 tokens = list(pool.map(lambda h: _signed_in(http, h.wallet), holders))
                 _say(f"{holders_count:,} holders list ...")
+                roles = {"api": api.pid, "worker": worker.pid}
                 started, cpu_before = time.monotonic(), _cpu_seconds(api.pid)
+                shares_before = _cpu_by_role(roles)
                 listing_ids = list(
                     pool.map(
                         lambda pair: _list(http, pair[0], pair[1], int(event["id"]), face),
@@ -437,6 +439,12 @@ def run(holders_count: int, buyers_count: int, concurrency: int, seed: int, data
                 listing_seconds = time.monotonic() - started
                 # The API's own CPU per listing: what the shared machine's load doesn't blur.
                 listing_cpu = _cpu_seconds(api.pid) - cpu_before
+                # Where the two cores went while listing: the API is one share of several.
+                shares = _cpu_by_role(roles)
+                listing_shares = {
+                    role: round(1000 * (shares[role] - shares_before[role]) / len(listing_ids), 1)
+                    for role in shares
+                }
 
                 buyers = [Account.create() for _ in range(buyers_count)]
                 rails = ["card" if i % 2 == 0 else "ether" for i in range(buyers_count)]
@@ -481,6 +489,7 @@ def run(holders_count: int, buyers_count: int, concurrency: int, seed: int, data
                 "listings_accepted": len(listing_ids),
                 "listings_per_s": round(len(listing_ids) / listing_seconds, 1),
                 "api_cpu_ms_per_listing": round(1000 * listing_cpu / max(len(listing_ids), 1), 1),
+                "listing_cpu_ms_by_role": listing_shares,
                 "card_p50_s": _percentile(card, 0.5),
                 "card_p99_s": _percentile(card, 0.99),
                 "eth_p50_s": _percentile(ether, 0.5),
