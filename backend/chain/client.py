@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from functools import lru_cache
 from typing import Any, cast
 
 from eth_abi.abi import encode as abi_encode
@@ -51,6 +52,7 @@ from backend.chain.protocol import (
     domain,
     encode_mint_batch,
     permit_message,
+    sell_order_signable,
     sell_order_typed_data,
     token_ids,
 )
@@ -151,6 +153,13 @@ def connect_rpc(rpc_url: str, timeout: float = 10) -> Web3:
     except (OSError, ProviderConnectionError) as exc:
         raise ChainUnavailable(rpc_url, str(exc)) from exc
     return w3
+
+
+@lru_cache(maxsize=4096)
+def _checksum(address: str) -> str:
+    """An event contract's address checksummed (a keccak of it each time, three times per
+    listing request): the events are few."""
+    return Web3.to_checksum_address(address)
 
 
 def _endpoint(w3: Web3) -> str:
@@ -268,21 +277,19 @@ class ChainClient:
         self, event_address: str, message: Mapping[str, Any]
     ) -> dict[str, Any]:
         """The EIP-712 document the holder's wallet signs for ``message`` on this chain."""
-        return sell_order_typed_data(
-            self.chain_id, Web3.to_checksum_address(event_address), dict(message)
-        )
+        return sell_order_typed_data(self.chain_id, _checksum(event_address), dict(message))
 
     def sell_order_signer(
         self, event_address: str, message: Mapping[str, Any], signature: str
     ) -> Address | None:
         """Who signed the sell order, or None if ``signature`` is no valid signature at all
         (wrong length, a high ``s``, an unknown ``v``)."""
-        typed = encode_typed_data(full_message=self.sell_order_typed_data(event_address, message))
+        signable = sell_order_signable(self.chain_id, _checksum(event_address), dict(message))
         try:
-            signer = Account.recover_message(typed, signature=HexBytes(signature))
+            signer = Account.recover_message(signable, signature=HexBytes(signature))
         except Exception:  # eth_keys raises several kinds for malformed signatures
             return None
-        return Address(Web3.to_checksum_address(signer))
+        return Address(signer)  # checksummed by recover_message
 
     def buy_resale_transaction(
         self, event_address: str, order: Mapping[str, Any], signature: str
@@ -400,7 +407,7 @@ class ChainClient:
             # In-process chains (eth-tester) take Python values, not JSON-RPC.
             owner = self.owner_of(event_address, token_id)
             return owner, self.ticket_state(event_address, token_id)
-        to = Web3.to_checksum_address(event_address)
+        to = _checksum(event_address)
         word = token_id.to_bytes(32, "big").hex()
         calls = [{"to": to, "data": selector + word} for selector in (_OWNER_OF, _TICKET)]
         batch = [(RPCEndpoint("eth_call"), [call, "latest"]) for call in calls]
