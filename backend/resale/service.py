@@ -16,9 +16,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import and_, bindparam, case, exists, func, or_, select
+from sqlalchemy import Table, and_, bindparam, case, exists, func, insert, or_, select
 from sqlalchemy.orm import Session
 from web3 import Web3
 
@@ -378,8 +378,7 @@ def create_listing(
         session.flush()  # the old one off the market before the new one takes its place
     listing.signature = signature.lower()
     listing.created_at = now
-    session.add(listing)
-    session.flush()
+    listing.id = session.execute(_INSERT_LISTING, _row_of(listing)).scalar_one()
     _publish_listing(session, notify.LISTING_CREATED, listing)
     log.info(
         "ticket listed",
@@ -390,6 +389,18 @@ def create_listing(
         },
     )
     return ListingView(listing, event, tier, ticket.seat)
+
+
+# The new listing goes in as one Core INSERT: nothing else in the request touches it again, so
+# the unit of work's flush (state tracking, dependency sort) was half a millisecond for nothing.
+# The Listing object stays transient; it carries its id for the answer and the notification.
+_LISTINGS = cast(Table, Listing.__table__)
+_LISTING_COLUMNS = tuple(c.key for c in _LISTINGS.columns if c.key != "id")
+_INSERT_LISTING = insert(_LISTINGS).returning(_LISTINGS.c.id)
+
+
+def _row_of(listing: Listing) -> dict[str, Any]:
+    return {key: getattr(listing, key) for key in _LISTING_COLUMNS}
 
 
 def _unsaved(
