@@ -20,7 +20,15 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, exists, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    SQLColumnExpression,
+    exists,
+    func,
+    literal,
+    literal_column,
+    select,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend import outbox
@@ -140,7 +148,8 @@ def given_back_clause(
         .where(
             Payout.ticket_id == ticket_id,
             Payout.payment_intent_id == intent_id,
-            Payout.status.in_(_ACTIVE),
+            # Written into the SQL: a bound IN list is expanded again on every execution.
+            Payout.status.in_([literal_column(f"'{status}'") for status in _ACTIVE]),
         )
         .scalar_subquery()
     )
