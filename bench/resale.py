@@ -556,6 +556,9 @@ def _write(result: dict[str, Any]) -> None:
          f"**{r['listings_per_s']}** (target >= {TARGET_LISTINGS_PER_S}: {rate})"),
         ("API CPU per listing (both uvicorn workers, /proc)",
          f"{r.get('api_cpu_ms_per_listing')} ms (sell order and listing requests)"),
+        ("CPU per listing while listing, by process (ms)",
+         ", ".join(f"{role} {ms}" for role, ms in r.get("listing_cpu_ms_by_role", {}).items())
+         + " (PostgreSQL, anvil and Redis by process name: the whole machine's)"),
         ("**card: buy to ticket in wallet p50 / p99**",
          f"**{r['card_p50_s']} s / {r['card_p99_s']} s** (p50 target < {TARGET_CARD_P50_S} s: "
          f"{card_target})"),
@@ -575,7 +578,8 @@ def _write(result: dict[str, Any]) -> None:
             "",
             f"{r['date']}; machine: {r['machine']}; Python {r['versions']['python']}, fairtix "
             f"{r['versions']['fairtix']}; anvil, PostgreSQL, Redis, the API on uvicorn with 2 "
-            f"workers and a separate worker; {r['concurrency']} client threads; load average "
+            f"workers and a separate worker; {r['concurrency']} holders listing at a time "
+            f"(asyncio keep-alive connections) and {r['concurrency']} buyer threads; load average "
             f"{r['load_average_before_after'][0]} before, {r['load_average_before_after'][1]} "
             "after.",
             "",
