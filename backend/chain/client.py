@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from functools import lru_cache
 from typing import Any, cast
 
 from eth_abi.abi import encode as abi_encode
@@ -19,6 +20,7 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
 from hexbytes import HexBytes
 from web3 import HTTPProvider, JSONBaseProvider, Web3
+from web3._utils.batching import sort_batch_response_by_response_ids
 from web3._utils.error_formatters_utils import raise_contract_logic_error_on_revert
 from web3._utils.method_formatters import log_entry_formatter
 from web3.contract import Contract
@@ -41,6 +43,7 @@ from backend.chain.errors import (
     SalesClosed,
     TransactionFailed,
 )
+from backend.chain.keepalive import poster_for
 from backend.chain.protocol import (
     PERMIT_TYPES,
     SELL_ORDER_TYPES,
@@ -49,6 +52,7 @@ from backend.chain.protocol import (
     domain,
     encode_mint_batch,
     permit_message,
+    sell_order_signable,
     sell_order_typed_data,
     token_ids,
 )
@@ -111,6 +115,10 @@ class CountingHTTPProvider(HTTPProvider):
     when the node did not answer, ``error`` when it answered with a JSON-RPC error (a revert
     found by eth_estimateGas or eth_call is one too, and expected now and then)."""
 
+    def __init__(self, endpoint_uri: str, **kwargs: Any) -> None:
+        super().__init__(endpoint_uri, **kwargs)
+        self._poster = poster_for(endpoint_uri, dict(kwargs.get("request_kwargs") or {}))
+
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
         try:
             response = super().make_request(method, params)
@@ -121,6 +129,23 @@ class CountingHTTPProvider(HTTPProvider):
             instruments.CHAIN_RPC_ERRORS.labels(str(method), "error").inc()
         return response
 
+    def make_batch_request(
+        self, batch_requests: list[tuple[RPCEndpoint, Any]]
+    ) -> list[RPCResponse] | RPCResponse:
+        """As HTTPProvider's, over a kept-alive connection of this thread where that does what
+        requests would (backend.chain.keepalive): every listing request sends one."""
+        if self._poster is None:
+            return super().make_batch_request(batch_requests)
+        try:
+            raw = self._poster.post(self.encode_batch_rpc_request(batch_requests))
+        except Exception:
+            instruments.CHAIN_RPC_ERRORS.labels("batch", "transport").inc()
+            raise
+        response = self.decode_rpc_response(raw)
+        if not isinstance(response, list):
+            return response  # one error for the whole batch (a node that takes none)
+        return cast(list[RPCResponse], sort_batch_response_by_response_ids(response))
+
 
 def connect_rpc(rpc_url: str, timeout: float = 10) -> Web3:
     """A ``Web3`` over HTTP JSON-RPC; raises ``ChainUnavailable`` if the node does not answer."""
@@ -130,6 +155,13 @@ def connect_rpc(rpc_url: str, timeout: float = 10) -> Web3:
     except (OSError, ProviderConnectionError) as exc:
         raise ChainUnavailable(rpc_url, str(exc)) from exc
     return w3
+
+
+@lru_cache(maxsize=4096)
+def _checksum(address: str) -> str:
+    """An event contract's address checksummed (a keccak of it each time, three times per
+    listing request): the events are few."""
+    return Web3.to_checksum_address(address)
 
 
 def _endpoint(w3: Web3) -> str:
@@ -247,21 +279,19 @@ class ChainClient:
         self, event_address: str, message: Mapping[str, Any]
     ) -> dict[str, Any]:
         """The EIP-712 document the holder's wallet signs for ``message`` on this chain."""
-        return sell_order_typed_data(
-            self.chain_id, Web3.to_checksum_address(event_address), dict(message)
-        )
+        return sell_order_typed_data(self.chain_id, _checksum(event_address), dict(message))
 
     def sell_order_signer(
         self, event_address: str, message: Mapping[str, Any], signature: str
     ) -> Address | None:
         """Who signed the sell order, or None if ``signature`` is no valid signature at all
         (wrong length, a high ``s``, an unknown ``v``)."""
-        typed = encode_typed_data(full_message=self.sell_order_typed_data(event_address, message))
+        signable = sell_order_signable(self.chain_id, _checksum(event_address), dict(message))
         try:
-            signer = Account.recover_message(typed, signature=HexBytes(signature))
+            signer = Account.recover_message(signable, signature=HexBytes(signature))
         except Exception:  # eth_keys raises several kinds for malformed signatures
             return None
-        return Address(Web3.to_checksum_address(signer))
+        return Address(signer)  # checksummed by recover_message
 
     def buy_resale_transaction(
         self, event_address: str, order: Mapping[str, Any], signature: str
@@ -379,7 +409,7 @@ class ChainClient:
             # In-process chains (eth-tester) take Python values, not JSON-RPC.
             owner = self.owner_of(event_address, token_id)
             return owner, self.ticket_state(event_address, token_id)
-        to = Web3.to_checksum_address(event_address)
+        to = _checksum(event_address)
         word = token_id.to_bytes(32, "big").hex()
         calls = [{"to": to, "data": selector + word} for selector in (_OWNER_OF, _TICKET)]
         batch = [(RPCEndpoint("eth_call"), [call, "latest"]) for call in calls]

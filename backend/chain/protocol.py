@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+from eth_account.messages import SignableMessage
+from eth_hash.auto import keccak
 from eth_utils.address import to_canonical_address
 
 MAX_ORDER_QUANTITY = 255
@@ -144,6 +147,76 @@ def sell_order_typed_data(
         "domain": domain(chain_id, event_address),
         "message": message,
     }
+
+
+# -- a sell order's EIP-712 digest, computed directly ---------------------------------------
+# eth_account's encode_typed_data walks any document generically (type graph, per-field
+# dispatch, validation): a tenth of a millisecond per order, on every listing request, for a
+# layout that never changes. These hash the one layout SELL_ORDER_TYPES names; tests pin the
+# result to encode_typed_data's and to the contract's.
+
+
+def _type_string(name: str, fields: Sequence[dict[str, str]]) -> bytes:
+    return f"{name}({','.join(f['type'] + ' ' + f['name'] for f in fields)})".encode()
+
+
+_DOMAIN_TYPEHASH = keccak(_type_string("EIP712Domain", EIP712_DOMAIN_TYPE))
+_SELL_ORDER_FIELDS = SELL_ORDER_TYPES["SellOrder"]
+_SELL_ORDER_TYPEHASH = keccak(_type_string("SellOrder", _SELL_ORDER_FIELDS))
+
+
+@lru_cache(maxsize=4096)
+def _domain_separator(chain_id: int, event_address: str) -> bytes:
+    return keccak(
+        _DOMAIN_TYPEHASH
+        + keccak(DOMAIN_NAME.encode())
+        + keccak(DOMAIN_VERSION.encode())
+        + _word(chain_id)
+        + _address_word(event_address)
+    )
+
+
+def sell_order_signable(
+    chain_id: int, event_address: str, message: dict[str, Any]
+) -> SignableMessage:
+    """What a wallet signs for a sell order (``eth_signTypedData_v4`` of
+    :func:`sell_order_typed_data`): the EIP-712 domain separator and the order's struct hash,
+    as eth_account's ``encode_typed_data`` answers them, for its ``sign_message`` and
+    ``recover_message``. uint256 fields may be ints or decimal strings (the API's JSON)."""
+    fields = b"".join(
+        _word(int(message[f["name"]]))
+        if f["type"] == "uint256"
+        else _address_word(message[f["name"]])
+        for f in _SELL_ORDER_FIELDS
+    )
+    return SignableMessage(
+        b"\x01", _domain_separator(chain_id, event_address), keccak(_SELL_ORDER_TYPEHASH + fields)
+    )
+
+
+def signable_of_typed_data(typed_data: dict[str, Any]) -> SignableMessage:
+    """:func:`sell_order_signable` of a whole document as the API hands it out; ValueError for
+    any document that is not a sell order of this layout and domain."""
+    domain_ = typed_data["domain"]
+    if (
+        typed_data.get("primaryType") != "SellOrder"
+        or typed_data["types"] != {"EIP712Domain": EIP712_DOMAIN_TYPE, **SELL_ORDER_TYPES}
+        or (domain_["name"], domain_["version"]) != (DOMAIN_NAME, DOMAIN_VERSION)
+    ):
+        raise ValueError("not a fairtix SellOrder document")
+    return sell_order_signable(
+        int(domain_["chainId"]), domain_["verifyingContract"], typed_data["message"]
+    )
+
+
+def _word(value: int) -> bytes:
+    if not 0 <= value < 2**256:
+        raise ValueError(f"{value} is not a uint256")
+    return value.to_bytes(32, "big")
+
+
+def _address_word(address: str) -> bytes:
+    return bytes(12) + to_canonical_address(address)
 
 
 def _check_order(order_id: int, quantity: int) -> None:

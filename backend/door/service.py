@@ -22,7 +22,16 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Table, and_, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    SQLColumnExpression,
+    Table,
+    and_,
+    exists,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -588,12 +597,14 @@ def recorded_answer(session: Session, device_id: int, scan_id: str) -> ScanAnswe
 def is_admitted(session: Session, event_id: int, token_id: int) -> bool:
     """Whether the ticket was let in at the door. Resale and transfers through fairtix refuse
     an admitted ticket from the moment of its admission, whatever the chain says yet."""
-    found = session.scalar(
-        select(DoorAdmission.id).where(
-            DoorAdmission.event_id == event_id, DoorAdmission.token_id == token_id
-        )
-    )
-    return found is not None
+    return bool(session.scalar(select(admitted_clause(literal(event_id), literal(token_id)))))
+
+
+def admitted_clause(
+    event_id: SQLColumnExpression[int], token_id: SQLColumnExpression[int]
+) -> ColumnElement[bool]:
+    """SQL: the ticket was let in at the door (is_admitted), to read with other facts at once."""
+    return exists().where(DoorAdmission.event_id == event_id, DoorAdmission.token_id == token_id)
 
 
 # -- offline: manifest and sync ----------------------------------------------------------------

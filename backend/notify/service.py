@@ -28,7 +28,16 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    SQLColumnExpression,
+    and_,
+    exists,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from backend import outbox
@@ -251,19 +260,39 @@ def _subscribed_endpoints(session: Session, event_id: int) -> list[WebhookEndpoi
         endpoints = list(
             session.scalars(
                 select(WebhookEndpoint)
-                .where(
-                    WebhookEndpoint.deleted_at.is_(None),
-                    or_(
-                        WebhookEndpoint.event_id == event_id,
-                        (WebhookEndpoint.event_id.is_(None))
-                        & (WebhookEndpoint.owner_address == event.organizer_address),
-                    ),
-                )
+                .where(_subscribed(literal(event_id), literal(event.organizer_address)))
                 .order_by(WebhookEndpoint.id)
             )
         )
     memo[event_id] = endpoints
     return endpoints
+
+
+def _subscribed(
+    event_id: SQLColumnExpression[int], organizer: SQLColumnExpression[str]
+) -> ColumnElement[bool]:
+    return and_(
+        WebhookEndpoint.deleted_at.is_(None),
+        or_(
+            WebhookEndpoint.event_id == event_id,
+            (WebhookEndpoint.event_id.is_(None)) & (WebhookEndpoint.owner_address == organizer),
+        ),
+    )
+
+
+def any_subscribed_clause(
+    event_id: SQLColumnExpression[int], organizer: SQLColumnExpression[str]
+) -> ColumnElement[bool]:
+    """SQL: some live endpoint may want the event's notifications. Read with the other facts of
+    a request (a listing's), false lets :func:`none_subscribed` spare publish its lookup."""
+    return exists().where(_subscribed(event_id, organizer))
+
+
+def none_subscribed(session: Session, event_id: int) -> None:
+    """No endpoint listens to the event, as :func:`any_subscribed_clause` read it in this
+    transaction: publishing in it queues nothing, without reading the endpoints again."""
+    memo: dict[int, list[WebhookEndpoint]] = session.info.setdefault("fairtix.endpoints", {})
+    memo.setdefault(event_id, [])
 
 
 def publish(session: Session, kind: str, event_id: int, payload: dict[str, Any]) -> int:

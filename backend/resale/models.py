@@ -37,6 +37,9 @@ class Listing(Base):
         ),
         # Browsing an event's market by price or by age, a page at a time.
         Index("ix_resale_listings_market", "event_id", "status", "price_gwei", "id"),
+        # A ticket's listings in a state: whether it was ever resold (every listing request
+        # asks, for the card payout's source), the listing a Resold log filled.
+        Index("ix_resale_listings_ticket", "ticket_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -170,6 +173,8 @@ class Payout(Base):
     orphaned by a reorg and mined again is the same payout)."""
 
     __tablename__ = "resale_payouts"
+    # What card payouts of a ticket gave back already: a card listing request sums them.
+    __table_args__ = (Index("ix_resale_payouts_ticket", "ticket_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     listing_id: Mapped[int] = mapped_column(ForeignKey("resale_listings.id"), unique=True)

@@ -17,10 +17,18 @@ twice, and an operator is told). No HTTP here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import (
+    ColumnElement,
+    SQLColumnExpression,
+    exists,
+    func,
+    literal,
+    literal_column,
+    select,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend import outbox
@@ -66,11 +74,26 @@ class CardSource:
     limit_cents: int
 
 
-def card_source(session: Session, ticket: Ticket, wallet: str) -> CardSource | str:
+@dataclass(frozen=True)
+class KnownFacts:
+    """What :func:`card_source` reads, read already with the ticket (one statement for a
+    listing request's every check): whether it was ever resold on our market, its primary
+    order, and the card payouts already given back to that order's payment for it."""
+
+    resold: bool
+    order: Order | None
+    given_back_cents: int
+
+
+def card_source(
+    session: Session, ticket: Ticket, wallet: str, known: KnownFacts | None = None
+) -> CardSource | str:
     """How ``wallet`` came to hold ``ticket`` by card, or why it didn't (a sentence). The last
     sale of the ticket on our market decides: bought there by card and settled (a card resale
     purchase), else never resold here and bought from the primary card order by this wallet."""
     wallet = wallet.lower()
+    if known is not None and not known.resold:
+        return _primary_source(known.order, wallet, lambda _intent: known.given_back_cents)
     last_sale = session.scalar(
         select(Listing)
         .where(Listing.ticket_id == ticket.id, Listing.status == "sold")
@@ -93,6 +116,12 @@ def card_source(session: Session, ticket: Ticket, wallet: str) -> CardSource | s
             None, purchase.id, purchase.payment_provider, purchase.payment_intent_id, limit
         )
     order = session.get(Order, ticket.order_id)
+    return _primary_source(order, wallet, lambda intent: _given_back(session, ticket.id, intent))
+
+
+def _primary_source(
+    order: Order | None, wallet: str, given_back: Callable[[str], int]
+) -> CardSource | str:
     if order is None or order.buyer_address != wallet:
         return "you did not buy it from the sale (it moved to you)"
     if order.payment_provider in (None, sales.CRYPTO) or order.payment_intent_id is None:
@@ -100,20 +129,36 @@ def card_source(session: Session, ticket: Ticket, wallet: str) -> CardSource | s
     if order.status != sales.FULFILLED or order.refund_due_at is not None:
         return f"its card payment is being given back (order {order.status})"
     # The ticket's share of its order's total.
-    limit = order.unit_price_cents - _given_back(session, ticket.id, order.payment_intent_id)
+    limit = order.unit_price_cents - given_back(order.payment_intent_id)
     return CardSource(order.id, None, order.payment_provider, order.payment_intent_id, limit)
+
+
+def resold_clause(ticket_id: SQLColumnExpression[int]) -> ColumnElement[bool]:
+    """SQL: the ticket was sold on our market at least once (KnownFacts.resold)."""
+    return exists().where(Listing.ticket_id == ticket_id, Listing.status == "sold")
+
+
+def given_back_clause(
+    ticket_id: SQLColumnExpression[int], intent_id: SQLColumnExpression[str | None]
+) -> ColumnElement[int]:
+    """SQL: what card payouts of the ticket gave back to that payment (KnownFacts.given_back);
+    the sum :func:`_given_back` reads."""
+    return (
+        select(func.coalesce(func.sum(Payout.amount_cents), 0))
+        .where(
+            Payout.ticket_id == ticket_id,
+            Payout.payment_intent_id == intent_id,
+            # Written into the SQL: a bound IN list is expanded again on every execution.
+            Payout.status.in_([literal_column(f"'{status}'") for status in _ACTIVE]),
+        )
+        .scalar_subquery()
+    )
 
 
 def _given_back(session: Session, ticket_id: int, intent_id: str) -> int:
     """What card payouts of this ticket have refunded (or will) to that payment already: a
     ticket sold by a card-payout seller, bought back and sold again."""
-    total = session.scalar(
-        select(func.coalesce(func.sum(Payout.amount_cents), 0)).where(
-            Payout.ticket_id == ticket_id,
-            Payout.payment_intent_id == intent_id,
-            Payout.status.in_(_ACTIVE),
-        )
-    )
+    total = session.scalar(select(given_back_clause(literal(ticket_id), literal(intent_id))))
     return int(total or 0)
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel
 
 from backend.catalog.service import get_event
 from backend.chain.types import UnsignedTx
@@ -147,8 +148,15 @@ def _jsonable(typed_data: dict[str, Any]) -> dict[str, Any]:
     return {**typed_data, "message": message}
 
 
+def _json(out: BaseModel, status_code: int = 200) -> Response:
+    # Serialized once here: returned as a model, FastAPI would validate it again against the
+    # route's response_model, and for a sync route do so in a second hop to the threadpool
+    # (a listing's two requests are the market's hot path).
+    return Response(out.model_dump_json(), status_code, media_type="application/json")
+
+
 @router.post("/listings/sell-order", response_model=SellOrderOut, responses=_SELLER)
-def sell_order(body: SellOrderRequest, runtime: RuntimeDep, wallet: WalletDep) -> SellOrderOut:
+def sell_order(body: SellOrderRequest, runtime: RuntimeDep, wallet: WalletDep) -> Response:
     """The ticket's holder: the EIP-712 SellOrder to sign for this price, carrying the
     ticket's sale nonce as the chain has it now, and what the listing would show. Refused with
     the reason it could not be listed (not the holder, price above the cap, resale closed ...),
@@ -164,11 +172,11 @@ def sell_order(body: SellOrderRequest, runtime: RuntimeDep, wallet: WalletDep) -
         )
         listing = _listing_out(draft.view, wei_per_cent, now)
     listing.id, listing.created_at = None, None
-    return SellOrderOut(typed_data=_jsonable(draft.typed_data), listing=listing)
+    return _json(SellOrderOut(typed_data=_jsonable(draft.typed_data), listing=listing))
 
 
 @router.post("/listings", response_model=ListingOut, status_code=201, responses=_SELLER)
-def create_listing(body: ListingCreate, runtime: RuntimeDep, wallet: WalletDep) -> ListingOut:
+def create_listing(body: ListingCreate, runtime: RuntimeDep, wallet: WalletDep) -> Response:
     """The ticket's holder: list it under the SellOrder they signed. Checked before anything
     is stored: the caller and the signer are the holder (as the indexer recorded and as the
     chain has it), the nonce is the ticket's current one, the price is at most face x cap, the
@@ -191,7 +199,8 @@ def create_listing(body: ListingCreate, runtime: RuntimeDep, wallet: WalletDep) 
             now,
             wei_per_cent=wei_per_cent,
         )
-        return _listing_out(view, wei_per_cent, now)
+        out = _listing_out(view, wei_per_cent, now)
+    return _json(out, 201)
 
 
 @router.get(

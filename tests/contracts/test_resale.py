@@ -8,6 +8,7 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from web3.contract import Contract
 
+from backend.chain.protocol import sell_order_signable
 from tests.contracts.protocol import (
     ETHER,
     ZERO_ADDRESS,
@@ -92,6 +93,23 @@ def test_buy_resale_by_the_organizer_as_seller_pays_both_credits_in_one_withdraw
         {"account": p.organizer.address, "amount": PRICE}
     ]
     assert p.balance(event.address) == 0
+
+
+def test_a_sell_order_signed_over_the_backends_direct_digest_is_filled(
+    p: Protocol, event: Contract, seller: LocalAccount, fans: tuple[LocalAccount, ...]
+) -> None:
+    """The API recovers sell orders' signers from backend.chain.protocol.sell_order_signable:
+    the digest the contract checks must be that one, else it recovers another signer."""
+    message = p.sell_order_message(event, TOKEN, PRICE)
+    signable = sell_order_signable(p.w3.eth.chain_id, event.address, message)
+    signature = bytes(seller.sign_message(signable).signature)
+
+    receipt = p.send(
+        event.functions.buyResale(tuple(message.values()), signature), fans[1], value=PRICE
+    )
+
+    assert p.logs(event, "Resold", receipt)[0]["seller"] == seller.address
+    assert p.view(event.functions.ownerOf(TOKEN)) == fans[1].address
 
 
 def test_buy_resale_while_paused_reverts(
