@@ -49,6 +49,7 @@ def live_api(database_url: str, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.one_database
 def test_deeply_nested_bodies_leave_a_real_api_process_healthy(live_api: str) -> None:
     # One process takes every route's hostile bodies in turn (a process each cost ~8 s of
     # `make test` a route): it must still be healthy after each.
@@ -70,6 +71,7 @@ def test_deeply_nested_bodies_leave_a_real_api_process_healthy(live_api: str) ->
             assert http.get("/health").status_code == 200, path
 
 
+@pytest.mark.one_database
 def test_process_recursion_limit_is_capped_after_create_app(settings: Settings) -> None:
     # In a fresh interpreter: importing web3 and eth-tester raises the limit to 100,000 (py_ecc),
     # and a deep JSON document then overflowed the C stack instead of raising RecursionError.
