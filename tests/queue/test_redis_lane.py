@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -21,6 +20,7 @@ from backend.queue.redis_lane import LaneReplyError, LaneUnavailable, RedisLane,
 from backend.queue.redis_store import RedisQueueStores
 from backend.queue.store import QueueConfig
 from tests.queue.conftest import REDIS_URL, T0, drop_prefix, redis_or_skip
+from tests.queue.test_redis_store import hung_redis
 
 
 @pytest.fixture
@@ -167,24 +167,7 @@ def test_a_refused_connection_trips_the_breaker() -> None:
 
 def test_a_silent_redis_fails_every_waiting_command_after_the_timeout(loop_kind: str) -> None:
     """A server that takes the connection and never answers (a hung Redis)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
     breaker = RedisBreaker()
-    port = listener.getsockname()[1]
-    lane = RedisLane.from_url(f"redis://127.0.0.1:{port}/0", breaker, timeout=0.3)
-    assert lane is not None
 
     async def scenario(lane: RedisLane) -> object:
         loop = asyncio.get_running_loop()
@@ -194,14 +177,10 @@ def test_a_silent_redis_fails_every_waiting_command_after_the_timeout(loop_kind:
         )
         return loop.time() - started, outcomes
 
-    try:
+    with hung_redis() as url:
+        lane = RedisLane.from_url(url, breaker, timeout=0.3)
+        assert lane is not None
         waited, outcomes = _run_on_lane(lane, scenario, loop_kind)  # type: ignore[misc]
-    finally:
-        stop.set()
-        thread.join()
-        for connection in accepted:
-            connection.close()
-        listener.close()
     assert all(isinstance(outcome, LaneUnavailable) for outcome in outcomes)
     assert 0.3 <= waited < 2.0
     assert breaker.is_open()
