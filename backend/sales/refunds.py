@@ -67,19 +67,7 @@ def refund_card_payment(
             or order.payment_provider == sales.CRYPTO
         ):
             return
-        intent_id, status = order.payment_intent_id, order.status
-        if order.dispute_status == "lost":
-            sales.mark_refunded_by_chargeback(session, order)
-            return
-        if sales.dispute_holds_refund(order.dispute_status):
-            # Not retried on a timer (a chargeback takes weeks): the dispute's decision queues
-            # the refund again or settles it (sales.record_dispute).
-            order.failure_reason = sales.REFUND_HELD_FOR_DISPUTE
-            log.warning(
-                "refund held for a chargeback",
-                extra={"order_id": order_id, "dispute_status": order.dispute_status},
-            )
-            return
+        intent_id, status, dispute = order.payment_intent_id, order.status, order.dispute_status
         event = session.get(Event, order.event_id)
         assert event is not None
         contract, chain_cancelled = event.contract_address, event.chain_cancelled_at is not None
@@ -91,18 +79,43 @@ def refund_card_payment(
         if not chain_cancelled or chain.order_minted(contract, order_id):
             raise RefundNotYet(order_id, "its tickets are being minted; refunded once recorded")
         mint_void = True
+    if dispute == "lost" or sales.dispute_holds_refund(dispute):
+        _settle_disputed(sessions, order_id, mint_void)
+        return
     # The idempotency key makes a retried refund (crash after the provider answered) a no-op.
     cards.refund(intent_id, idempotency_key=f"fairtix-refund-{order_id}")
     with transaction(sessions) as session:
-        order = session.get(Order, order_id, with_for_update=True)
-        assert order is not None
-        if order.status == sales.MINTING:
-            if not mint_void:
-                # The mint started after we looked: decide again on the next attempt.
-                raise RefundNotYet(order_id, "its mint started; refunded once it is recorded")
-            sales.transition(session, order, sales.PAID, "mint void: the contract was cancelled")
+        order = _out_of_minting(session, order_id, mint_void)
         sales.mark_refunded(session, order_id)
     log.info("order refunded", extra={"order_id": order_id, "payment_id": intent_id})
+
+
+def _out_of_minting(session: Session, order_id: int, mint_void: bool) -> Order:
+    """The order, locked; one whose mint the cancelled contract refuses leaves ``minting``."""
+    order = session.get(Order, order_id, with_for_update=True)
+    assert order is not None
+    if order.status == sales.MINTING:
+        if not mint_void:
+            # The mint started after we looked: decide again on the next attempt.
+            raise RefundNotYet(order_id, "its mint started; refunded once it is recorded")
+        sales.transition(session, order, sales.PAID, "mint void: the contract was cancelled")
+    return order
+
+
+def _settle_disputed(sessions: sessionmaker[Session], order_id: int, mint_void: bool) -> None:
+    """A refund owed on a payment under chargeback: the provider is not asked. Lost, the bank
+    has already given the money back; open, the refund waits for the decision, not on a timer
+    (a chargeback takes weeks): ``sales.record_dispute`` queues it again or settles it."""
+    with transaction(sessions) as session:
+        order = _out_of_minting(session, order_id, mint_void)
+        if order.dispute_status == "lost":
+            sales.mark_refunded_by_chargeback(session, order)
+            return
+        order.failure_reason = sales.REFUND_HELD_FOR_DISPUTE
+        log.warning(
+            "refund held for a chargeback",
+            extra={"order_id": order_id, "dispute_status": order.dispute_status},
+        )
 
 
 @dataclass(frozen=True)

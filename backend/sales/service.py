@@ -786,9 +786,11 @@ def record_dispute(
         extra={"order_id": order.id, "dispute_status": status, "reason": reason},
     )
     if order.refund_due_at is not None and order.status != REFUNDED:
+        # Minting, the refund message is still waiting for the mint's outcome (RefundNotYet)
+        # and reads the decision itself then.
         if status == "won":
             outbox.enqueue(session, REFUND_ORDER, {"order_id": order.id})
-        elif status == "lost":
+        elif status == "lost" and order.status != MINTING:
             mark_refunded_by_chargeback(session, order)
     return True
 

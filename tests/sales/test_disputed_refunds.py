@@ -12,11 +12,14 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 
+from backend.chain.client import ChainClient
 from backend.runtime import Runtime
+from backend.sales import cancellation
 from backend.worker import Worker
 from tests.conftest import WEBHOOK_SECRET
 from tests.helpers import drain, make_event, post_webhook, signed_in, stripe_event
-from tests.sales.test_cancellation import cancel, card_order
+from tests.notify.helpers import make_due
+from tests.sales.test_cancellation import cancel, card_order, paid_card_order, start_minting
 
 pytestmark = pytest.mark.db
 
@@ -97,3 +100,35 @@ def test_an_inquiry_does_not_hold_the_refund(
     drain(worker)
     assert provider_refunds == [order["payment_intent_id"]]
     assert buyer.order(order["id"])["status"] == "refunded"
+
+
+def test_a_lost_chargeback_of_an_order_caught_minting_pays_nothing_more(
+    client: TestClient,
+    worker: Worker,
+    chain: ChainClient,
+    admin: LocalAccount,
+    runtime: Runtime,
+    provider_refunds: list[str],
+) -> None:
+    """The cancellation finds the order minting and its chargeback lost while the refund waits
+    for the mint's outcome: the decision is read then, and nobody is paid twice."""
+    organizer = signed_in(client, admin)
+    event = make_event(organizer, supply=3)
+    buyer, order = paid_card_order(client, worker, event)
+    start_minting(runtime, order["id"])
+    assert cancel(organizer, event["id"]).status_code == 200
+    paid = buyer.order(order["id"])
+    # Minting: the decision doesn't settle the order yet (its mint may still land).
+    assert dispute(client, paid, "evt_lost_minting", "lost") == "processed"
+    assert buyer.order(order["id"])["status"] == "minting"
+    cancellation.cancel_on_chain(runtime.sessions, chain, runtime.queue, event["id"])
+
+    for _ in range(3):  # the mint keeps failing on chain until the refund settles the order
+        drain(worker)
+        make_due(runtime)
+
+    final = buyer.order(order["id"])
+    assert final["status"] == "refunded"
+    assert [t["to_status"] for t in final["transitions"]][-3:] == ["minting", "paid", "refunded"]
+    assert "chargeback" in final["refund"]["reason"]
+    assert provider_refunds == []
