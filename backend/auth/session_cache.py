@@ -128,7 +128,12 @@ def _parsed(value: object) -> CachedSession | None:
     if value == _REVOKED:
         return _TOMBSTONE
     address, _, expires = str(value).partition("|")
-    return CachedSession(address=address, expires_at=float(expires))
+    try:
+        return CachedSession(address=address, expires_at=float(expires))
+    except ValueError:
+        # Not a value this module wrote: a miss, and the database answers.
+        log.warning("session cache value not understood; asking the database")
+        return None
 
 
 def wallet_from_copy(cache: SessionCache, token: str) -> str | None:

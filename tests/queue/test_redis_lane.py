@@ -14,6 +14,7 @@ import pytest
 import redis
 import uvloop
 
+from backend.auth.session_cache import RedisSessionCache
 from backend.queue import redis_scripts
 from backend.queue.breaker import RedisBreaker
 from backend.queue.redis_lane import LaneReplyError, LaneUnavailable, RedisLane, lane_address
@@ -231,3 +232,10 @@ def test_a_silent_redis_during_the_handshake_is_given_up_on() -> None:
     finally:
         listener.close()
     assert breaker.is_open()
+
+
+def test_a_session_copy_value_it_did_not_write_is_a_miss(prefix: str) -> None:
+    client = redis_or_skip()
+    cache = RedisSessionCache(client, prefix)
+    client.set(cache._key("token"), "not-a-session", ex=60)
+    assert cache.lookup("token") is None  # the database answers instead
