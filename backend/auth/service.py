@@ -70,6 +70,16 @@ class Principal:
         return self.has(Role.ADMIN) or self.address == organizer_address
 
 
+def bearer_credential(authorization: str) -> str | None:
+    """The credential of an ``Authorization: Bearer <credential>`` header, split as FastAPI's
+    HTTPBearer splits it (scheme case-insensitive, nothing stripped); None for another scheme or
+    an empty credential. The pure-ASGI fast lanes and the metrics endpoint read it this way."""
+    scheme, _, credential = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not credential:
+        return None
+    return credential
+
+
 def issue_nonce(session: Session, ttl: timedelta, now: datetime | None = None) -> AuthNonce:
     now = now or utcnow()
     # EIP-4361 wants at least 8 alphanumeric characters; 96 bits of randomness, hex-encoded.

@@ -20,6 +20,7 @@ from anyio import CapacityLimiter, to_thread
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backend.auth.service import bearer_credential
 from backend.db.base import utcnow
 from backend.door import service as door
 from backend.door.quick import DoorCache, quick_scan
@@ -95,10 +96,9 @@ def _credential(scope: Scope) -> str | None:
     credential = json = None
     for name, value in scope["headers"]:
         if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            if scheme.lower() != "bearer" or not token:
+            credential = bearer_credential(value.decode("latin-1"))
+            if credential is None:
                 return None
-            credential = token
         elif name == b"content-type":
             json = value.split(b";", 1)[0].strip().lower() == b"application/json"
     return credential if json else None

@@ -22,6 +22,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, mult
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from backend.auth.service import bearer_credential
 from backend.config import Settings
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -39,10 +40,8 @@ class Access:
         if not self.enabled:
             return 404
         if self._token is not None:
-            scheme, _, given = (authorization or "").partition(" ")
-            if scheme.lower() == "bearer" and hmac.compare_digest(
-                given.strip().encode(), self._token
-            ):
+            given = bearer_credential(authorization or "")
+            if given is not None and hmac.compare_digest(given.strip().encode(), self._token):
                 return 200
             return 401
         return 200 if _is_loopback(client_host) else 403

@@ -23,6 +23,7 @@ from pydantic import TypeAdapter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend.auth.errors import AuthError
+from backend.auth.service import bearer_credential
 from backend.catalog.errors import CatalogError
 from backend.observability.middleware import ROUTE_KEY
 from backend.queue.errors import QueueError
@@ -101,10 +102,9 @@ def _credentials(scope: Scope) -> Credentials | None:
     bearer = queue_token = None
     for name, value in scope["headers"]:
         if name == b"authorization":
-            scheme, _, credential = value.decode("latin-1").partition(" ")
-            if scheme.lower() != "bearer" or not credential:
+            bearer = bearer_credential(value.decode("latin-1"))
+            if bearer is None:
                 return None
-            bearer = credential
         elif name == b"x-queue-token":
             queue_token = value.decode("latin-1")
     if queue_token is None and scope.get("query_string"):
