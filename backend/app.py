@@ -43,6 +43,8 @@ from backend.problems import install_problem_handlers
 from backend.queue.factory import build_waiting_room
 from backend.queue.fast_lane import QueueFastLane
 from backend.queue.router import router as queue_router
+from backend.resale.fast_lane import ListingFastLane
+from backend.resale.quick import QuickListings, conninfo_of
 from backend.resale.router import router as resale_router
 from backend.runtime import Runtime
 from backend.sales.router import router as sales_router
@@ -156,6 +158,16 @@ def build_runtime(settings: Settings, chain: ChainClient | None = None) -> Runti
     )
 
 
+def quick_listings(settings: Settings, runtime: Runtime) -> QuickListings | None:
+    """The listing lane's async path (backend/resale/quick.py), where it can run: PostgreSQL,
+    the session copy in Redis and a node over plain HTTP. Elsewhere every listing takes the
+    routes."""
+    if settings.queue_store != "redis" or not runtime.chain.reads_on_loop:
+        return None
+    conninfo = conninfo_of(settings.database_url)
+    return QuickListings(conninfo, runtime.chain) if conninfo is not None else None
+
+
 def create_app(settings: Settings | None = None, *, chain: ChainClient | None = None) -> FastAPI:
     settings = settings or Settings()
     cap_recursion_limit()
@@ -167,6 +179,7 @@ def create_app(settings: Settings | None = None, *, chain: ChainClient | None = 
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         app.state.runtime = runtime
         runtime.queue.start_lane()
+        app.state.quick_listings = quick_listings(settings, runtime)
         app.state.blockstore = runtime.blockstore
         worker = Worker(runtime)
         app.state.worker = worker
@@ -187,6 +200,8 @@ def create_app(settings: Settings | None = None, *, chain: ChainClient | None = 
         finally:
             worker.stop()
             await runtime.queue.stop_lane()
+            if app.state.quick_listings is not None:
+                await app.state.quick_listings.close()
             runtime.queue.close()
             # A client handed in (tests share one) must not read a database that is gone.
             runtime.chain.use_nonce_floor(None)
@@ -217,6 +232,7 @@ def create_app(settings: Settings | None = None, *, chain: ChainClient | None = 
     # Inside the guard (limits and input checks hold for it too), before the routing it spares.
     app.add_middleware(QueueFastLane)
     app.add_middleware(DoorFastLane)
+    app.add_middleware(ListingFastLane)
     # Inside CORS, so a browser can read a 429 or 413 too.
     install_guard(app, settings)
     if settings.cors_origins:

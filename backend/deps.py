@@ -12,7 +12,7 @@ from backend.auth import service as auth
 from backend.auth.errors import NotAuthenticated
 from backend.auth.session_cache import wallet_from_copy
 from backend.db.engine import transaction
-from backend.guard.limits import RateLimits
+from backend.guard.limits import WALLET_COUNTED, RateLimits
 from backend.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False, description="Session token from POST /auth/verify")
@@ -67,7 +67,8 @@ async def get_wallet(
     wallet = wallet_from_copy(cache, credentials.credentials)
     if wallet is None:
         wallet = await run_in_threadpool(_wallet_from_database, runtime, credentials.credentials)
-    rate_limits(request).check_wallet(wallet)
+    if request.scope.get(WALLET_COUNTED) != wallet:
+        rate_limits(request).check_wallet(wallet)
     return wallet
 
 

@@ -43,7 +43,7 @@ from backend.chain.errors import (
     SalesClosed,
     TransactionFailed,
 )
-from backend.chain.keepalive import poster_for
+from backend.chain.keepalive import async_poster_for, poster_for
 from backend.chain.protocol import (
     PERMIT_TYPES,
     SELL_ORDER_TYPES,
@@ -117,7 +117,9 @@ class CountingHTTPProvider(HTTPProvider):
 
     def __init__(self, endpoint_uri: str, **kwargs: Any) -> None:
         super().__init__(endpoint_uri, **kwargs)
-        self._poster = poster_for(endpoint_uri, dict(kwargs.get("request_kwargs") or {}))
+        options = dict(kwargs.get("request_kwargs") or {})
+        self._poster = poster_for(endpoint_uri, options)
+        self.async_poster = async_poster_for(endpoint_uri, options)
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
         try:
@@ -145,6 +147,18 @@ class CountingHTTPProvider(HTTPProvider):
         if not isinstance(response, list):
             return response  # one error for the whole batch (a node that takes none)
         return cast(list[RPCResponse], sort_batch_response_by_response_ids(response))
+
+
+def _holder_and_state_batch(event_address: str, token_id: int) -> list[tuple[RPCEndpoint, Any]]:
+    """``ownerOf`` and ``ticket`` of one token as two raw ``eth_call``s, calldata by hand."""
+    to = _checksum(event_address)
+    word = token_id.to_bytes(32, "big").hex()
+    calls = [{"to": to, "data": selector + word} for selector in (_OWNER_OF, _TICKET)]
+    return [(RPCEndpoint("eth_call"), [call, "latest"]) for call in calls]
+
+
+class AsyncReadUnavailable(Exception):
+    """The chain can't be read from the event loop here: take the blocking path."""
 
 
 def connect_rpc(rpc_url: str, timeout: float = 10) -> Web3:
@@ -409,10 +423,7 @@ class ChainClient:
             # In-process chains (eth-tester) take Python values, not JSON-RPC.
             owner = self.owner_of(event_address, token_id)
             return owner, self.ticket_state(event_address, token_id)
-        to = _checksum(event_address)
-        word = token_id.to_bytes(32, "big").hex()
-        calls = [{"to": to, "data": selector + word} for selector in (_OWNER_OF, _TICKET)]
-        batch = [(RPCEndpoint("eth_call"), [call, "latest"]) for call in calls]
+        batch = _holder_and_state_batch(event_address, token_id)
         provider = self._w3.provider
         with self._rpc():
             answers = provider.make_batch_request(batch)
@@ -424,13 +435,48 @@ class ChainClient:
                 # A node that takes no batches (some hosted RPCs) answers one error object for
                 # the whole request: the two calls one by one (the provider counts errors).
                 answers = [provider.make_request(method, args) for method, args in batch]
-            results = []
-            for answer in answers:
-                if "error" in answer:
-                    # A revert becomes ContractLogicError (decoded by _rpc), as through web3.
-                    raise_contract_logic_error_on_revert(answer)
-                    raise Web3RPCError(str(answer["error"]))
-                results.append(bytes.fromhex(str(answer["result"]).removeprefix("0x")))
+            return self._holder_and_state_of(answers)
+
+    @property
+    def reads_on_loop(self) -> bool:
+        """:meth:`holder_and_state_async` can read this node from an event loop."""
+        return getattr(self._w3.provider, "async_poster", None) is not None
+
+    async def holder_and_state_async(
+        self, event_address: str, token_id: int
+    ) -> tuple[Address, TicketState]:
+        """:meth:`holder_and_state` awaited on the event loop (the listing lane). Raises
+        ``AsyncReadUnavailable`` where it can't be (no plain HTTP node, a node that takes no
+        batches, an answer the small client does not read): the caller takes the blocking
+        path, which can."""
+        provider = self._w3.provider
+        poster = getattr(provider, "async_poster", None)
+        if poster is None or not isinstance(provider, CountingHTTPProvider):
+            raise AsyncReadUnavailable("no asyncio transport for this node")
+        batch = _holder_and_state_batch(event_address, token_id)
+        try:
+            raw = await poster.post(provider.encode_batch_rpc_request(batch))
+        except (OSError, TimeoutError, EOFError) as exc:
+            instruments.CHAIN_RPC_ERRORS.labels("batch", "transport").inc()
+            raise AsyncReadUnavailable(str(exc)) from exc
+        answers = provider.decode_rpc_response(raw)
+        if not isinstance(answers, list) or len(answers) != 2:
+            raise AsyncReadUnavailable("the node took no batch")
+        answers = sort_batch_response_by_response_ids(answers)
+        for answer in answers:
+            if "error" in answer:
+                instruments.CHAIN_RPC_ERRORS.labels("eth_call", "error").inc()
+        with self._rpc():
+            return self._holder_and_state_of(answers)
+
+    def _holder_and_state_of(self, answers: Any) -> tuple[Address, TicketState]:
+        results = []
+        for answer in answers:
+            if "error" in answer:
+                # A revert becomes ContractLogicError (decoded by _rpc), as through web3.
+                raise_contract_logic_error_on_revert(answer)
+                raise Web3RPCError(str(answer["error"]))
+            results.append(bytes.fromhex(str(answer["result"]).removeprefix("0x")))
         owner_word, state_words = results
         if len(owner_word) != 32 or len(state_words) != 128:
             raise ChainUnavailable(

@@ -16,6 +16,7 @@ else :func:`poster_for` answers None and the provider's own ``requests`` path is
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import threading
 import urllib.request
@@ -123,3 +124,109 @@ def poster_for(endpoint_uri: str, request_kwargs: dict[str, Any]) -> KeepAlivePo
     if parts.query:
         path += "?" + parts.query
     return KeepAlivePoster(parts.hostname, parts.port, path, float(timeout))
+
+
+class AsyncPoster:
+    """POSTs JSON bodies to one endpoint from an event loop, over kept-alive asyncio
+    connections (one per request in flight, kept for the next): the listing lane's chain reads
+    (backend/resale/quick.py), awaited so the loop serves other requests meanwhile.
+
+    A small HTTP/1.1 client for one kind of exchange: a POST with a Content-Length, answered
+    with a Content-Length (as anvil, geth and reth answer JSON-RPC). An answer of any other
+    shape raises OSError, and the caller takes the blocking path, which reads anything."""
+
+    MAX_IDLE = 16
+
+    def __init__(self, host: str, port: int | None, path: str, timeout: float) -> None:
+        self._host, self._port, self._path, self._timeout = host, port or 80, path, timeout
+        self._head = (
+            f"POST {path} HTTP/1.1\r\nHost: {host}:{self._port}\r\n"
+            "Content-Type: application/json\r\nContent-Length: "
+        ).encode()
+        # Idle connections per event loop (tests start and stop apps on several).
+        self._idle: dict[int, list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
+
+    async def post(self, body: bytes) -> bytes:
+        """The node's answer to ``body``; raises ``OSError`` (or TimeoutError) when it can't
+        be had. A kept-alive connection the node closed meanwhile is replaced once."""
+        idle = self._idle_list()
+        reused = bool(idle)
+        try:
+            return await asyncio.wait_for(self._exchange(idle, body), self._timeout)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            if not reused:
+                raise
+        return await asyncio.wait_for(self._exchange(idle, body, fresh=True), self._timeout)
+
+    async def _exchange(
+        self,
+        idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]],
+        body: bytes,
+        *,
+        fresh: bool = False,
+    ) -> bytes:
+        if idle and not fresh:
+            reader, writer = idle.pop()
+        else:
+            reader, writer = await asyncio.open_connection(self._host, self._port)
+        try:
+            writer.write(self._head + str(len(body)).encode() + b"\r\n\r\n" + body)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status, length, close = _response_head(head)
+            answer = await reader.readexactly(length)
+        except BaseException:
+            writer.close()
+            raise
+        if close or len(idle) >= self.MAX_IDLE:
+            writer.close()
+        else:
+            idle.append((reader, writer))
+        if not 200 <= status < 300:
+            raise RpcHttpError(status, "")
+        return answer
+
+    def _idle_list(self) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+        loop = id(asyncio.get_running_loop())
+        idle = self._idle.get(loop)
+        if idle is None:
+            if len(self._idle) >= 16:  # loops of apps started and stopped (tests)
+                self._idle.clear()
+            idle = self._idle[loop] = []
+        return idle
+
+
+def _response_head(head: bytes) -> tuple[int, int, bool]:
+    """Status, Content-Length and whether the server closes, of an HTTP/1.1 answer's head;
+    OSError for a head this client does not read (no Content-Length, chunked, not HTTP/1.x)."""
+    lines = head.split(b"\r\n")
+    version, _, rest = lines[0].partition(b" ")
+    if not version.startswith(b"HTTP/1."):
+        raise OSError(f"not an HTTP/1.x answer: {lines[0][:40]!r}")
+    try:
+        status = int(rest[:3])
+    except ValueError:
+        raise OSError(f"no HTTP status in {lines[0][:40]!r}") from None
+    length, close = None, version == b"HTTP/1.0"
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            try:
+                length = int(value.strip())
+            except ValueError:
+                raise OSError(f"Content-Length {value[:20]!r}") from None
+        elif name == b"transfer-encoding":
+            raise OSError("a chunked answer: left to the blocking client")
+        elif name == b"connection":
+            close = value.strip().lower() == b"close"
+    if length is None or length < 0:
+        raise OSError("an answer without Content-Length: left to the blocking client")
+    return status, length, close
+
+
+def async_poster_for(endpoint_uri: str, request_kwargs: dict[str, Any]) -> AsyncPoster | None:
+    """An asyncio poster for the endpoint where :func:`poster_for` would give a blocking one."""
+    poster = poster_for(endpoint_uri, request_kwargs)
+    if poster is None:
+        return None
+    return AsyncPoster(poster._host, poster._port, poster._path, poster._timeout)

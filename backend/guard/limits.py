@@ -148,6 +148,11 @@ class StreamHold:
             self._limits.release_slot(key, slot)
 
 
+# Set in a request's scope by a fast lane that already counted the request against its wallet's
+# budget and then left it to the route (backend/deps.py): counted once, not twice.
+WALLET_COUNTED = "fairtix.wallet_counted"
+
+
 class RateLimits:
     """The deployment's limits (``FAIRTIX_RATE_LIMIT_*``), checked by the request guard and the
     routes that know the signed-in wallet."""

@@ -102,7 +102,7 @@ def _tx_out(tx: UnsignedTx) -> UnsignedTransactionOut:
     )
 
 
-def _listing_out(view: resale.ListingView, wei_per_cent: int, now: datetime) -> ListingOut:
+def listing_out(view: resale.ListingView, wei_per_cent: int, now: datetime) -> ListingOut:
     listing, event, tier = view.listing, view.event, view.tier
     amounts = resale.money(event, tier, listing.price_gwei * resale.GWEI)
     return ListingOut(
@@ -155,24 +155,52 @@ def _json(out: BaseModel, status_code: int = 200) -> Response:
     return Response(out.model_dump_json(), status_code, media_type="application/json")
 
 
+def terms_of(body: SellOrderRequest | ListingCreate) -> resale.SellOrderTerms:
+    return resale.SellOrderTerms(
+        body.event_id, body.token_id, int(body.price_wei), body.deadline, body.payout, body.buyer
+    )
+
+
+def draft_out(draft: resale.Draft, wei_per_cent: int, now: datetime) -> SellOrderOut:
+    listing = listing_out(draft.view, wei_per_cent, now)
+    listing.id, listing.created_at = None, None
+    return SellOrderOut(typed_data=_jsonable(draft.typed_data), listing=listing)
+
+
+def draft_answer(runtime: Runtime, wallet: str, body: SellOrderRequest) -> SellOrderOut:
+    now = utcnow()
+    wei_per_cent = runtime.settings.wei_per_cent
+    with transaction(runtime.sessions) as session:
+        draft = resale.draft_sell_order(
+            session, runtime.chain, wallet, terms_of(body), now, wei_per_cent=wei_per_cent
+        )
+        return draft_out(draft, wei_per_cent, now)
+
+
+def listing_answer(runtime: Runtime, wallet: str, body: ListingCreate) -> ListingOut:
+    now = utcnow()
+    wei_per_cent = runtime.settings.wei_per_cent
+    with transaction(runtime.sessions) as session:
+        view = resale.create_listing(
+            session,
+            runtime.chain,
+            wallet,
+            terms_of(body),
+            body.nonce,
+            body.signature,
+            now,
+            wei_per_cent=wei_per_cent,
+        )
+        return listing_out(view, wei_per_cent, now)
+
+
 @router.post("/listings/sell-order", response_model=SellOrderOut, responses=_SELLER)
 def sell_order(body: SellOrderRequest, runtime: RuntimeDep, wallet: WalletDep) -> Response:
     """The ticket's holder: the EIP-712 SellOrder to sign for this price, carrying the
     ticket's sale nonce as the chain has it now, and what the listing would show. Refused with
     the reason it could not be listed (not the holder, price above the cap, resale closed ...),
     so a wallet never asks for a signature that would be refused. Signing costs no gas."""
-    now = utcnow()
-    terms = resale.SellOrderTerms(
-        body.event_id, body.token_id, int(body.price_wei), body.deadline, body.payout, body.buyer
-    )
-    wei_per_cent = runtime.settings.wei_per_cent
-    with transaction(runtime.sessions) as session:
-        draft = resale.draft_sell_order(
-            session, runtime.chain, wallet, terms, now, wei_per_cent=wei_per_cent
-        )
-        listing = _listing_out(draft.view, wei_per_cent, now)
-    listing.id, listing.created_at = None, None
-    return _json(SellOrderOut(typed_data=_jsonable(draft.typed_data), listing=listing))
+    return _json(draft_answer(runtime, wallet, body))
 
 
 @router.post("/listings", response_model=ListingOut, status_code=201, responses=_SELLER)
@@ -183,24 +211,7 @@ def create_listing(body: ListingCreate, runtime: RuntimeDep, wallet: WalletDep) 
     ticket was neither checked in nor refunded, the event is not cancelled, its organizer's
     resale window is open and the deadline is in the future, within it. A listing of the
     ticket already on the market is replaced (listing.cancelled, then listing.created)."""
-    now = utcnow()
-    terms = resale.SellOrderTerms(
-        body.event_id, body.token_id, int(body.price_wei), body.deadline, body.payout, body.buyer
-    )
-    wei_per_cent = runtime.settings.wei_per_cent
-    with transaction(runtime.sessions) as session:
-        view = resale.create_listing(
-            session,
-            runtime.chain,
-            wallet,
-            terms,
-            body.nonce,
-            body.signature,
-            now,
-            wei_per_cent=wei_per_cent,
-        )
-        out = _listing_out(view, wei_per_cent, now)
-    return _json(out, 201)
+    return _json(listing_answer(runtime, wallet, body), 201)
 
 
 @router.get(
@@ -235,7 +246,7 @@ def browse(
             limit=limit,
             now=now,
         )
-        listings = [_listing_out(v, runtime.settings.wei_per_cent, now) for v in page]
+        listings = [listing_out(v, runtime.settings.wei_per_cent, now) for v in page]
     return ListingPage(listings=listings, next_cursor=next_cursor)
 
 
@@ -246,7 +257,7 @@ def get_listing(listing_id: IdPath, runtime: RuntimeDep) -> ListingOut:
     """Public: one listing, in whatever state it is."""
     now = utcnow()
     with transaction(runtime.sessions) as session:
-        return _listing_out(
+        return listing_out(
             resale.get_listing(session, listing_id), runtime.settings.wei_per_cent, now
         )
 
@@ -259,7 +270,7 @@ def delist(listing_id: IdPath, runtime: RuntimeDep, wallet: WalletDep) -> Delist
     now = utcnow()
     with transaction(runtime.sessions) as session:
         view, tx = resale.delist(session, runtime.chain, wallet, listing_id, now)
-        out = _listing_out(view, runtime.settings.wei_per_cent, now)
+        out = listing_out(view, runtime.settings.wei_per_cent, now)
     return DelistOut(listing=out, cancel_transaction=_tx_out(tx), note=DELIST_NOTE)
 
 
@@ -277,7 +288,7 @@ def buy(listing_id: IdPath, body: BuyRequest, runtime: RuntimeDep, wallet: Walle
     now = utcnow()
     with transaction(runtime.sessions) as session:
         view, tx = resale.buy_with_ether(session, runtime.chain, wallet, listing_id, now)
-        out = _listing_out(view, runtime.settings.wei_per_cent, now)
+        out = listing_out(view, runtime.settings.wei_per_cent, now)
     return BuyOut(listing=out, transaction=_tx_out(tx), total_wei=str(tx["value"]))
 
 
@@ -294,7 +305,7 @@ def _buy_by_card(listing_id: int, runtime: Runtime, wallet: str) -> BuyOut:
             wei_per_cent=settings.wei_per_cent,
             now=now,
         )
-        listing = _listing_out(held.view, settings.wei_per_cent, now)
+        listing = listing_out(held.view, settings.wei_per_cent, now)
     # The provider is another system: called outside our transaction, with an idempotency key.
     try:
         intent = cards.create_payment(
@@ -403,7 +414,7 @@ def my_listings(
     with transaction(runtime.sessions) as session:
         before = None if cursor is None else resale.id_cursor(cursor)
         found = resale.listings_of(session, wallet, before_id=before, limit=limit)
-        listings = [_listing_out(v, runtime.settings.wei_per_cent, now) for v in found]
+        listings = [listing_out(v, runtime.settings.wei_per_cent, now) for v in found]
     next_cursor = str(found[-1].listing.id) if len(found) == limit else None
     return ListingPage(listings=listings, next_cursor=next_cursor)
 

@@ -20,6 +20,7 @@ from typing import Any, Literal, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     Table,
     and_,
     bindparam,
@@ -41,7 +42,7 @@ from backend.catalog.service import get_event, managed_event
 from backend.chain.client import ChainClient
 from backend.chain.errors import ContractRevert
 from backend.chain.protocol import ZERO_ADDRESS, sell_order_message
-from backend.chain.types import UnsignedTx
+from backend.chain.types import TicketState, UnsignedTx
 from backend.db.base import utcnow
 from backend.door import service as door
 from backend.notify import service as notify
@@ -94,6 +95,11 @@ DEFAULT_LISTING_DAYS = 30
 close if that comes first."""
 
 Sort = Literal["price", "newest"]
+
+
+class NeedsSession(Exception):
+    """The listing lane (backend/resale/quick.py) can't decide this without more reads: the
+    route decides it, through the ORM."""
 
 
 # -- what a listing shows ------------------------------------------------------------------
@@ -297,33 +303,41 @@ class TicketFacts:
     """What a card payout's source is decided by (payouts.card_source)."""
 
 
+def facts_statement(*selected: Any) -> Select[Any]:
+    """``selected`` (the models, or their columns) and every other fact a listing request
+    checks, of the ticket with bind parameters ``event_id`` and ``token_id``, in one
+    statement. The facts beside the ticket are correlated EXISTS / scalar subqueries, which
+    SQLite runs too."""
+    return (
+        select(
+            *selected,
+            door.admitted_clause(Ticket.event_id, Ticket.token_id).label("admitted"),
+            exists()
+            .where(Listing.ticket_id == Ticket.id, Listing.status.in_(_constants(ON_MARKET)))
+            .label("on_market"),
+            notify.any_subscribed_clause(Event.id, Event.organizer_address).label("endpoints"),
+            payouts.resold_clause(Ticket.id).label("resold"),
+            payouts.given_back_clause(Ticket.id, Order.payment_intent_id).label("given_back"),
+        )
+        .select_from(Ticket)
+        .join(Event, Event.id == Ticket.event_id)
+        .join(Tier, Tier.id == Ticket.tier_id)
+        .outerjoin(Order, Order.id == Ticket.order_id)
+        .where(Ticket.event_id == bindparam("event_id"), Ticket.token_id == bindparam("token_id"))
+    )
+
+
+FACT_MODELS = (Ticket, Event, Tier, Order)
+"""The models :data:`_TICKET_ROW` loads, in its order; the facts come after them."""
+
 # Everything a listing request reads, in one statement built once: each statement (built, sent,
 # its rows made objects) cost about half a millisecond of the API's CPU, and a card listing
-# made eight. The facts beside the ticket are correlated EXISTS / scalar subqueries, which
-# SQLite runs too.
-_TICKET_ROW = (
-    select(
-        Ticket,
-        Event,
-        Tier,
-        Order,
-        door.admitted_clause(Ticket.event_id, Ticket.token_id).label("admitted"),
-        exists()
-        .where(Listing.ticket_id == Ticket.id, Listing.status.in_(_constants(ON_MARKET)))
-        .label("on_market"),
-        notify.any_subscribed_clause(Event.id, Event.organizer_address).label("endpoints"),
-        payouts.resold_clause(Ticket.id).label("resold"),
-        payouts.given_back_clause(Ticket.id, Order.payment_intent_id).label("given_back"),
-    )
-    .join(Event, Event.id == Ticket.event_id)
-    .join(Tier, Tier.id == Ticket.tier_id)
-    .outerjoin(Order, Order.id == Ticket.order_id)
-    .where(Ticket.event_id == bindparam("event_id"), Ticket.token_id == bindparam("token_id"))
-)
+# made eight.
+_TICKET_ROW = facts_statement(*FACT_MODELS)
 # Listing takes the ticket's row lock first, alone: the facts are then read in a statement that
 # starts after the lock is ours, so a listing (or admission) committed by whoever held it is
 # seen. Read in the locking statement itself, they would be as of before the wait.
-_LOCK_TICKET = (
+LOCK_TICKET = (
     select(Ticket.id)
     .where(Ticket.event_id == bindparam("event_id"), Ticket.token_id == bindparam("token_id"))
     .with_for_update()
@@ -334,7 +348,7 @@ def _ticket_row(session: Session, event_id: int, token_id: int, for_update: bool
     """The ticket and everything checked about it; 404 event-not-found, then ticket-not-found."""
     params = {"event_id": event_id, "token_id": token_id}
     if for_update:
-        session.execute(_LOCK_TICKET, params)
+        session.execute(LOCK_TICKET, params)
     row = session.execute(_TICKET_ROW, params).one_or_none()
     if row is None:
         get_event(session, event_id)  # raises EventNotFound if that is why
@@ -357,11 +371,17 @@ def draft_sell_order(
     the chain has it now; refused early, with the reason, if it could not be listed."""
     now = now or utcnow()
     checked = _check_terms(session, wallet, terms, now, wei_per_cent=wei_per_cent)
-    event, ticket = checked.event, checked.ticket
-    nonce = _check_on_chain(chain, event, ticket, wallet, None)
+    nonce = _check_on_chain(chain, checked.event, checked.ticket, wallet, None)
+    return draft_of(checked, chain, wallet, terms, nonce)
+
+
+def draft_of(
+    checked: Checked, chain: ChainClient, wallet: str, terms: SellOrderTerms, nonce: int
+) -> Draft:
+    """The sell order to sign, once every check passed and the chain told its nonce."""
     unsaved = _unsaved(checked, wallet, terms, nonce, chain.signer_address)
-    typed = chain.sell_order_typed_data(event.contract_address, order_of(unsaved))
-    view = ListingView(unsaved, event, checked.tier, ticket.seat)
+    typed = chain.sell_order_typed_data(checked.event.contract_address, order_of(unsaved))
+    view = ListingView(unsaved, checked.event, checked.tier, checked.ticket.seat)
     return Draft(view, typed, checked.money, nonce, checked.deadline)
 
 
@@ -383,10 +403,7 @@ def create_listing(
     now = now or utcnow()
     checked = _check_terms(session, wallet, terms, now, for_update=True, wei_per_cent=wei_per_cent)
     event, ticket, tier = checked.event, checked.ticket, checked.tier
-    listing = _unsaved(checked, wallet, terms, nonce, chain.signer_address)
-    signer = chain.sell_order_signer(event.contract_address, order_of(listing), signature)
-    if signer is None or signer.lower() != ticket.owner_address:
-        raise SignatureNotByHolder(ticket.token_id, signer)
+    listing = signed_listing(checked, chain, wallet, terms, nonce, signature)
     _check_on_chain(chain, event, ticket, wallet, nonce)
     if not checked.facts.endpoints:
         notify.none_subscribed(session, event.id)
@@ -396,31 +413,53 @@ def create_listing(
                 raise ListingReserved(old.id)
             _close(session, old, DELISTED, "replaced by a new listing of the ticket", now)
         session.flush()  # the old one off the market before the new one takes its place
-    listing.signature = signature.lower()
     listing.created_at = now
-    listing.id = session.execute(_INSERT_LISTING, _row_of(listing)).scalar_one()
+    listing.id = session.execute(INSERT_LISTING, row_of(listing)).scalar_one()
     _publish_listing(session, notify.LISTING_CREATED, listing)
+    log_listed(listing)
+    return ListingView(listing, event, tier, ticket.seat)
+
+
+def signed_listing(
+    checked: Checked,
+    chain: ChainClient,
+    wallet: str,
+    terms: SellOrderTerms,
+    nonce: int,
+    signature: str,
+) -> Listing:
+    """The listing to store, once every check the database answers passed and the order is
+    signed by the ticket's holder (SignatureNotByHolder if not)."""
+    listing = _unsaved(checked, wallet, terms, nonce, chain.signer_address)
+    event, ticket = checked.event, checked.ticket
+    signer = chain.sell_order_signer(event.contract_address, order_of(listing), signature)
+    if signer is None or signer.lower() != ticket.owner_address:
+        raise SignatureNotByHolder(ticket.token_id, signer)
+    listing.signature = signature.lower()
+    return listing
+
+
+def log_listed(listing: Listing) -> None:
     log.info(
         "ticket listed",
         extra={
             "listing_id": listing.id,
-            "token_id": ticket.token_id,
+            "token_id": listing.token_id,
             "price_gwei": listing.price_gwei,
         },
     )
-    return ListingView(listing, event, tier, ticket.seat)
 
 
 # The new listing goes in as one Core INSERT: nothing else in the request touches it again, so
 # the unit of work's flush (state tracking, dependency sort) was half a millisecond for nothing.
 # The Listing object stays transient; it carries its id for the answer and the notification.
 _LISTINGS = cast(Table, Listing.__table__)
-_LISTING_COLUMNS = tuple(c.key for c in _LISTINGS.columns if c.key != "id")
-_INSERT_LISTING = insert(_LISTINGS).returning(_LISTINGS.c.id)
+LISTING_COLUMNS = tuple(c.key for c in _LISTINGS.columns if c.key != "id")
+INSERT_LISTING = insert(_LISTINGS).returning(_LISTINGS.c.id)
 
 
-def _row_of(listing: Listing) -> dict[str, Any]:
-    return {key: getattr(listing, key) for key in _LISTING_COLUMNS}
+def row_of(listing: Listing) -> dict[str, Any]:
+    return {key: getattr(listing, key) for key in LISTING_COLUMNS}
 
 
 def _unsaved(
@@ -460,6 +499,20 @@ def _check_terms(
 ) -> Checked:
     """Every check the database can answer, cheapest first; returns the deadline to sign."""
     facts = _ticket_row(session, terms.event_id, terms.token_id, for_update)
+    return check_terms(facts, wallet, terms, now, wei_per_cent=wei_per_cent, session=session)
+
+
+def check_terms(
+    facts: TicketFacts,
+    wallet: str,
+    terms: SellOrderTerms,
+    now: datetime,
+    *,
+    wei_per_cent: int,
+    session: Session | None,
+) -> Checked:
+    """:func:`_check_terms` on facts already read. Without a session (the listing lane), a
+    card payout of a ticket resold before raises NeedsSession: its source takes more reads."""
     event, ticket, tier = facts.event, facts.ticket, facts.tier
     require_open(event, now)
     if ticket.owner_address != wallet.lower():
@@ -493,7 +546,7 @@ def _check_terms(
 
 
 def _card_payout(
-    session: Session, facts: TicketFacts, wallet: str, amounts: Money, wei_per_cent: int
+    session: Session | None, facts: TicketFacts, wallet: str, amounts: Money, wei_per_cent: int
 ) -> CardPayout:
     """The card payment a card payout of this sale goes back to, or why there is none: the
     seller must hold the ticket through a card payment (the primary card order, or a settled
@@ -501,7 +554,9 @@ def _card_payout(
     if wei_per_cent <= 0:
         raise CardRailUnavailable()
     ticket, tier = facts.ticket, facts.tier
-    source = payouts.card_source(session, ticket, wallet, facts.card)
+    if session is None and facts.card.resold:
+        raise NeedsSession("a card payout of a ticket resold before")
+    source = payouts.card_source(cast(Session, session), ticket, wallet, facts.card)
     if isinstance(source, str):
         raise CardPayoutNotAllowed(ticket.token_id, source)
     payout_cents = amounts.seller_receives_wei // wei_per_cent
@@ -519,6 +574,13 @@ def _check_on_chain(
         owner, state = chain.holder_and_state(event.contract_address, ticket.token_id)
     except ContractRevert as exc:  # burned by a refund claim the indexer has not seen yet
         raise TicketNotResellable(ticket.token_id, f"it is gone on chain ({exc})") from exc
+    return check_on_chain(owner, state, ticket, wallet, nonce)
+
+
+def check_on_chain(
+    owner: str, state: TicketState, ticket: Ticket, wallet: str, nonce: int | None
+) -> int:
+    """:func:`_check_on_chain` on the chain's answer already had; returns the sale nonce."""
     if owner.lower() != wallet.lower():
         raise HolderNotConfirmed(ticket.token_id, owner)
     if state.used:
