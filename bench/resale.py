@@ -44,13 +44,16 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
 import httpx
 import redis
+from coincurve import PrivateKey
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_hash.auto import keccak
 from sqlalchemy import Table, func, insert, select, update
 from web3 import Web3
 from web3.types import Nonce, TxParams, Wei
@@ -192,12 +195,20 @@ def _seed(database_url: str, chain: ChainClient, event_id: int, holders: int) ->
 
 def _sign_typed(wallet: LocalAccount, typed: dict[str, Any]) -> str:
     """What the fan's wallet does with the document the API handed out (eth_signTypedData_v4):
-    hash it, checked to be a fairtix SellOrder, and sign the digest. Hashed by the backend's
-    direct encoder (pinned to eth_account's and the contract's by tests) rather than
-    eth_account's generic one, as a wallet does it natively: the load generator's CPU is taken
-    from the two cores the server runs on."""
-    signed = wallet.sign_message(signable_of_typed_data(typed))
-    return "0x" + bytes(signed.signature).hex()
+    hash it, checked to be a fairtix SellOrder, and sign the digest, as a wallet does it
+    natively: the load generator's CPU is taken from the two cores the server runs on. Hashed by
+    the backend's direct encoder and signed by libsecp256k1 (coincurve) itself: the same
+    deterministic (RFC 6979) signature eth_account's sign_message makes, without its layers
+    (tests pin the encoder to eth_account's and the contract's)."""
+    signable = signable_of_typed_data(typed)
+    digest = keccak(b"\x19" + signable.version + signable.header + signable.body)
+    signature = _secp256k1_key(wallet.key).sign_recoverable(digest, hasher=None)
+    return "0x" + (signature[:64] + bytes([signature[64] + 27])).hex()
+
+
+@cache
+def _secp256k1_key(secret: bytes) -> PrivateKey:
+    return PrivateKey(secret)
 
 
 async def _list_all(port: int, holders: list[Holder], tokens: list[str], event_id: int,

@@ -6,6 +6,7 @@ path runs against eth-tester, anvil and a public chain, and no node ever holds a
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -14,7 +15,6 @@ from functools import lru_cache
 from typing import Any, cast
 
 from eth_abi.abi import encode as abi_encode
-from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
@@ -52,6 +52,7 @@ from backend.chain.protocol import (
     domain,
     encode_mint_batch,
     permit_message,
+    recover_signer,
     sell_order_signable,
     sell_order_typed_data,
     token_ids,
@@ -298,14 +299,16 @@ class ChainClient:
     def sell_order_signer(
         self, event_address: str, message: Mapping[str, Any], signature: str
     ) -> Address | None:
-        """Who signed the sell order, or None if ``signature`` is no valid signature at all
-        (wrong length, a high ``s``, an unknown ``v``)."""
+        """Who signed the sell order (lowercase hex), or None if ``signature`` is no signature
+        the contract's ECDSA check would take (protocol.recover_signer: wrong length, a high
+        ``s``, a ``v`` other than 27 or 28)."""
         signable = sell_order_signable(self.chain_id, _checksum(event_address), dict(message))
         try:
-            signer = Account.recover_message(signable, signature=HexBytes(signature))
-        except Exception:  # eth_keys raises several kinds for malformed signatures
+            raw = bytes.fromhex(signature.removeprefix("0x"))
+        except ValueError:
             return None
-        return Address(signer)  # checksummed by recover_message
+        signer = recover_signer(signable, raw)
+        return Address(signer) if signer is not None else None
 
     def buy_resale_transaction(
         self, event_address: str, order: Mapping[str, Any], signature: str
@@ -453,23 +456,43 @@ class ChainClient:
         poster = getattr(provider, "async_poster", None)
         if poster is None or not isinstance(provider, CountingHTTPProvider):
             raise AsyncReadUnavailable("no asyncio transport for this node")
-        batch = _holder_and_state_batch(event_address, token_id)
+        to = _checksum(event_address)
+        word = token_id.to_bytes(32, "big").hex()
+        # The batch's JSON written straight, not through web3's request encoder: the same
+        # two eth_calls as _holder_and_state_batch, ids 0 and 1.
+        body = json.dumps(
+            [
+                {
+                    "jsonrpc": "2.0",
+                    "method": "eth_call",
+                    "params": [{"to": to, "data": selector + word}, "latest"],
+                    "id": i,
+                }
+                for i, selector in enumerate((_OWNER_OF, _TICKET))
+            ]
+        ).encode()
         try:
-            raw = await poster.post(provider.encode_batch_rpc_request(batch))
+            raw = await poster.post(body)
         except (OSError, TimeoutError, EOFError) as exc:
             instruments.CHAIN_RPC_ERRORS.labels("batch", "transport").inc()
             raise AsyncReadUnavailable(str(exc)) from exc
-        answers = provider.decode_rpc_response(raw)
-        if not isinstance(answers, list) or len(answers) != 2:
+        try:
+            answers = sorted(json.loads(raw), key=lambda answer: answer["id"])
+        except (ValueError, TypeError, KeyError) as exc:
+            raise AsyncReadUnavailable("the node took no batch") from exc
+        if [answer.get("id") for answer in answers] != [0, 1]:
             raise AsyncReadUnavailable("the node took no batch")
-        answers = sort_batch_response_by_response_ids(answers)
         for answer in answers:
             if "error" in answer:
                 instruments.CHAIN_RPC_ERRORS.labels("eth_call", "error").inc()
         with self._rpc():
-            return self._holder_and_state_of(answers)
+            # The owner as lowercase hex: every caller compares it lowercased (no checksum's
+            # keccak on the listing lane's path).
+            return self._holder_and_state_of(answers, checksummed=False)
 
-    def _holder_and_state_of(self, answers: Any) -> tuple[Address, TicketState]:
+    def _holder_and_state_of(
+        self, answers: Any, *, checksummed: bool = True
+    ) -> tuple[Address, TicketState]:
         results = []
         for answer in answers:
             if "error" in answer:
@@ -482,7 +505,11 @@ class ChainClient:
             raise ChainUnavailable(
                 _endpoint(self._w3), f"ownerOf/ticket answered {owner_word!r}, {state_words!r}"
             )
-        owner = Address(Web3.to_checksum_address(owner_word[12:]))
+        owner = Address(
+            Web3.to_checksum_address(owner_word[12:])
+            if checksummed
+            else "0x" + owner_word[12:].hex()
+        )
         tier, used, paid, nonce = (
             int.from_bytes(state_words[i : i + 32], "big") for i in range(0, 128, 32)
         )

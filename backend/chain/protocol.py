@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from coincurve import PublicKey
 from eth_account.messages import SignableMessage
 from eth_hash.auto import keccak
 from eth_utils.address import to_canonical_address
@@ -192,6 +193,35 @@ def sell_order_signable(
     return SignableMessage(
         b"\x01", _domain_separator(chain_id, event_address), keccak(_SELL_ORDER_TYPEHASH + fields)
     )
+
+
+# secp256k1's group order: an ECDSA signature's r and s are below it, and OpenZeppelin's ECDSA
+# (the contract's check) takes only the lower half of s, so each signature has one form.
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def recover_signer(signable: SignableMessage, signature: bytes) -> str | None:
+    """The address (lowercase hex) whose key made ``signature`` (65 bytes: r, s, v) over
+    ``signable``'s EIP-191 digest, under the rules of OpenZeppelin's ``ECDSA.tryRecover``, which
+    the contract applies: v is 27 or 28, 0 < r < n, 0 < s <= n/2. None for anything else, which
+    the contract would refuse. libsecp256k1 (coincurve) straight away: eth_account's
+    recover_message goes through eth_keys' objects and a checksummed address, twice the CPU,
+    and takes a v and a high s the contract refuses."""
+    if len(signature) != 65:
+        return None
+    r = int.from_bytes(signature[:32], "big")
+    s = int.from_bytes(signature[32:64], "big")
+    v = signature[64]
+    if v not in (27, 28) or not 0 < r < SECP256K1_N or not 0 < s <= SECP256K1_N // 2:
+        return None
+    digest = keccak(b"\x19" + signable.version + signable.header + signable.body)
+    try:
+        key = PublicKey.from_signature_and_message(
+            signature[:64] + bytes([v - 27]), digest, hasher=None
+        )
+    except ValueError:  # no point on the curve has that r
+        return None
+    return "0x" + keccak(key.format(compressed=False)[1:])[-20:].hex()
 
 
 def signable_of_typed_data(typed_data: dict[str, Any]) -> SignableMessage:

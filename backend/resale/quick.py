@@ -244,16 +244,15 @@ class QuickListings:
         wei_per_cent: int,
     ) -> resale.ListingView:
         """``service.create_listing`` where it neither replaces a listing nor notifies. Two
-        round trips to the database: BEGIN, the ticket's lock, the facts (pipelined: each
-        statement starts when the one before ended, so the facts are read after the lock is
-        ours, as service.LOCK_TICKET requires); then the INSERT and COMMIT."""
+        round trips to the database, in psycopg's pipeline mode: BEGIN, the ticket's lock and
+        the facts (each statement starts when the one before ended, so the facts are read
+        after the lock is ours, as service.LOCK_TICKET requires); then the INSERT and COMMIT."""
         params = {"event_id": terms.event_id, "token_id": terms.token_id}
-        async with self.pool.connection() as connection:
+        async with self.pool.connection() as connection, connection.pipeline():
             cursor = connection.cursor()
             async with connection.transaction():
-                async with connection.pipeline():
-                    await cursor.execute(_LOCK.sql, _LOCK.params(params), prepare=True)
-                    facts = await self._read_facts(cursor, terms)
+                await cursor.execute(_LOCK.sql, _LOCK.params(params), prepare=True)
+                facts = await self._read_facts(cursor, terms)  # fetched: the first round trip
                 checked = _checked(facts, wallet, terms, now, wei_per_cent)
                 listing = resale.signed_listing(
                     checked, self.chain, wallet, terms, nonce, signature
@@ -264,10 +263,12 @@ class QuickListings:
                 if facts.endpoints:
                     raise LeftToRoute("a webhook endpoint may want listing.created")
                 listing.created_at = now
-                await cursor.execute(_INSERT.sql, _INSERT.params(resale.row_of(listing)))
-                inserted = await cursor.fetchone()
-                assert inserted is not None
-                listing.id = inserted[0]
+                row = _INSERT.params(resale.row_of(listing))
+                await cursor.execute(_INSERT.sql, row, prepare=True)
+            # The INSERT and the COMMIT went in the second round trip, synced at the commit.
+            inserted = await cursor.fetchone()
+            assert inserted is not None
+            listing.id = inserted[0]
         resale.log_listed(listing)
         return resale.ListingView(listing, checked.event, checked.tier, checked.ticket.seat)
 

@@ -433,8 +433,9 @@ def signed_listing(
     listing = _unsaved(checked, wallet, terms, nonce, chain.signer_address)
     event, ticket = checked.event, checked.ticket
     signer = chain.sell_order_signer(event.contract_address, order_of(listing), signature)
-    if signer is None or signer.lower() != ticket.owner_address:
-        raise SignatureNotByHolder(ticket.token_id, signer)
+    if signer is None or signer != ticket.owner_address:
+        shown = Web3.to_checksum_address(signer) if signer is not None else None
+        raise SignatureNotByHolder(ticket.token_id, shown)
     listing.signature = signature.lower()
     return listing
 

@@ -12,7 +12,9 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 
 from backend.chain.protocol import (
+    SECP256K1_N,
     ZERO_ADDRESS,
+    recover_signer,
     sell_order_message,
     sell_order_signable,
     sell_order_typed_data,
@@ -84,3 +86,37 @@ def test_any_other_document_is_refused(change: Any) -> None:
 def test_a_value_out_of_uint256_is_refused() -> None:
     with pytest.raises(ValueError, match="not a uint256"):
         sell_order_signable(1, ZERO_ADDRESS, sell_order_message(2**256, 0, 0, 1))
+
+
+def _signed(signable: Any, key: Any) -> bytes:
+    return bytes(key.sign_message(signable).signature)
+
+
+def test_recover_signer_is_eth_accounts_recovery_for_signatures_the_contract_takes() -> None:
+    rng = random.Random(7)
+    for chain_id, contract, message in _orders():
+        key = Account.create(extra_entropy=str(rng.random()))
+        signable = sell_order_signable(chain_id, contract, message)
+        signature = _signed(signable, key)
+        expected = Account.recover_message(signable, signature=signature)
+        assert recover_signer(signable, signature) == expected.lower() == key.address.lower()
+
+
+def test_recover_signer_refuses_what_openzeppelins_ecdsa_refuses() -> None:
+    key = Account.create()
+    signable = sell_order_signable(
+        31337, Account.create().address, sell_order_message(256, 1, 0, 9)
+    )
+    good = _signed(signable, key)
+    r, s, v = good[:32], int.from_bytes(good[32:64], "big"), good[64]
+    # The same signature with s in the upper half (and v flipped): eth_keys still recovers the
+    # signer, the contract (ECDSA.tryRecover: InvalidSignatureS) does not.
+    high = r + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - v])
+    assert Account.recover_message(signable, signature=high) == key.address
+    assert recover_signer(signable, high) is None
+    # A v of 0/1 or EIP-155 style: ecrecover answers address(0) for it on chain.
+    for odd_v in (v - 27, v + 8, 0, 29):
+        assert recover_signer(signable, good[:64] + bytes([odd_v])) is None
+    for broken in (b"", good[:64], good + b"\x00", bytes(32) + good[32:], good[:32] + bytes(33)):
+        assert recover_signer(signable, broken) is None
+    assert recover_signer(signable, good) == key.address.lower()
