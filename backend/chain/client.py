@@ -445,6 +445,12 @@ class ChainClient:
         """:meth:`holder_and_state_async` can read this node from an event loop."""
         return getattr(self._w3.provider, "async_poster", None) is not None
 
+    def close_loop_connections(self) -> None:
+        """Closes what :meth:`holder_and_state_async` keeps open on the running loop."""
+        poster = getattr(self._w3.provider, "async_poster", None)
+        if poster is not None:
+            poster.close_idle()
+
     async def holder_and_state_async(
         self, event_address: str, token_id: int
     ) -> tuple[Address, TicketState]:

@@ -185,6 +185,11 @@ class AsyncPoster:
             raise RpcHttpError(status, "")
         return answer
 
+    def close_idle(self) -> None:
+        """Closes the running loop's kept connections (its app is shutting down)."""
+        for _reader, writer in self._idle.pop(id(asyncio.get_running_loop()), []):
+            writer.close()
+
     def _idle_list(self) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
         loop = id(asyncio.get_running_loop())
         idle = self._idle.get(loop)

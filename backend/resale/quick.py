@@ -201,6 +201,7 @@ class QuickListings:
 
     async def close(self) -> None:
         await self.pool.close()
+        self.chain.close_loop_connections()
 
     async def _read_facts(
         self, cursor: psycopg.AsyncCursor[Any], terms: resale.SellOrderTerms
