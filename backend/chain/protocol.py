@@ -245,7 +245,10 @@ def _word(value: int) -> bytes:
     return value.to_bytes(32, "big")
 
 
+@lru_cache(maxsize=4096)
 def _address_word(address: str) -> bytes:
+    # Cached: a sell order's buyer and payee are mostly the zero address and the treasury,
+    # and eth_utils' validation is a good part of hashing an order.
     return bytes(12) + to_canonical_address(address)
 
 
