@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,10 @@ pytestmark = [pytest.mark.anvil, pytest.mark.db]
 DEADLINE_DAYS = 3
 
 
-@pytest.fixture
-def lane_client(tmp_path: Path, database_url: str, devnet: Devnet) -> Iterator[TestClient]:  # noqa: F811
+@contextmanager
+def _lane_app(
+    tmp_path: Path, database_url: str, rpc_url: str, **overrides: Any
+) -> Iterator[TestClient]:
     if not database_url.startswith("postgresql"):
         pytest.skip("the listing lane is PostgreSQL's (SQLite takes the routes)")
     redis_client = redis_or_skip()
@@ -52,7 +55,7 @@ def lane_client(tmp_path: Path, database_url: str, devnet: Devnet) -> Iterator[T
         env="test",
         var_dir=tmp_path / "var",
         database_url=database_url,
-        rpc_url=devnet.rpc_url,
+        rpc_url=rpc_url,
         deployments_dir=tmp_path / "deployments",
         admin_addresses=devnet_account(1).address,  # type: ignore[arg-type]
         secret_key="test-secret-key",  # type: ignore[arg-type]
@@ -64,6 +67,7 @@ def lane_client(tmp_path: Path, database_url: str, devnet: Devnet) -> Iterator[T
         queue_store="redis",
         queue_redis_prefix=prefix,
         rate_limit_store="redis",
+        **overrides,
     )
     try:
         with TestClient(create_app(settings), base_url=TEST_SERVER) as client:
@@ -72,6 +76,12 @@ def lane_client(tmp_path: Path, database_url: str, devnet: Devnet) -> Iterator[T
     finally:
         drop_prefix(redis_client, prefix)
         redis_client.close()
+
+
+@pytest.fixture
+def lane_client(tmp_path: Path, database_url: str, devnet: Devnet) -> Iterator[TestClient]:  # noqa: F811
+    with _lane_app(tmp_path, database_url, devnet.rpc_url) as client:
+        yield client
 
 
 @pytest.fixture
@@ -245,3 +255,26 @@ def _list(holder: Any, event_id: int, token_id: int, price: int) -> dict[str, An
     body = listing_body(draft["typed_data"], _sig(holder, draft), event_id)
     listed: dict[str, Any] = holder._call("POST", "/listings", json=body)
     return listed
+
+
+def test_a_request_the_lane_leaves_to_the_route_counts_once_against_the_wallets_limit(
+    tmp_path: Path,
+    database_url: str,
+    devnet: Devnet,  # noqa: F811
+    lane_answered: list[tuple[str, bool]],
+) -> None:
+    with _lane_app(
+        tmp_path, database_url, devnet.rpc_url, rate_limit_per_wallet="4/minute"
+    ) as client:
+        stranger = signed_in(client)
+        body = {"event_id": 999, "token_id": 1, "price_wei": str(10**15)}
+        for _ in range(4):  # counted by the lane, answered by the route: once each
+            assert problem(stranger._call, "POST", "/listings/sell-order", json=body)[0] == 404
+        refused = client.post(
+            "/listings/sell-order",
+            json=body,
+            headers={"Authorization": f"Bearer {stranger.token}"},
+        )
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert lane_answered == [("/listings/sell-order", False)] * 5
