@@ -29,7 +29,14 @@ from backend.payments.sandbox import DELIVER_WEBHOOK as SANDBOX_WEBHOOK
 from backend.runtime import Runtime
 from backend.sales import cancellation, holder_refunds
 from backend.sales import service as sales
-from backend.sales.models import REFUND_FAILED, REFUND_PAID, HolderRefund, Order, OrderTransition
+from backend.sales.models import (
+    REFUND_FAILED,
+    REFUND_HELD,
+    REFUND_PAID,
+    HolderRefund,
+    Order,
+    OrderTransition,
+)
 
 log = logging.getLogger("fairtix.metrics")
 
@@ -177,7 +184,8 @@ class StateCollector(Collector):
                 .where(HolderRefund.status != REFUND_PAID)
                 .group_by(HolderRefund.rail, HolderRefund.status)
             ):
-                unpaid[rail, "failed" if status == REFUND_FAILED else "pending"] += count
+                state = {REFUND_FAILED: "failed", REFUND_HELD: "held"}.get(status, "pending")
+                unpaid[rail, state] += count
             waiting_count, first_paid = session.execute(
                 select(func.count(func.distinct(Order.id)), func.min(OrderTransition.at))
                 .join(OrderTransition, OrderTransition.order_id == Order.id)
@@ -196,7 +204,7 @@ class StateCollector(Collector):
             orders.add_metric([status], by_status.get(status, 0))
         refunds.add_metric([], refunds_pending or 0)
         for rail in ("card", "ether"):
-            for state in ("pending", "failed"):
+            for state in ("pending", "held", "failed"):
                 holder.add_metric([rail, state], unpaid[rail, state])
         backlog.add_metric([], waiting_count or 0)
         lag = 0.0 if first_paid is None else max((now - first_paid).total_seconds(), 0.0)

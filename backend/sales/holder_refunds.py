@@ -48,6 +48,7 @@ from backend.sales.models import (
     CARD_RAIL,
     ETHER_RAIL,
     REFUND_FAILED,
+    REFUND_HELD,
     REFUND_PAID,
     REFUND_PENDING,
     REFUND_SENT,
@@ -264,7 +265,7 @@ def pay(
     an ether transfer waits for its receipt (the outbox retries)."""
     with transaction(sessions) as session:
         refund = session.get(HolderRefund, refund_id)
-        if refund is None or refund.status in (REFUND_PAID, REFUND_FAILED):
+        if refund is None or refund.status in (REFUND_PAID, REFUND_FAILED, REFUND_HELD):
             return
         rail = refund.rail
     if rail == CARD_RAIL:
@@ -275,8 +276,11 @@ def pay(
 
 def _pay_card(sessions: sessionmaker[Session], cards: PaymentProvider, refund_id: int) -> None:
     with transaction(sessions) as session:
-        refund = session.get(HolderRefund, refund_id)
+        refund = session.get(HolderRefund, refund_id, with_for_update=True)
         assert refund is not None and refund.payment_intent_id is not None
+        order = session.get(Order, refund.order_id) if refund.order_id is not None else None
+        if order is not None and _settled_by_dispute(refund, order):
+            return
         intent_id, cents = refund.payment_intent_id, refund.amount_cents
     # The key makes a retry after a crash (the provider answered, we never recorded it) a no-op.
     cards.refund(
@@ -287,6 +291,49 @@ def _pay_card(sessions: sessionmaker[Session], cards: PaymentProvider, refund_id
         assert refund is not None
         refund.status, refund.paid_at = REFUND_PAID, utcnow()
     log.info("holder refunded to card", extra={"refund_id": refund_id, "amount_cents": cents})
+
+
+def _settled_by_dispute(refund: HolderRefund, order: Order) -> bool:
+    """A card refund of a primary order's payment that a chargeback decides instead (as
+    sales.refunds does for a whole order's): while the bank has not decided, the provider
+    refuses the refund, so it is held (``record_dispute`` queues it again when the bank
+    decides); lost, the bank gave the cardholder the whole payment back already, so ours would
+    pay them twice. Returns True when nothing is to be sent."""
+    if sales.dispute_holds_refund(order.dispute_status):
+        refund.status, refund.failure_reason = REFUND_HELD, sales.REFUND_HELD_FOR_DISPUTE
+        log.warning(
+            "holder refund held for a chargeback",
+            extra={"refund_id": refund.id, "order_id": order.id},
+        )
+        return True
+    if order.dispute_status == "lost":
+        _paid_by_chargeback(refund)
+        return True
+    return False
+
+
+def _paid_by_chargeback(refund: HolderRefund) -> None:
+    refund.status, refund.paid_at = REFUND_PAID, utcnow()
+    refund.failure_reason = sales.REFUNDED_BY_CHARGEBACK
+    log.warning("holder refund paid by a chargeback", extra={"refund_id": refund.id})
+
+
+def on_dispute_decided(session: Session, order: Order) -> int:
+    """The bank decided a chargeback of ``order``'s payment: its held holder refunds are queued
+    again (won: the money is ours to give back) or settled by the bank's (lost). Returns how
+    many refunds moved."""
+    held = session.scalars(
+        select(HolderRefund)
+        .where(HolderRefund.order_id == order.id, HolderRefund.status == REFUND_HELD)
+        .with_for_update()
+    ).all()
+    for refund in held:
+        if order.dispute_status == "lost":
+            _paid_by_chargeback(refund)
+        else:
+            refund.status, refund.failure_reason = REFUND_PENDING, None
+            outbox.enqueue(session, PAY_HOLDER_REFUND, {"refund_id": refund.id})
+    return len(held)
 
 
 def _pay_ether(sessions: sessionmaker[Session], chain: ChainClient, refund_id: int) -> None:

@@ -76,6 +76,9 @@ REFUND_PENDING = "pending"  # decided, not yet paid
 REFUND_SENT = "sent"  # ether: the signed transfer is stored and sent, its receipt awaited
 REFUND_PAID = "paid"  # card: the provider took the refund; ether: the transfer is confirmed
 REFUND_FAILED = "failed"  # ether: the transfer reverted (a wallet that refuses ether)
+# card: the payment is under a chargeback the bank has not decided; the provider refuses its
+# refund meanwhile. The decision (sales.service.record_dispute) queues it again or settles it.
+REFUND_HELD = "held"
 CARD_RAIL = "card"
 ETHER_RAIL = "ether"
 

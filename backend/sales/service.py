@@ -792,6 +792,12 @@ def record_dispute(
             outbox.enqueue(session, REFUND_ORDER, {"order_id": order.id})
         elif status == "lost" and order.status != MINTING:
             mark_refunded_by_chargeback(session, order)
+    if status in DISPUTE_DECIDED:
+        # A cancellation that followed the order's tickets holds its holders' card refunds
+        # of this payment too. Imported here: holder_refunds builds on this module.
+        from backend.sales import holder_refunds
+
+        holder_refunds.on_dispute_decided(session, order)
     return True
 
 

@@ -108,18 +108,19 @@ def test_holder_refunds_unpaid_and_failed_are_gauged_by_rail(
     organizer = signed_in(local, admin)  # type: ignore[arg-type]
     event = make_event(organizer, supply=5)
     buyer = admitted_buyer(local, event["id"])
-    order = buyer.place_order(event["id"], event["tiers"][0]["id"], 2, checkout="card")
+    order = buyer.place_order(event["id"], event["tiers"][0]["id"], 3, checkout="card")
     buyer.pay_in_sandbox(order["checkout"]["payment_intent"], SUCCESS_CARD)
     drain(worker)
     text = scrape(local)
     assert value(text, "fairtix_holder_refunds", rail="ether", state="failed") == 0
     with Session(runtime.engine) as session, session.begin():
-        first, second = session.scalars(select(Ticket).order_by(Ticket.id)).all()
+        first, second, third = session.scalars(select(Ticket).order_by(Ticket.id)).all()
         for ticket, rail, status in (
             (first, "card", "pending"),
             (first, "ether", "sent"),
             (second, "ether", "failed"),
             (second, "card", "paid"),
+            (third, "card", "held"),  # a payment under an open chargeback
         ):
             session.add(
                 HolderRefund(
@@ -136,3 +137,4 @@ def test_holder_refunds_unpaid_and_failed_are_gauged_by_rail(
     assert value(text, "fairtix_holder_refunds", rail="ether", state="pending") == 1
     assert value(text, "fairtix_holder_refunds", rail="ether", state="failed") == 1
     assert value(text, "fairtix_holder_refunds", rail="card", state="failed") == 0
+    assert value(text, "fairtix_holder_refunds", rail="card", state="held") == 1

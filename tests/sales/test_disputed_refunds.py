@@ -11,15 +11,20 @@ from typing import Any
 import pytest
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from backend.chain.client import ChainClient
+from backend.db.engine import transaction
 from backend.runtime import Runtime
 from backend.sales import cancellation
+from backend.sales.models import HolderRefund
+from backend.sales.service import REFUND_HELD_FOR_DISPUTE, REFUNDED_BY_CHARGEBACK
 from backend.worker import Worker
 from tests.conftest import WEBHOOK_SECRET
 from tests.helpers import drain, make_event, post_webhook, signed_in, stripe_event
 from tests.notify.helpers import make_due
 from tests.sales.test_cancellation import cancel, card_order, paid_card_order, start_minting
+from tests.sales.test_cancellation_follows_ticket import refunds_of, resell, settle
 
 pytestmark = pytest.mark.db
 
@@ -132,3 +137,57 @@ def test_a_lost_chargeback_of_an_order_caught_minting_pays_nothing_more(
     assert [t["to_status"] for t in final["transitions"]][-3:] == ["minting", "paid", "refunded"]
     assert "chargeback" in final["refund"]["reason"]
     assert provider_refunds == []
+
+
+@pytest.mark.parametrize("decision", ["won", "lost"])
+def test_a_holders_card_refund_under_chargeback_waits_for_the_banks_decision(
+    client: TestClient,
+    worker: Worker,
+    chain: ChainClient,
+    admin: LocalAccount,
+    runtime: Runtime,
+    provider_refunds: list[str],
+    decision: str,
+) -> None:
+    """Cancellation follows the ticket: A paid two tickets by card and sold one on, so A's card
+    gets back the ticket A kept (a holder refund), not the whole order. Under an open chargeback
+    of A's payment that refund is held like an order's; the bank's decision settles it."""
+    organizer = signed_in(client, admin)
+    event = make_event(organizer, supply=4)
+    face_wei = int(event["tiers"][0]["price_wei"])
+    fan_a, order = card_order(client, worker, event, quantity=2)
+    kept, sold_on = order["token_ids"]
+    resell(client, worker, chain, fan_a, event, sold_on, face_wei)
+    assert dispute(client, order, f"evt_open_holder_{decision}", "needs_response") == "processed"
+
+    assert cancel(organizer, event["id"]).status_code == 200
+    settle(runtime, worker)
+
+    # A's kept ticket's refund is held, nothing asked of the provider; the buyer of the other
+    # ticket, who paid in ether, is refunded as always.
+    assert provider_refunds == []
+    assert _holder_refunds(runtime) == [
+        (kept, "card", "held", REFUND_HELD_FOR_DISPUTE),
+        (sold_on, "ether", "paid", None),
+    ]
+    assert [(r["method"], r["state"]) for r in refunds_of(fan_a, kept)] == [("card", "pending")]
+    settle(runtime, worker)  # nothing retries meanwhile
+    assert provider_refunds == []
+
+    assert dispute(client, order, f"evt_closed_holder_{decision}", decision) == "processed"
+    settle(runtime, worker)
+    if decision == "won":
+        # The money is ours again: the ticket's face value goes back to A's card, once.
+        assert provider_refunds == [order["payment_intent_id"]]
+        assert _holder_refunds(runtime)[0] == (kept, "card", "paid", None)
+    else:
+        # The bank gave A the whole payment back already: no refund of ours on top.
+        assert provider_refunds == []
+        assert _holder_refunds(runtime)[0] == (kept, "card", "paid", REFUNDED_BY_CHARGEBACK)
+    assert [(r["method"], r["state"]) for r in refunds_of(fan_a, kept)] == [("card", "refunded")]
+
+
+def _holder_refunds(runtime: Runtime) -> list[tuple[int, str, str, str | None]]:
+    with transaction(runtime.sessions) as session:
+        rows = session.scalars(select(HolderRefund).order_by(HolderRefund.token_id)).all()
+        return [(r.token_id, r.rail, r.status, r.failure_reason) for r in rows]
