@@ -47,13 +47,15 @@ def devnet(tmp_path: Path) -> Iterator[Devnet]:
         yield net
 
 
-@pytest.fixture
-def anvil_client(tmp_path: Path, database_url: str, devnet: Devnet) -> Iterator[TestClient]:
-    settings = Settings(
+def anvil_app_settings(
+    tmp_path: Path, database_url: str, rpc_url: str, **overrides: Any
+) -> Settings:
+    """An API on the test database and a devnet, devnet account #1 its admin, no worker."""
+    return Settings(
         env="test",
         var_dir=tmp_path / "var",
         database_url=database_url,
-        rpc_url=devnet.rpc_url,
+        rpc_url=rpc_url,
         deployments_dir=tmp_path / "deployments",
         admin_addresses=devnet_account(1).address,  # type: ignore[arg-type]
         secret_key="test-secret-key",  # type: ignore[arg-type]
@@ -62,7 +64,13 @@ def anvil_client(tmp_path: Path, database_url: str, devnet: Devnet) -> Iterator[
         siwe_domain="testserver",
         run_worker=False,
         log_json=False,
+        **overrides,
     )
+
+
+@pytest.fixture
+def anvil_client(tmp_path: Path, database_url: str, devnet: Devnet) -> Iterator[TestClient]:
+    settings = anvil_app_settings(tmp_path, database_url, devnet.rpc_url)
     with TestClient(create_app(settings), base_url=TEST_SERVER) as test_client:
         yield test_client
 

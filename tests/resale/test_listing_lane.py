@@ -17,18 +17,18 @@ from sqlalchemy import inspect, select
 
 from backend.app import create_app
 from backend.chain.devnet import Devnet, devnet_account
-from backend.config import Settings
 from backend.db.engine import transaction
 from backend.resale import service as resale
 from backend.resale.fast_lane import ListingFastLane
 from backend.resale.models import Listing
 from backend.runtime import Runtime
 from backend.worker import Worker
-from tests.chain.test_indexer_reorg import devnet  # noqa: F401
-from tests.conftest import TEST_SERVER, WEBHOOK_SECRET
+from tests.chain.test_indexer_reorg import anvil_app_settings, devnet  # noqa: F401
+from tests.conftest import TEST_SERVER
 from tests.helpers import signed_in
 from tests.queue.conftest import drop_prefix, redis_or_skip
 from tests.resale.market import (
+    Holding,
     holding,
     listing_body,
     notifications,
@@ -51,19 +51,10 @@ def _lane_app(
         pytest.skip("the listing lane is PostgreSQL's (SQLite takes the routes)")
     redis_client = redis_or_skip()
     prefix = f"fairtix-test-{uuid.uuid4().hex[:12]}"
-    settings = Settings(
-        env="test",
-        var_dir=tmp_path / "var",
-        database_url=database_url,
-        rpc_url=rpc_url,
-        deployments_dir=tmp_path / "deployments",
-        admin_addresses=devnet_account(1).address,  # type: ignore[arg-type]
-        secret_key="test-secret-key",  # type: ignore[arg-type]
-        stripe_webhook_secret=WEBHOOK_SECRET,  # type: ignore[arg-type]
-        public_base_url=TEST_SERVER,
-        siwe_domain="testserver",
-        run_worker=False,
-        log_json=False,
+    settings = anvil_app_settings(
+        tmp_path,
+        database_url,
+        rpc_url,
         queue_store="redis",
         queue_redis_prefix=prefix,
         rate_limit_store="redis",
@@ -113,13 +104,19 @@ def _row(runtime: Runtime, listing_id: int) -> dict[str, Any]:
         return {attr.key: getattr(listing, attr.key) for attr in inspect(Listing).column_attrs}
 
 
+@pytest.fixture
+def two_held(lane_client: TestClient) -> Holding:
+    """A fan holding two tickets bought with ether, on the lane's app."""
+    runtime: Runtime = lane_client.app.state.runtime  # type: ignore[attr-defined]
+    worker = Worker(runtime, http=lane_client)
+    return holding(lane_client, worker, runtime.chain, devnet_account(1), quantity=2)
+
+
 def test_the_lane_answers_both_requests_as_the_routes_do_and_stores_the_same_row(
-    lane_client: TestClient, lane_answered: list[tuple[str, bool]]
+    lane_client: TestClient, two_held: Holding, lane_answered: list[tuple[str, bool]]
 ) -> None:
-    client = lane_client
+    client, market = lane_client, two_held
     runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
-    worker = Worker(runtime, http=client)
-    market = holding(client, worker, runtime.chain, devnet_account(1), quantity=2)
     event, holder, price = market.event, market.holder, market.face_wei
     first, second = market.token_ids
 
@@ -195,12 +192,10 @@ def test_the_lane_reads_the_facts_the_orm_reads(lane_client: TestClient) -> None
 
 
 def test_refusals_replacements_and_notifications_are_the_routes_and_nothing_is_written_twice(
-    lane_client: TestClient, lane_answered: list[tuple[str, bool]]
+    lane_client: TestClient, two_held: Holding, lane_answered: list[tuple[str, bool]]
 ) -> None:
-    client = lane_client
+    client, market = lane_client, two_held
     runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
-    worker = Worker(runtime, http=client)
-    market = holding(client, worker, runtime.chain, devnet_account(1), quantity=2)
     event, holder, price = market.event, market.holder, market.face_wei
     first, second = market.token_ids
 
