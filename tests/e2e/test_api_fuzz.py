@@ -1,6 +1,6 @@
 """Generated requests from the live API's own OpenAPI document (schemathesis), as an anonymous
 client, a signed-in buyer and an admin, against a real uvicorn process on the test database
-(SQLite, and PostgreSQL in the database pass).
+(SQLite, and PostgreSQL in the database pass; under CI only there).
 
 Any 5xx, any status the document doesn't list, and any answer that breaks its documented schema
 fails the test. Bounded (examples per operation, derandomized) to keep ``make test`` short; the
@@ -44,6 +44,10 @@ CHECKS = [
 
 @pytest.fixture
 def live_api(database_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    if os.environ.get("CI") == "true" and database_url.startswith("sqlite"):
+        # CI fuzzes once, in the PostgreSQL pass: production's database, where the one 5xx it
+        # ever found was. Locally it runs on either.
+        pytest.skip("under CI the fuzz test runs in the PostgreSQL pass")
     admin = Account.create()
     env = api_env(
         database_url,
