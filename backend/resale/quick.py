@@ -48,6 +48,7 @@ from backend.resale import service as resale
 from backend.resale.errors import TicketNotResellable
 
 POOL_SIZE = 8
+CONNECT_TIMEOUT_SECONDS = 5
 _DIALECT = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
 Processor = Callable[[Any], Any] | None
 
@@ -82,7 +83,11 @@ class PgPool:
             if self._idle:
                 connection = self._idle.pop()
             else:
-                connection = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+                # A bounded connect: with the database unreachable, each listing request
+                # would otherwise wait out TCP's own timeout before the route is tried.
+                connection = await psycopg.AsyncConnection.connect(
+                    self._conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
+                )
             try:
                 yield connection
             finally:
